@@ -1,0 +1,1 @@
+"""Training, data preparation and ONNX export for LatentMorph models (needs the `train` extra)."""

@@ -1,0 +1,63 @@
+"""Model and training configuration, read from a TOML file (see ``export/configs``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyper-parameters. Quantities in samples are at ``sample_rate`` (Hz)."""
+
+    sample_rate: int = 44100
+    n_fft: int = 1024
+    hop_length: int = 256
+    latent_stride: int = 2
+    n_mels: int = 128
+    latent_dim: int = 32
+    channels: int = 192
+    encoder_blocks: tuple[int, int] = (2, 2)
+    decoder_blocks: tuple[int, int] = (2, 4)
+
+    @property
+    def latent_hop_length(self) -> int:
+        """Samples per latent frame (e.g. 256 * 2 = 512, 11.6 ms at 44.1 kHz)."""
+        return self.hop_length * self.latent_stride
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings."""
+
+    seed: int = 0
+    segment_samples: int = 32768
+    batch_size: int = 8
+    learning_rate: float = 3e-4
+    max_steps: int = 200000
+    kl_beta: float = 1e-3
+    kl_warmup_steps: int = 2000
+    checkpoint_every: int = 250
+    validate_every: int = 1000
+    num_valid_clips: int = 64
+
+
+def _build(cls, table: dict):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(table) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    return cls(**values)
+
+
+def load_config(path: str | Path) -> tuple[ModelConfig, TrainConfig]:
+    """Read ``[model]`` and ``[train]`` tables. Raises ``ValueError`` on unknown keys."""
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    model = _build(ModelConfig, data.get("model", {}))
+    train = _build(TrainConfig, data.get("train", {}))
+    if train.segment_samples % model.latent_hop_length:
+        raise ValueError("segment_samples must be a multiple of the latent hop length")
+    return model, train

@@ -1,0 +1,32 @@
+"""Decoder: latent sequence → waveform (backbone + inverse-STFT head, no Griffin-Lim)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import stack
+from .config import ModelConfig
+from .features import ISTFTHead
+
+
+class Decoder(nn.Module):
+    """``z [batch, frames, latent_dim]`` → ``audio [batch, frames * latent_hop_length]`` float32."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c = cfg.channels
+        self.embed = nn.Conv1d(cfg.latent_dim, c, kernel_size=7, padding=3)
+        self.blocks_coarse = stack(c, cfg.decoder_blocks[0])
+        # kernel 2s, stride s, padding s/2 → exactly s× the frames
+        self.up = nn.ConvTranspose1d(c, c, kernel_size=2 * cfg.latent_stride,
+                                     stride=cfg.latent_stride, padding=cfg.latent_stride // 2)
+        self.blocks_fine = stack(c, cfg.decoder_blocks[1])
+        self.norm = nn.LayerNorm(c)
+        self.head = ISTFTHead(c, cfg.n_fft, cfg.hop_length)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.blocks_coarse(self.embed(z.transpose(1, 2)))
+        h = self.blocks_fine(self.up(h))
+        h = self.norm(h.transpose(1, 2)).transpose(1, 2)
+        return self.head(h)

@@ -1,0 +1,156 @@
+"""ONNX export with the model contract and a parity check.
+
+``python -m latentmorph_train.onnx_export CHECKPOINT --out DIR [--parity-audio FILE ...]``
+
+Writes ``DIR/encoder.onnx`` and ``DIR/decoder.onnx`` only if ONNX Runtime reproduces the PyTorch
+outputs on random noise, random latents and real audio within tolerance, and the re-loaded files
+carry the contract metadata; otherwise nothing is written and :class:`ParityError` is raised.
+
+Contract (``metadata_props``, all strings; validated by ``latentmorph.model`` at load):
+``contract_version``, ``role`` (encoder | decoder), ``model_id``, ``sample_rate`` (Hz),
+``hop_length`` (samples per latent frame), ``latent_dim``, ``model_config`` (JSON).
+Encoder: ``audio [batch, samples]`` float32 (``samples`` a multiple of ``hop_length``) →
+``z_mean``, ``z_logvar`` ``[batch, samples / hop_length, latent_dim]``.
+Decoder: ``z [batch, frames, latent_dim]`` → ``audio [batch, frames * hop_length]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import typer
+from rich.console import Console
+
+from latentmorph.audio import load_audio
+
+from .model import LatentMorphVAE
+from .train import model_from_checkpoint
+
+CONTRACT_VERSION = 1
+OPSET = 17
+#: Parity tolerance: |onnx − torch| ≤ ATOL + RTOL·|torch| element-wise.
+ATOL, RTOL = 1e-4, 1e-3
+
+console = Console(stderr=True)
+app = typer.Typer(add_completion=False)
+
+
+class ParityError(RuntimeError):
+    """ONNX Runtime output differs from PyTorch beyond tolerance, or the contract is wrong."""
+
+
+def model_id_of(model: LatentMorphVAE) -> str:
+    """Stable id from the weights: ``lm-`` + 16 hex digits of SHA-256 over the state dict."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return "lm-" + digest.hexdigest()[:16]
+
+
+def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
+            output_names: list[str], dynamic_axes: dict, metadata: dict[str, str]) -> None:
+    torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
+                      dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+    proto = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+class _EncoderGraph(torch.nn.Module):
+    def __init__(self, model: LatentMorphVAE):
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, audio):
+        return self.encoder(audio)
+
+
+def _check(name: str, expected: np.ndarray, actual: np.ndarray) -> float:
+    err = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
+    if expected.shape != actual.shape or not np.allclose(actual, expected, atol=ATOL, rtol=RTOL):
+        raise ParityError(f"{name}: ONNX Runtime differs from PyTorch (shape {actual.shape} vs "
+                          f"{expected.shape}, max |diff| {err:.3g}, atol {ATOL}, rtol {RTOL})")
+    return err
+
+
+def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.ndarray] | None = None,
+                 seed: int = 0) -> dict:
+    """Export, check parity, then move the files into ``out_dir``. Returns a report dict with the
+    model id and the max absolute differences. Raises :class:`ParityError` (nothing written)."""
+    model = model.eval()
+    cfg = model.cfg
+    hop = cfg.latent_hop_length
+    model_id = model_id_of(model)
+    common = {"contract_version": str(CONTRACT_VERSION), "model_id": model_id,
+              "sample_rate": str(cfg.sample_rate), "hop_length": str(hop),
+              "latent_dim": str(cfg.latent_dim), "model_config": json.dumps(dataclasses.asdict(cfg))}
+    gen = torch.Generator().manual_seed(seed)
+    noise = 0.3 * torch.randn(2, 40 * hop, generator=gen)
+    latents = torch.randn(3, 25, cfg.latent_dim, generator=gen)
+    report = {"model_id": model_id, "max_abs_diff": {}}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        _export(_EncoderGraph(model), noise, tmp / "encoder.onnx", "audio", ["z_mean", "z_logvar"],
+                {"audio": {0: "batch", 1: "samples"}, "z_mean": {0: "batch", 1: "frames"},
+                 "z_logvar": {0: "batch", 1: "frames"}}, {**common, "role": "encoder"})
+        _export(model.decoder, latents, tmp / "decoder.onnx", "z", ["audio"],
+                {"z": {0: "batch", 1: "frames"}, "audio": {0: "batch", 1: "samples"}},
+                {**common, "role": "decoder"})
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        enc = ort.InferenceSession(str(tmp / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
+        dec = ort.InferenceSession(str(tmp / "decoder.onnx"), options, providers=["CPUExecutionProvider"])
+        for session, role in ((enc, "encoder"), (dec, "decoder")):
+            meta = session.get_modelmeta().custom_metadata_map
+            if meta.get("role") != role or meta.get("model_id") != model_id:
+                raise ParityError(f"{role}.onnx: metadata not carried through ({meta})")
+        inputs = [("noise", noise.numpy())]
+        for i, audio in enumerate(parity_audio or []):
+            n = max(hop, len(audio) // hop * hop)
+            clip = np.zeros((1, n), dtype=np.float32)
+            clip[0, :min(n, len(audio))] = audio[:n]
+            inputs.append((f"audio{i}", clip))
+        with torch.no_grad():
+            for name, x in inputs:
+                z_mean, z_logvar = model.encoder(torch.from_numpy(x))
+                onnx_mean, onnx_logvar = enc.run(None, {"audio": x})
+                report["max_abs_diff"][f"encoder/{name}"] = _check(f"encoder z_mean ({name})", z_mean.numpy(), onnx_mean)
+                _check(f"encoder z_logvar ({name})", z_logvar.numpy(), onnx_logvar)
+                audio = model.decoder(z_mean).numpy()
+                report["max_abs_diff"][f"decoder/{name}"] = _check(f"decoder ({name})", audio, dec.run(None, {"z": z_mean.numpy()})[0])
+            expected = model.decoder(latents).numpy()
+            report["max_abs_diff"]["decoder/random_z"] = _check("decoder (random z)", expected, dec.run(None, {"z": latents.numpy()})[0])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("encoder.onnx", "decoder.onnx"):
+            shutil.move(str(tmp / name), str(out_dir / name))
+    return report
+
+
+@app.command()
+def main(
+    checkpoint: Path = typer.Argument(..., help="checkpoint.pt written by latentmorph_train.train"),
+    out: Path = typer.Option(..., help="output folder for encoder.onnx and decoder.onnx"),
+    parity_audio: list[Path] = typer.Option([], help="real audio files for the parity check"),
+) -> None:
+    """Export a checkpoint to ONNX after checking ONNX Runtime against PyTorch."""
+    model = model_from_checkpoint(checkpoint)
+    audio = [load_audio(p, model.cfg.sample_rate)[0] for p in parity_audio]
+    report = export_model(model, out, audio)
+    console.print_json(json.dumps(report))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,215 @@
+"""Training CLI: ``python -m latentmorph_train.train CONFIG --data DATA_DIR --run RUN_DIR``.
+
+Reads the clip manifest written by :mod:`latentmorph_train.data`, trains the VAE on random crops
+with multi-resolution STFT loss + β·KL (β warmed up linearly), validates on a fixed set of
+validation clips, checkpoints atomically every ``checkpoint_every`` steps and resumes from
+``RUN_DIR/checkpoint.pt`` when it exists. Metrics go to ``RUN_DIR/metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .config import ModelConfig, TrainConfig, load_config
+from .losses import kl_divergence, multi_resolution_stft_loss
+from .model import LatentMorphVAE
+
+console = Console(stderr=True)
+app = typer.Typer(add_completion=False, help=__doc__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class ClipSet:
+    """All clips of one split held in memory as float32 arrays at the model rate.
+
+    ``data_dir/manifest.jsonl`` lines carry ``path`` (relative), ``split`` and ``sample_rate``.
+    Raises ``FileNotFoundError`` without a manifest, ``ValueError`` when the split is empty or a
+    clip's rate differs from ``sample_rate``.
+    """
+
+    def __init__(self, data_dir: Path, split: str, sample_rate: int, limit: int | None = None):
+        manifest = data_dir / "manifest.jsonl"
+        if not manifest.exists():
+            raise FileNotFoundError(f"{manifest} not found: run `python -m latentmorph_train.data prepare`")
+        rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+        rows = sorted((r for r in rows if r["split"] == split), key=lambda r: r["id"])
+        if limit is not None:
+            rows = rows[:limit]
+        if not rows:
+            raise ValueError(f"no '{split}' clips in {manifest}")
+        self.clips: list[np.ndarray] = []
+        for row in rows:
+            audio, rate = sf.read(data_dir / row["path"], dtype="float32", always_2d=True)
+            if rate != sample_rate:
+                raise ValueError(f"{row['path']}: {rate} Hz, expected {sample_rate} Hz")
+            self.clips.append(audio.mean(axis=1))
+        self.seconds = sum(len(c) for c in self.clips) / sample_rate
+
+    def random_batch(self, rng: np.random.Generator, batch_size: int, segment_samples: int) -> np.ndarray:
+        """``[batch_size, segment_samples]`` float32 crops: half start at the onset (clips are
+        onset-trimmed), half at a random offset; short clips are zero-padded; gain −6..0 dB."""
+        batch = np.zeros((batch_size, segment_samples), dtype=np.float32)
+        for b in range(batch_size):
+            clip = self.clips[rng.integers(len(self.clips))]
+            start = 0
+            if rng.random() < 0.5 and len(clip) > segment_samples:
+                start = int(rng.integers(len(clip) - segment_samples))
+            piece = clip[start:start + segment_samples]
+            batch[b, :len(piece)] = piece * 10.0 ** (rng.uniform(-6.0, 0.0) / 20.0)
+        return batch
+
+    def fixed_batch(self, count: int, num_samples: int) -> np.ndarray:
+        """The first ``count`` clips, each cut or zero-padded to ``num_samples``: ``[count, num_samples]``."""
+        out = np.zeros((min(count, len(self.clips)), num_samples), dtype=np.float32)
+        for i, clip in enumerate(self.clips[:len(out)]):
+            out[i, :min(len(clip), num_samples)] = clip[:num_samples]
+        return out
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+@torch.no_grad()
+def validate(model: LatentMorphVAE, batch: torch.Tensor, chunk: int = 8) -> float:
+    """Mean multi-resolution STFT distance of the reconstructions (eval mode, latent mean)."""
+    model.eval()
+    losses = []
+    for i in range(0, len(batch), chunk):
+        x = batch[i:i + chunk]
+        y, _, _ = model(x)
+        losses.append(multi_resolution_stft_loss(y, x).item() * len(x))
+    model.train()
+    return float(sum(losses) / len(batch))
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    """Write atomically (temp file + rename) so a killed run never leaves a torn checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (tensors mapped to CPU)."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def model_from_checkpoint(path: Path) -> LatentMorphVAE:
+    """Rebuild the model of a checkpoint with its weights, in eval mode."""
+    state = load_checkpoint(path)
+    model = LatentMorphVAE(ModelConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "auto",
+          max_steps: int | None = None, threads: int | None = None) -> Path:
+    """Train (or resume) and return the checkpoint path. See the module docstring."""
+    model_cfg, train_cfg = load_config(config_path)
+    if max_steps is not None:
+        train_cfg = dataclasses.replace(train_cfg, max_steps=max_steps)
+    if threads:
+        torch.set_num_threads(threads)
+    device = pick_device(device_name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+
+    torch.manual_seed(train_cfg.seed)
+    rng = np.random.default_rng(train_cfg.seed)
+    model = LatentMorphVAE(model_cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.learning_rate, betas=(0.8, 0.99))
+    step = 0
+    elapsed_s = 0.0
+    if ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed_s = state["step"], state["elapsed_s"]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        console.print(f"resumed from {ckpt_path} at step {step}")
+
+    train_set = ClipSet(data_dir, "train", model_cfg.sample_rate)
+    valid_set = ClipSet(data_dir, "valid", model_cfg.sample_rate, limit=train_cfg.num_valid_clips)
+    valid_batch = torch.from_numpy(valid_set.fixed_batch(train_cfg.num_valid_clips, 2 * train_cfg.segment_samples)).to(device)
+    console.print(f"train: {len(train_set.clips)} clips, {train_set.seconds / 3600:.2f} h; "
+                  f"valid: {len(valid_batch)} clips; device {device}; "
+                  f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
+
+    metrics = open(run_dir / "metrics.jsonl", "a")
+    start = time.monotonic() - elapsed_s
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                        step=step, elapsed_s=time.monotonic() - start,
+                        numpy_rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                        model_config=dataclasses.asdict(model_cfg),
+                        train_config=dataclasses.asdict(train_cfg), config_path=str(config_path))
+
+    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeRemainingColumn(), console=console, disable=not console.is_terminal) as progress:
+        task = progress.add_task("train", total=train_cfg.max_steps, completed=step, info="")
+        while step < train_cfg.max_steps:
+            x = torch.from_numpy(train_set.random_batch(rng, train_cfg.batch_size, train_cfg.segment_samples)).to(device)
+            y, z_mean, z_logvar = model(x)
+            recon = multi_resolution_stft_loss(y, x)
+            kl = kl_divergence(z_mean, z_logvar)
+            beta = train_cfg.kl_beta * min(1.0, (step + 1) / train_cfg.kl_warmup_steps)
+            loss = recon + beta * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            info = f"mrstft {recon.item():.3f} kl {kl.item():.1f}"
+            progress.update(task, completed=step, info=info)
+            if step % 25 == 0 or step == train_cfg.max_steps:
+                record = {"step": step, "loss": loss.item(), "mrstft": recon.item(), "kl": kl.item(),
+                          "beta": beta, "elapsed_s": round(time.monotonic() - start, 1)}
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+                if not console.is_terminal:
+                    console.print(json.dumps(record))
+            if step % train_cfg.validate_every == 0 or step == train_cfg.max_steps:
+                record = {"step": step, "valid_mrstft": validate(model, valid_batch),
+                          "elapsed_s": round(time.monotonic() - start, 1)}
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+                console.print(json.dumps(record))
+            if step % train_cfg.checkpoint_every == 0 or step == train_cfg.max_steps:
+                checkpoint()
+    metrics.close()
+    return ckpt_path
+
+
+@app.command()
+def main(
+    config: Path = typer.Argument(..., help="TOML config (export/configs/*.toml)"),
+    data: Path = typer.Option(Path(".data"), help="data dir with manifest.jsonl"),
+    run: Path = typer.Option(Path("runs/default"), help="run dir: checkpoint, metrics"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    max_steps: int | None = typer.Option(None, help="override train.max_steps"),
+    threads: int | None = typer.Option(None, help="torch intra-op threads"),
+) -> None:
+    """Train or resume a LatentMorph VAE."""
+    path = train(config, data, run, device, max_steps, threads)
+    console.print(f"checkpoint: {path}")
+
+
+if __name__ == "__main__":
+    app()

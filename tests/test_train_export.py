@@ -1,0 +1,88 @@
+"""Every training config trains at tiny size and exports with the ONNX parity check (as RAVE's
+test_configs does), in a temp dir, without network or the real data set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+torch = pytest.importorskip("torch", reason="needs the `train` extra")
+
+from latentmorph_train.config import load_config  # noqa: E402
+from latentmorph_train.features import ISTFTHead, STFTMagnitude  # noqa: E402
+from latentmorph_train.onnx_export import ParityError, export_model  # noqa: E402
+from latentmorph_train.train import model_from_checkpoint, train  # noqa: E402
+
+from latentmorph.model import MorphModel  # noqa: E402
+
+from .conftest import REPO_ROOT  # noqa: E402
+
+SR = 44100
+
+
+def _synthetic_data(root, n_train=6, n_valid=2):
+    """Decaying tones and noise bursts plus a manifest in the format of latentmorph_train.data."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n_train + n_valid):
+        t = np.arange(int(0.5 * SR)) / SR
+        tone = np.sin(2 * np.pi * 110 * (i + 1) * t) if i % 2 else rng.standard_normal(len(t))
+        audio = (0.8 * tone * np.exp(-t * 8)).astype(np.float32)
+        path = root / "clips" / f"c{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, audio, SR, subtype="PCM_16")
+        rows.append({"id": f"c{i}", "path": f"clips/c{i}.wav", "split": "train" if i < n_train else "valid",
+                     "sample_rate": SR, "category": "other", "recording_key": f"c{i}"})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_stft_pair_is_perfect_reconstruction():
+    stft, head = STFTMagnitude(1024, 256), ISTFTHead(8, 1024, 256)
+    x = torch.randn(2, 256 * 40)
+    real, imag = stft.complex(x)
+    assert torch.allclose(head.istft(real, imag), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("config_name", ["tiny.toml", "default.toml"])
+def test_config_trains_two_steps_and_exports_with_parity(tmp_path, config_name, monkeypatch):
+    data = _synthetic_data(tmp_path / "data")
+    config = REPO_ROOT / "export" / "configs" / config_name
+    model_cfg, train_cfg = load_config(config)
+    ckpt = train(config, data, tmp_path / "run", device_name="cpu", max_steps=2)
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["step"] == 2 and np.isfinite(metrics[-1]["valid_mrstft"])
+
+    # resume: a second call with a higher step budget continues from step 2
+    train(config, data, tmp_path / "run", device_name="cpu", max_steps=3)
+    assert torch.load(ckpt, weights_only=False)["step"] == 3
+
+    model = model_from_checkpoint(ckpt)
+    real_audio = sf.read(data / "clips" / "c1.wav", dtype="float32")[0]
+    report = export_model(model, tmp_path / "onnx", [real_audio])
+    assert max(report["max_abs_diff"].values()) < 1e-3
+
+    # the runtime loads the exported pair, validates the contract and round-trips audio
+    runtime = MorphModel.load(tmp_path / "onnx")
+    assert runtime.model_id == report["model_id"]
+    assert runtime.sample_rate == model_cfg.sample_rate
+    z = runtime.encode(real_audio[None, : runtime.hop_length * 8])
+    assert z.shape == (1, 8, model_cfg.latent_dim)
+    with torch.no_grad():
+        expected = model.decoder(torch.from_numpy(z)).numpy()
+    np.testing.assert_allclose(runtime.decode(z), expected, atol=1e-3)
+
+
+def test_export_refuses_to_write_on_mismatch(tmp_path, monkeypatch):
+    from latentmorph_train import onnx_export
+    from latentmorph_train.model import LatentMorphVAE
+
+    cfg, _ = load_config(REPO_ROOT / "export" / "configs" / "tiny.toml")
+    model = LatentMorphVAE(cfg)
+    monkeypatch.setattr(onnx_export, "ATOL", -1.0)  # any difference, even 0, now fails
+    with pytest.raises(ParityError):
+        export_model(model, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
