@@ -1,0 +1,84 @@
+"""Command line: ``latentmorph morph A B --steps 9 --out DIR`` and ``latentmorph reconstruct IN OUT``.
+
+Errors (unreadable audio, missing model) are printed as one clear line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import soundfile as sf
+import typer
+from rich.console import Console
+
+from .audio import AudioLoadError, load_audio
+from .model import ModelError, MorphModel
+from .morph import MorphInputError, morph_positions, reconstruct, render_grid
+from .plots import save_grid_spectrograms
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="LatentMorph: morph between samples in a learned latent space.")
+console = Console(stderr=True)
+
+MODEL_DIR_OPTION = typer.Option(None, "--model-dir", help="folder with encoder.onnx/decoder.onnx "
+                                "(default: the shipped model, or $LATENTMORPH_MODEL_DIR)")
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/] {error}")
+    raise typer.Exit(1)
+
+
+def _load_model(model_dir: Path | None) -> MorphModel:
+    try:
+        return MorphModel.load(model_dir)
+    except ModelError as error:
+        _fail(error)
+
+
+@app.command()
+def morph(
+    sample_a: Path = typer.Argument(..., help="first source (t = 0)"),
+    sample_b: Path = typer.Argument(..., help="second source (t = 1)"),
+    steps: int = typer.Option(9, min=2, max=65, help="grid steps K, t = i/(K-1)"),
+    out: Path = typer.Option(Path("morph_out"), help="output folder"),
+    model_dir: Path | None = MODEL_DIR_OPTION,
+) -> None:
+    """Write one WAV per morph step (step_00_t0.000.wav …) and morph.png with their spectrograms."""
+    model = _load_model(model_dir)
+    try:
+        a, _ = load_audio(sample_a, model.sample_rate)
+        b, _ = load_audio(sample_b, model.sample_rate)
+        with console.status(f"rendering {steps} steps"):
+            grid = render_grid(model, a, b, steps)
+    except (AudioLoadError, MorphInputError) as error:
+        _fail(error)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (t, audio) in enumerate(zip(morph_positions(steps), grid)):
+        path = out / f"step_{i:02d}_t{t:.3f}.wav"
+        sf.write(path, audio, model.sample_rate, subtype="FLOAT")
+        console.print(f"wrote {path}")
+    png = save_grid_spectrograms(grid, model.sample_rate, out / "morph.png",
+                                 title=f"{sample_a.name} → {sample_b.name} ({model.model_id})")
+    console.print(f"wrote {png}")
+
+
+@app.command("reconstruct")
+def reconstruct_command(
+    input_path: Path = typer.Argument(..., metavar="IN", help="audio file to encode and decode"),
+    output_path: Path = typer.Argument(..., metavar="OUT", help="WAV to write (float, model rate)"),
+    model_dir: Path | None = MODEL_DIR_OPTION,
+) -> None:
+    """Encode and decode one file through the model."""
+    model = _load_model(model_dir)
+    try:
+        audio, _ = load_audio(input_path, model.sample_rate)
+        out = reconstruct(model, audio)
+    except (AudioLoadError, MorphInputError) as error:
+        _fail(error)
+    sf.write(output_path, out, model.sample_rate, subtype="FLOAT")
+    console.print(f"wrote {output_path}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,69 @@
+"""The ``.lmgrid`` file (docs/protocol.md) and the on-disk grid cache.
+
+A grid is float32 ``[steps, num_samples]`` of mono PCM at ``sample_rate`` Hz. Files are cached
+under ``$LATENTMORPH_CACHE_DIR`` (default: the user cache dir ``latentmorph/grids``) keyed by
+model id, the sources' SHA-256 and the step count, so a re-created plugin instance, a restarted
+backend or a reopened project gets its sound back from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+MAGIC = b"LMGRID1\x00"
+_HEADER = struct.Struct("<8sIIII")  # magic, steps, num_samples, sample_rate, reserved
+#: Bumped when the rendering changes in a way that must invalidate cached grids.
+RENDER_VERSION = 1
+
+
+class GridFileError(Exception):
+    """A grid file is truncated, has a wrong magic or inconsistent sizes."""
+
+
+def cache_dir() -> Path:
+    """Folder of cached grid files (created on demand)."""
+    root = os.environ.get("LATENTMORPH_CACHE_DIR") or platformdirs.user_cache_dir("latentmorph")
+    path = Path(root) / "grids"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_key(model_id: str, source_sha256: list[str], steps: int) -> str:
+    """Hex key of a grid: SHA-256 over render version, model id, sources and steps (32 digits)."""
+    text = "|".join([str(RENDER_VERSION), model_id, *source_sha256, str(steps)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def write_grid(path: Path, grid: np.ndarray, sample_rate: int) -> None:
+    """Write ``grid [steps, num_samples]`` float32 atomically (temp file + rename)."""
+    grid = np.ascontiguousarray(grid, dtype="<f4")
+    if grid.ndim != 2:
+        raise ValueError(f"grid must be [steps, num_samples], got {grid.shape}")
+    header = _HEADER.pack(MAGIC, grid.shape[0], grid.shape[1], int(sample_rate), 0)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(header)
+        f.write(grid.tobytes())
+    os.replace(tmp, path)
+
+
+def read_grid(path: Path) -> tuple[np.ndarray, int]:
+    """Read a grid file: ``(grid float32 [steps, num_samples], sample_rate)``.
+    Raises :class:`GridFileError` on a bad magic or a size that does not match the header."""
+    data = Path(path).read_bytes()
+    if len(data) < _HEADER.size:
+        raise GridFileError(f"{path}: truncated header")
+    magic, steps, num_samples, sample_rate, _ = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise GridFileError(f"{path}: not a grid file (magic {magic!r})")
+    if len(data) != _HEADER.size + 4 * steps * num_samples:
+        raise GridFileError(f"{path}: size {len(data)} does not match {steps}×{num_samples} samples")
+    grid = np.frombuffer(data, dtype="<f4", offset=_HEADER.size).reshape(steps, num_samples)
+    return grid.astype(np.float32), sample_rate

@@ -1,0 +1,67 @@
+"""Pictures: spectrograms of morph steps and of rendered phrases (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+N_FFT = 2048
+HOP_LENGTH = 256
+N_MELS = 128
+TOP_DB = 80.0
+
+
+def _mel_db(audio: np.ndarray, sample_rate: int, ref: float) -> np.ndarray:
+    mel = librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
+                                         n_mels=N_MELS, fmax=sample_rate / 2)
+    return librosa.power_to_db(mel, ref=ref, top_db=TOP_DB)
+
+
+def save_grid_spectrograms(grid: np.ndarray, sample_rate: int, path: Path, title: str = "") -> Path:
+    """Mel spectrograms (dB, shared reference) of the grid steps ``[steps, samples]`` side by
+    side, labelled with t; written to ``path`` (PNG)."""
+    steps = grid.shape[0]
+    mels = [librosa.feature.melspectrogram(y=g, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
+                                           n_mels=N_MELS, fmax=sample_rate / 2) for g in grid]
+    ref = max(float(m.max()) for m in mels) or 1.0
+    fig, axes = plt.subplots(1, steps, figsize=(1.6 * steps + 1, 3.4), sharey=True)
+    axes = np.atleast_1d(axes)
+    for i, (ax, mel) in enumerate(zip(axes, mels)):
+        db = librosa.power_to_db(mel, ref=ref, top_db=TOP_DB)
+        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=-TOP_DB, vmax=0,
+                  extent=(0, grid.shape[1] / sample_rate, 0, N_MELS))
+        ax.set_title(f"t = {i / (steps - 1):.2f}", fontsize=9)
+        ax.set_xlabel("s", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("mel band")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def save_spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str = "",
+                     markers: list[tuple[float, str]] | None = None) -> Path:
+    """One mel spectrogram (dB re. its loudest bin) with optional labelled time markers (s)."""
+    db = _mel_db(audio, sample_rate, ref=np.max)
+    fig, ax = plt.subplots(figsize=(12, 4))
+    ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=-TOP_DB, vmax=0,
+              extent=(0, len(audio) / sample_rate, 0, N_MELS))
+    for time_s, label in markers or []:
+        ax.axvline(time_s, color="white", lw=0.6, alpha=0.6)
+        ax.text(time_s, N_MELS * 0.97, label, color="white", fontsize=7, va="top")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel band")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
