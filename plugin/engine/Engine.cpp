@@ -1,0 +1,238 @@
+#include "engine/Engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace latentmorph {
+
+namespace {
+
+/** 4-point cubic Hermite (Catmull-Rom) interpolation between y0 and y1 at 0 <= frac < 1.
+    At frac = 0 it returns y0 exactly, so a voice at the root note reproduces the render bit for bit. */
+inline float hermite (float yMinus1, float y0, float y1, float y2, float frac) noexcept
+{
+    const auto c1 = 0.5f * (y1 - yMinus1);
+    const auto c2 = yMinus1 - 2.5f * y0 + 2.0f * y1 - 0.5f * y2;
+    const auto c3 = 0.5f * (y2 - yMinus1) + 1.5f * (y0 - y1);
+    return ((c3 * frac + c2) * frac + c1) * frac + y0;
+}
+
+/** Reads render `r` (length n) around index i with zeros outside, interpolated at frac. */
+inline float readInterpolated (const float* r, std::size_t n, std::size_t i, float frac) noexcept
+{
+    if (i >= 1 && i + 2 < n)
+        return hermite (r[i - 1], r[i], r[i + 1], r[i + 2], frac);
+
+    const auto at = [r, n] (std::size_t k, bool before) { return (before || k >= n) ? 0.0f : r[k]; };
+    return hermite (at (i - 1, i == 0), r[i], at (i + 1, false), at (i + 2, false), frac);
+}
+
+float smoothingCoefficient (double sampleRateHz) noexcept
+{
+    // One-pole with time constant tau: coefficient = 1 - exp(-1 / (tau * sr)); 20 ms at 44100 Hz = 882 samples.
+    return static_cast<float> (1.0 - std::exp (-1.0 / (Engine::kSmoothingTimeMs * 0.001 * sampleRateHz)));
+}
+
+float decibelsToGain (float gainDb) noexcept { return std::pow (10.0f, gainDb / 20.0f); }
+
+} // namespace
+
+Engine::Engine (int maxVoices) : voices_ (static_cast<std::size_t> (std::max (1, maxVoices)))
+{
+    setMorph (morphTarget_);
+    setGainDb (gainDb_);
+    prepare (hostSampleRateHz_, 512);
+}
+
+void Engine::prepare (double hostSampleRateHz, int maxBlockSize)
+{
+    hostSampleRateHz_ = hostSampleRateHz > 0.0 ? hostSampleRateHz : 44100.0;
+    morphScratch_.assign (static_cast<std::size_t> (std::max (1, maxBlockSize)), 0.0f);
+    gainScratch_.assign (morphScratch_.size(), 0.0f);
+    morphSmoother_.coefficient = gainSmoother_.coefficient = smoothingCoefficient (hostSampleRateHz_);
+    updateEnvelopeShape();
+    reset();
+}
+
+void Engine::reset() noexcept
+{
+    for (auto& voice : voices_)
+        voice.active = false;
+
+    morphSmoother_.current = morphSmoother_.target;
+    gainSmoother_.current = gainSmoother_.target;
+}
+
+bool Engine::publishGrid (std::shared_ptr<const Grid>& grid) noexcept
+{
+    return published_.push (std::move (grid));
+}
+
+void Engine::collectGarbage()
+{
+    std::shared_ptr<const Grid> retired;
+
+    while (retired_.pop (retired))
+        retired.reset();
+}
+
+void Engine::beginBlock() noexcept
+{
+    // Latest wins. A grid is only swapped in when the one it replaces can be retired, so the audio
+    // thread never drops the last reference to a grid (which would free it here).
+    while (! retired_.isFull())
+    {
+        std::shared_ptr<const Grid> incoming;
+
+        if (! published_.pop (incoming))
+            break;
+
+        auto replaced = std::exchange (grid_, std::move (incoming));
+
+        if (replaced != nullptr)
+            retired_.push (std::move (replaced));   // cannot fail: checked isFull() above
+
+        if (grid_ == nullptr)
+            for (auto& voice : voices_)
+                voice.active = false;
+    }
+}
+
+void Engine::noteOn (int note, int velocity) noexcept
+{
+    if (velocity <= 0)
+        return noteOff (note);
+
+    if (grid_ == nullptr)
+        return;
+
+    auto* voice = &voices_.front();
+
+    for (auto& candidate : voices_)
+    {
+        if (! candidate.active) { voice = &candidate; break; }
+        if (candidate.startOrder < voice->startOrder) voice = &candidate;   // oldest, for stealing
+    }
+
+    voice->active = true;
+    voice->note = note;
+    voice->velocityGain = static_cast<float> (std::min (velocity, 127)) / 127.0f;
+    voice->startOrder = nextStartOrder_++;
+    voice->positionSamples = 0.0;
+    voice->envelope.noteOn (envelopeShape_);
+}
+
+void Engine::noteOff (int note) noexcept
+{
+    for (auto& voice : voices_)
+        if (voice.active && voice.note == note)
+            voice.envelope.noteOff (envelopeShape_);
+}
+
+void Engine::allNotesOff() noexcept
+{
+    for (auto& voice : voices_)
+        if (voice.active)
+            voice.envelope.noteOff (envelopeShape_);
+}
+
+void Engine::render (float* out, int numSamples) noexcept
+{
+    const auto chunkCapacity = static_cast<int> (morphScratch_.size());
+
+    for (int start = 0; start < numSamples; start += chunkCapacity)
+    {
+        const auto chunk = std::min (chunkCapacity, numSamples - start);
+        auto* chunkOut = out + start;
+        std::fill (chunkOut, chunkOut + chunk, 0.0f);
+
+        // Smoothers advance with or without a grid, so the sound never depends on block boundaries.
+        const auto lastStep = grid_ != nullptr ? static_cast<float> (grid_->steps() - 1) : 0.0f;
+
+        for (int s = 0; s < chunk; ++s)
+        {
+            morphScratch_[static_cast<std::size_t> (s)] = morphSmoother_.next() * lastStep;
+            gainScratch_[static_cast<std::size_t> (s)] = gainSmoother_.next();
+        }
+
+        if (grid_ == nullptr)
+            continue;
+
+        for (auto& voice : voices_)
+            if (voice.active)
+                renderVoice (voice, chunkOut, morphScratch_.data(), chunk);
+
+        for (int s = 0; s < chunk; ++s)
+            chunkOut[s] *= gainScratch_[static_cast<std::size_t> (s)];
+    }
+}
+
+void Engine::renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept
+{
+    const auto& grid = *grid_;
+    const auto numGridSamples = grid.numSamples();
+    const auto lastPair = grid.steps() - 2;
+    const auto increment = std::exp2 ((voice.note - rootNote_) / 12.0) * grid.sampleRateHz() / hostSampleRateHz_;
+
+    for (int s = 0; s < numSamples; ++s)
+    {
+        const auto index = static_cast<std::size_t> (voice.positionSamples);
+
+        if (index >= numGridSamples)
+        {
+            voice.active = false;   // the sample has ended
+            return;
+        }
+
+        const auto frac = static_cast<float> (voice.positionSamples - static_cast<double> (index));
+        const auto morphPosition = morphPositions[s];
+        const auto step = std::min (static_cast<int> (morphPosition), lastPair);
+        const auto weight = morphPosition - static_cast<float> (step);
+
+        auto value = (1.0f - weight) * readInterpolated (grid.step (step), numGridSamples, index, frac);
+
+        if (weight > 0.0f)
+            value += weight * readInterpolated (grid.step (step + 1), numGridSamples, index, frac);
+
+        out[s] += value * voice.velocityGain * voice.envelope.next (envelopeShape_);
+
+        if (! voice.envelope.isActive())
+        {
+            voice.active = false;   // the release has finished
+            return;
+        }
+
+        voice.positionSamples += increment;
+    }
+}
+
+void Engine::updateEnvelopeShape() noexcept
+{
+    envelopeShape_ = Adsr::Shape::fromMilliseconds (attackMs_, decayMs_, sustainLevel_, releaseMs_, hostSampleRateHz_);
+}
+
+void Engine::setMorph (float morph) noexcept
+{
+    morphTarget_ = std::clamp (morph, 0.0f, 1.0f);
+    morphSmoother_.target = morphTarget_;
+}
+
+void Engine::setGainDb (float gainDb) noexcept
+{
+    gainDb_ = gainDb;
+    gainSmoother_.target = decibelsToGain (gainDb);
+}
+
+void Engine::setAttackMs (float attackMs) noexcept { attackMs_ = std::max (0.0f, attackMs); updateEnvelopeShape(); }
+void Engine::setDecayMs (float decayMs) noexcept { decayMs_ = std::max (0.0f, decayMs); updateEnvelopeShape(); }
+void Engine::setSustain (float sustainLevel) noexcept { sustainLevel_ = std::clamp (sustainLevel, 0.0f, 1.0f); updateEnvelopeShape(); }
+void Engine::setReleaseMs (float releaseMs) noexcept { releaseMs_ = std::max (0.0f, releaseMs); updateEnvelopeShape(); }
+void Engine::setRootNote (int rootNote) noexcept { rootNote_ = rootNote; }
+
+int Engine::activeVoiceCount() const noexcept
+{
+    return static_cast<int> (std::count_if (voices_.begin(), voices_.end(), [] (const Voice& v) { return v.active; }));
+}
+
+} // namespace latentmorph

@@ -1,0 +1,104 @@
+#include "engine/Grid.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+namespace latentmorph {
+
+Grid::Grid (std::vector<float> renders, int steps, std::size_t numSamples, double sampleRateHz)
+    : renders_ (std::move (renders)), steps_ (steps), numSamples_ (numSamples), sampleRateHz_ (sampleRateHz)
+{
+    if (steps < 2)
+        throw std::invalid_argument ("a grid needs at least 2 steps, got " + std::to_string (steps));
+
+    if (numSamples < 1)
+        throw std::invalid_argument ("a grid needs at least 1 sample per step");
+
+    if (renders_.size() != static_cast<std::size_t> (steps) * numSamples)
+        throw std::invalid_argument ("grid holds " + std::to_string (renders_.size()) + " samples, expected steps * num_samples = "
+                                     + std::to_string (static_cast<std::size_t> (steps) * numSamples));
+
+    if (! (sampleRateHz >= 1000.0 && sampleRateHz <= 768000.0))
+        throw std::invalid_argument ("grid sample rate " + std::to_string (sampleRateHz) + " Hz is outside 1000 .. 768000 Hz");
+
+    for (const auto x : renders_)
+        if (! std::isfinite (x))
+            throw std::invalid_argument ("grid contains a non-finite sample");
+}
+
+namespace {
+
+constexpr char kGridMagic[8] = { 'L', 'M', 'G', 'R', 'I', 'D', '1', '\0' };
+constexpr std::size_t kGridHeaderBytes = 24;
+
+std::uint32_t readUint32LittleEndian (const unsigned char* bytes) noexcept
+{
+    return static_cast<std::uint32_t> (bytes[0]) | (static_cast<std::uint32_t> (bytes[1]) << 8)
+           | (static_cast<std::uint32_t> (bytes[2]) << 16) | (static_cast<std::uint32_t> (bytes[3]) << 24);
+}
+
+float readFloat32LittleEndian (const unsigned char* bytes) noexcept
+{
+    const auto bits = readUint32LittleEndian (bytes);
+    float value;
+    std::memcpy (&value, &bits, sizeof (value));
+    return value;
+}
+
+} // namespace
+
+std::shared_ptr<const Grid> readGridFile (const std::string& path)
+{
+    const auto fail = [&path] (const std::string& reason) { return std::runtime_error ("grid file " + path + ": " + reason); };
+
+    std::ifstream file (path, std::ios::binary | std::ios::ate);
+
+    if (! file)
+        throw fail ("cannot open");
+
+    const auto fileBytes = static_cast<std::uint64_t> (file.tellg());
+    file.seekg (0);
+
+    unsigned char header[kGridHeaderBytes];
+
+    if (fileBytes < kGridHeaderBytes || ! file.read (reinterpret_cast<char*> (header), kGridHeaderBytes))
+        throw fail ("shorter than the 24-byte header");
+
+    if (std::memcmp (header, kGridMagic, sizeof (kGridMagic)) != 0)
+        throw fail ("bad magic (not an LMGRID1 file)");
+
+    const auto steps = readUint32LittleEndian (header + 8);
+    const auto numSamples = readUint32LittleEndian (header + 12);
+    const auto sampleRateHz = readUint32LittleEndian (header + 16);
+
+    // 64-bit arithmetic: steps * num_samples * 4 overflows 32 bits for long grids.
+    const auto expectedBytes = kGridHeaderBytes + std::uint64_t { 4 } * steps * numSamples;
+
+    if (fileBytes != expectedBytes)
+        throw fail ("size is " + std::to_string (fileBytes) + " bytes, expected 24 + 4 * " + std::to_string (steps) + " * "
+                    + std::to_string (numSamples) + " = " + std::to_string (expectedBytes));
+
+    std::vector<unsigned char> pcmBytes (expectedBytes - kGridHeaderBytes);
+
+    if (! file.read (reinterpret_cast<char*> (pcmBytes.data()), static_cast<std::streamsize> (pcmBytes.size())))
+        throw fail ("read error");
+
+    std::vector<float> renders (pcmBytes.size() / 4);
+
+    for (std::size_t i = 0; i < renders.size(); ++i)
+        renders[i] = readFloat32LittleEndian (pcmBytes.data() + 4 * i);
+
+    try
+    {
+        return std::make_shared<const Grid> (std::move (renders), static_cast<int> (steps), numSamples, sampleRateHz);
+    }
+    catch (const std::invalid_argument& e)
+    {
+        throw fail (e.what());
+    }
+}
+
+} // namespace latentmorph

@@ -1,0 +1,248 @@
+"""The plugin's C++ voice engine (plugin/engine, Python module `latentmorph_engine`) against numpy references.
+
+Needs the CMake build: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
+"""
+
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build" / "python"))
+latentmorph_engine = pytest.importorskip(
+    "latentmorph_engine",
+    reason="engine module not built (cmake -S . -B build && cmake --build build -j2 --target latentmorph_engine_py)",
+)
+
+SAMPLE_RATE = 44100
+ROOT_NOTE = 60
+
+
+def make_engine(renders, grid_sample_rate_hz=SAMPLE_RATE, host_sample_rate_hz=SAMPLE_RATE, **parameters):
+    """An engine playing `renders` [K, N] with a neutral envelope (instant attack, full sustain, long release)."""
+    engine = latentmorph_engine.Engine(max_voices=16)
+    engine.prepare(host_sample_rate_hz, 512)
+    engine.set_grid(np.asarray(renders, dtype=np.float32), grid_sample_rate_hz)
+    settings = dict(attack_ms=0.0, decay_ms=1.0, sustain=1.0, release_ms=1000.0, root_note=ROOT_NOTE, morph=0.0, gain_db=0.0)
+    settings.update(parameters)
+    for name, value in settings.items():
+        setattr(engine, name, value)
+    return engine
+
+
+def noise_grid(steps, num_samples, seed=0):
+    """Seeded white-noise renders, float32 [steps, num_samples], peak ~0.5."""
+    return (np.random.default_rng(seed).uniform(-0.5, 0.5, (steps, num_samples))).astype(np.float32)
+
+
+def sine_grid(f0_hz, seconds, steps=2, sample_rate=SAMPLE_RATE):
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return np.tile(0.5 * np.sin(2 * np.pi * f0_hz * t), (steps, 1)).astype(np.float32)
+
+
+def estimate_f0_hz(signal, sample_rate):
+    """Peak of the Hann-windowed, 8x zero-padded spectrum refined by a parabola through log magnitudes."""
+    windowed = signal * np.hanning(len(signal))
+    spectrum = np.abs(np.fft.rfft(windowed, 8 * len(signal)))
+    k = int(np.argmax(spectrum))
+    a, b, c = np.log(spectrum[k - 1 : k + 2])
+    offset = 0.5 * (a - c) / (a - 2 * b + c)
+    return (k + offset) * sample_rate / (8 * len(signal))
+
+
+def cents(ratio):
+    return 1200 * np.log2(ratio)
+
+
+@pytest.mark.parametrize(
+    ("note", "host_sample_rate_hz", "expected_ratio"),
+    [
+        (ROOT_NOTE + 12, 44100, 2.0),  # an octave up doubles f0
+        (ROOT_NOTE - 7, 44100, 2 ** (-7 / 12)),
+        (ROOT_NOTE, 48000, 1.0),  # the grid's own pitch at another host rate: 44100 / 48000 read speed
+    ],
+)
+def test_pitch_follows_note_and_host_sample_rate(note, host_sample_rate_hz, expected_ratio):
+    f0_hz = 441.0
+    engine = make_engine(sine_grid(f0_hz, seconds=2.0))
+    engine.prepare(host_sample_rate_hz, 512)
+    out = engine.render(host_sample_rate_hz, [(0, note, 127, True)])
+    measured = estimate_f0_hz(out[1000 : 1000 + host_sample_rate_hz // 2], host_sample_rate_hz)
+    assert abs(cents(measured / (f0_hz * expected_ratio))) < 5.0
+
+
+def test_root_note_reproduces_the_render_and_the_voice_ends_with_the_sample():
+    renders = noise_grid(2, 5000)
+    engine = make_engine(renders)
+    out = engine.render(8000, [(0, ROOT_NOTE, 127, True)])
+    np.testing.assert_allclose(out[:5000], renders[0], rtol=0, atol=1e-7)
+    assert np.all(out[5000:] == 0.0)
+    assert engine.active_voice_count == 0
+
+
+def test_note_on_is_sample_accurate():
+    renders = noise_grid(2, 3000)
+    out = make_engine(renders).render(4000, [(777, ROOT_NOTE, 127, True)])
+    assert np.all(out[:777] == 0.0)
+    np.testing.assert_allclose(out[777 : 777 + 3000], renders[0], rtol=0, atol=1e-7)
+
+
+def test_morph_on_a_step_plays_that_render_exactly():
+    renders = noise_grid(5, 4000)
+    for step in range(5):
+        out = make_engine(renders, morph=step / 4).render(4000, [(0, ROOT_NOTE, 127, True)])
+        assert np.array_equal(out, renders[step]), f"morph={step / 4} should play render {step}"
+
+
+@pytest.mark.parametrize("morph", [0.1, 0.3, 0.5, 0.66, 0.95])
+def test_morph_between_steps_is_the_linear_mix_of_the_two_neighbours(morph):
+    renders = noise_grid(5, 4000)
+    position = morph * 4
+    i = int(np.floor(position))
+    frac = position - i
+    expected = (1 - frac) * renders[i] + frac * renders[i + 1]
+    out = make_engine(renders, morph=morph).render(4000, [(0, ROOT_NOTE, 127, True)])
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+
+
+def test_morph_knob_moves_glide_with_a_20_ms_one_pole():
+    # Render 0 is silence and render 1 is DC 1.0, so the output is the smoothed morph value itself.
+    renders = np.stack([np.zeros(SAMPLE_RATE), np.ones(SAMPLE_RATE)])
+    engine = make_engine(renders, morph=0.0)
+    before = engine.render(1000, [(0, ROOT_NOTE, 127, True)])
+    engine.morph = 1.0
+    after = engine.render(4000, reset=False)
+    coefficient = 1 - np.exp(-1 / (0.020 * SAMPLE_RATE))
+    expected = 1 - (1 - coefficient) ** np.arange(1, 4001)
+    assert np.all(before == 0.0)
+    np.testing.assert_allclose(after, expected, rtol=0, atol=1e-5)
+    assert np.max(np.abs(np.diff(after))) < 2 * coefficient  # no jump: one step is at most one smoother increment
+
+
+def test_adsr_follows_the_linear_reference():
+    attack_ms, decay_ms, sustain, release_ms = 10.0, 50.0, 0.5, 100.0
+    note_on, note_off = 1000, 20000
+    dc = np.ones((2, SAMPLE_RATE), dtype=np.float32)
+    engine = make_engine(dc, attack_ms=attack_ms, decay_ms=decay_ms, sustain=sustain, release_ms=release_ms)
+    out = engine.render(30000, [(note_on, ROOT_NOTE, 127, True), (note_off, ROOT_NOTE, 0, False)])
+
+    ms = lambda x: int(round(x * SAMPLE_RATE / 1000))  # noqa: E731
+    attack, decay, release = ms(attack_ms), ms(decay_ms), ms(release_ms)
+    reference = np.zeros(30000)
+    held = np.concatenate([np.arange(attack) / attack, 1 - (1 - sustain) * np.arange(decay) / decay])
+    reference[note_on : note_on + len(held)] = held
+    reference[note_on + len(held) : note_off] = sustain
+    reference[note_off : note_off + release] = sustain * (1 - np.arange(release) / release)
+
+    assert np.all(out[:note_on] == 0.0), "silence before note-on"
+    np.testing.assert_allclose(out, reference, rtol=0, atol=1e-4)
+    assert np.max(np.abs(out[note_off + release :])) < 1e-5, "silent once release_ms has passed"
+    assert engine.active_voice_count == 0
+
+
+def test_velocity_scales_level_linearly():
+    renders = noise_grid(2, 3000)
+    loud = make_engine(renders).render(3000, [(0, ROOT_NOTE, 127, True)])
+    soft = make_engine(renders).render(3000, [(0, ROOT_NOTE, 64, True)])
+    # Documented law: level = velocity / 127, so 64 is 64 / 127 = 0.504 (-5.95 dB).
+    np.testing.assert_allclose(soft, loud * 64 / 127, rtol=1e-6, atol=1e-9)
+
+
+def test_gain_db_scales_the_output():
+    renders = noise_grid(2, 3000)
+    unity = make_engine(renders).render(3000, [(0, ROOT_NOTE, 127, True)])
+    quieter = make_engine(renders, gain_db=-12.0).render(3000, [(0, ROOT_NOTE, 127, True)])
+    np.testing.assert_allclose(quieter, unity * 10 ** (-12 / 20), rtol=1e-5, atol=1e-9)
+
+
+def test_sixteen_voices_sum_and_the_seventeenth_steals_the_oldest():
+    renders = noise_grid(3, 20000)
+    notes = [ROOT_NOTE - 8 + i for i in range(17)]
+
+    def alone(index, onset):
+        return make_engine(renders, morph=0.3).render(4000, [(onset, notes[index], 100, True)])
+
+    # Sixteen notes started one sample apart: all sound, and the result is the sum of each alone.
+    engine = make_engine(renders, morph=0.3)
+    sixteen = engine.render(4000, [(i, notes[i], 100, True) for i in range(16)])
+    assert engine.active_voice_count == 16
+    np.testing.assert_allclose(sixteen, sum(alone(i, i) for i in range(16)), rtol=0, atol=1e-5)
+
+    # A seventeenth at sample 2000 takes the voice of the oldest (note 0, started at sample 0).
+    events = [(i, notes[i], 100, True) for i in range(16)] + [(2000, notes[16], 100, True)]
+    seventeen = make_engine(renders, morph=0.3).render(4000, events)
+    expected = sum(alone(i, i) for i in range(1, 16)) + alone(16, 2000)
+    expected[:2000] += alone(0, 0)[:2000]
+    np.testing.assert_allclose(seventeen, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("host_sample_rate_hz", [44100, 48000, 22050])
+def test_output_does_not_depend_on_block_size(host_sample_rate_hz):
+    rng = np.random.default_rng(1)
+    renders = noise_grid(9, 30000, seed=2)
+    events = []
+    for _ in range(40):
+        onset = int(rng.integers(0, 40000))
+        note = int(rng.integers(40, 90))
+        events.append((onset, note, int(rng.integers(1, 128)), True))
+        events.append((min(onset + int(rng.integers(1, 5000)), 47999), note, 0, False))
+
+    outputs = []
+    for block_size in (32, 512, 4096):
+        engine = make_engine(renders, host_sample_rate_hz=host_sample_rate_hz, morph=0.37, attack_ms=5.0, decay_ms=80.0,
+                             sustain=0.6, release_ms=30.0, gain_db=-3.0)
+        outputs.append(engine.render(48000, events, block_size=block_size))
+
+    assert np.max(np.abs(outputs[0])) > 0.1
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(outputs[2], outputs[0], rtol=0, atol=1e-7)
+
+
+def test_no_grid_renders_exact_zeros():
+    engine = latentmorph_engine.Engine()
+    engine.prepare(SAMPLE_RATE, 512)
+    assert not engine.has_grid
+    assert np.all(engine.render(5000, [(0, 60, 127, True), (100, 64, 127, True)]) == 0.0)
+
+    engine = make_engine(noise_grid(2, 5000))
+    engine.clear_grid()
+    assert np.all(engine.render(5000, [(0, 60, 127, True)]) == 0.0)
+
+
+def test_set_grid_rejects_bad_grids():
+    engine = latentmorph_engine.Engine()
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        engine.set_grid(np.zeros((1, 100), np.float32), SAMPLE_RATE)
+    with pytest.raises(ValueError, match="non-finite"):
+        engine.set_grid(np.full((2, 100), np.nan, np.float32), SAMPLE_RATE)
+    with pytest.raises(ValueError, match="2-D"):
+        engine.set_grid(np.zeros(100, np.float32), SAMPLE_RATE)
+
+
+def write_grid_file(path, renders, sample_rate, magic=b"LMGRID1\0"):
+    renders = np.asarray(renders, dtype="<f4")
+    path.write_bytes(struct.pack("<8sIIII", magic, renders.shape[0], renders.shape[1], sample_rate, 0) + renders.tobytes())
+
+
+def test_grid_file_reader_round_trips_and_refuses_broken_files(tmp_path):
+    renders = noise_grid(9, 1234)
+    good = tmp_path / "good.lmgrid"
+    write_grid_file(good, renders, 44100)
+    read, sample_rate_hz = latentmorph_engine.read_grid_file(str(good))
+    assert read.shape == (9, 1234) and read.dtype == np.float32 and sample_rate_hz == 44100
+    assert np.array_equal(read, renders)
+
+    truncated = tmp_path / "truncated.lmgrid"
+    truncated.write_bytes(good.read_bytes()[:-4])
+    with pytest.raises(ValueError, match="expected 24 \\+ 4"):
+        latentmorph_engine.read_grid_file(str(truncated))
+
+    wrong_magic = tmp_path / "wrong_magic.lmgrid"
+    write_grid_file(wrong_magic, renders, 44100, magic=b"RIFFWAVE")
+    with pytest.raises(ValueError, match="bad magic"):
+        latentmorph_engine.read_grid_file(str(wrong_magic))
+
+    with pytest.raises(ValueError, match="cannot open"):
+        latentmorph_engine.read_grid_file(str(tmp_path / "missing.lmgrid"))
