@@ -97,6 +97,9 @@ DRUMKITS_DIR = "usr/share/hydrogen/data/drumkits"
 LMMS_SAMPLES_DIR = "usr/share/lmms/samples"
 EXCLUDED_KITS = frozenset({"BJA_Pacific", "circAfrique v4"})  # CC-BY-SA, reserved (DATA.md)
 HYDROGEN_DATA_KITS = ("GMRockKit", "TR808EmulationKit")
+#: Kits whose file names, not drumkit.xml, name the recording: rumpf's files are hits cut from
+#: numbered takes ``beats_NN-MM``, and its xml names only some of them.
+KITS_KEYED_BY_FILE = frozenset({"rumpf_kit_z01_h2"})
 
 #: Licence per hydrogen kit, from the packages' debian/copyright files.
 KIT_LICENSES = {
@@ -196,7 +199,7 @@ _WORD_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("perc", r"clap|cowbell|conga|bongo|shake|tambourin|\btamb|\bclav|maraca|cabasa|guiro|"
                  r"agogo|timbal|triangle|wood|block|snap|cajon|waterglass|djembe|dunun|kenkeni|"
                  r"sangban|perc|click|metronome|timpan|tabla|\budu\b|cuica|whistle|vibraslap|"
-                 r"castanet|rattle|\bdrums?\b|\bkit\b"),
+                 r"castanet|rattle|\bdrums?\b"),
         ("bass", r"\bbass(?!oon)|\bsub ?bass|\b303\b"),
         ("guitar", r"guitar|strum|\bgtr\b|banjo|sitar|koto|ukulele|mandolin"),
         ("keys", r"piano|organ|harpsi|clavinet|rhodes|wurli|\bkeys\b|epiano"),
@@ -225,19 +228,19 @@ def _words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def category_for_words(names: Sequence[str]) -> str:
+def category_for_words(names: Sequence[str], default: str = "other") -> str:
     """Category from names ordered from most to least specific (file stem, instrument, folders).
 
     The first name in which a rule matches decides; within a name the rules are tried in the
     order of ``_WORD_RULES`` (so ``"bass drum"`` is a kick, ``"Sabian Hat Open"`` a hat). Returns
-    ``"other"`` when no name matches.
+    ``default`` when no name matches.
     """
     for name in names:
         words = _words(name)
         for category, pattern in _WORD_RULES:
             if pattern.search(words):
                 return category
-    return "other"
+    return default
 
 
 def category_for_path(path: str | Path) -> str:
@@ -246,10 +249,11 @@ def category_for_path(path: str | Path) -> str:
     return category_for_words([path.stem, *reversed(path.parent.parts)])
 
 
+#: Words naming a velocity layer, not an instrument ("mid" is left out: it names a tom).
 _VELOCITY_WORDS = frozenset(
-    "hard hardest soft softest med medium mid lite light loud quiet hit pp p mp mf f ff fff "
+    "hard hardest soft softest med medium lite light loud quiet hit pp p mp mf f ff fff "
     "normal layer vel velocity".split()
-) - {"mid"}  # "mid" names a tom, not a layer
+)
 
 
 def instrument_key(name: str) -> str:
@@ -263,11 +267,8 @@ def instrument_key(name: str) -> str:
     if is_audio_path(name):
         name = name[: -len(Path(name).suffix)]
     words = [w for w in _words(name).split() if w not in _VELOCITY_WORDS]
-    while len(words) > 1 and words[-1].isdigit():
-        words.pop()
-        break  # only the last number: earlier ones may name the recording
-    while len(words) > 1 and words[-1] in _VELOCITY_WORDS:
-        words.pop()
+    if len(words) > 1 and words[-1].isdigit():
+        words.pop()  # only the last number: earlier ones may name the recording
     return " ".join(words) or _words(name) or name.lower()
 
 
@@ -767,11 +768,16 @@ def _hydrogen_items(package: Package, source: str, kits: Iterable[str] | None) -
             xml_name = instruments.get(path.name, "")
             if re.match(r"\s*sample:", xml_name, re.IGNORECASE):
                 xml_name = ""  # placeholder name: the file name says more
-            category = category_for_words([path.stem, xml_name, *reversed(rel.parent.parts), kit])
+            names = [path.stem, xml_name, *reversed(rel.parent.parts), kit]
             if source == "hydrogen-fx":
+                category = category_for_words(names)
                 key = f"hydrogen-fx:{kit}/{rel.as_posix()}"
             else:
-                key = f"hydrogen:{kit}:{instrument_key(xml_name or path.stem)}"
+                # A drum-kit sample no rule names is still a drum hit; a bare "Bell" is a ride bell.
+                category = category_for_words(names, default="perc")
+                category = "cymbal" if category == "bell" else category
+                name = path.stem if kit in KITS_KEYED_BY_FILE else (xml_name or path.stem)
+                key = f"hydrogen:{kit}:{instrument_key(name)}"
             license_ = KIT_LICENSES.get(kit, "GPL-2+" if package.name == HYDROGEN_DATA else "see debian/copyright")
             if kit == "Audiophob":
                 user = next((u for u in AUDIOPHOB_UNCLEARED_USERS if f"__{u}__" in path.name), None)

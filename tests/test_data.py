@@ -1,0 +1,236 @@
+"""Fast tests of the training-data preparation (no network, no apt, no soundfont rendering)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from latentmorph.audio import is_audio_path
+from latentmorph_train import data
+
+SR = data.SAMPLE_RATE
+
+
+# ---- split -------------------------------------------------------------------------------------
+
+
+def test_split_is_deterministic_and_follows_sha1():
+    keys = [f"hydrogen:kit{i}:kick" for i in range(500)] + ["fluidr3:prog0", "fluidr3:drum:35"]
+    for key in keys:
+        expected = "valid" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 10 == 0 else "train"
+        assert data.split_for_key(key) == expected
+        assert data.split_for_key(key) == data.split_for_key(str(key))  # same answer every call
+    valid = sum(data.split_for_key(k) == "valid" for k in keys)
+    assert 0.04 < valid / len(keys) < 0.18  # about one key in ten
+
+
+def test_one_recording_key_never_straddles_the_split():
+    # Layers of one instrument map to one key, hence to one side.
+    names = ["Kick_Hard_3", "Kick_Soft_1", "Kick-Med", "Kick", "kick_hardest_2"]
+    keys = {f"hydrogen:GMRockKit:{data.instrument_key(n)}" for n in names}
+    assert keys == {"hydrogen:GMRockKit:kick"}
+    assert len({data.split_for_key(k) for k in keys}) == 1
+
+
+def test_instrument_key_strips_layers_but_keeps_instrument_and_take():
+    assert data.instrument_key("Kick_Hard_3") == data.instrument_key("Kick_Soft_1") == "kick"
+    assert data.instrument_key("SabianHatOpen-Hardest") == "sabian hat open"
+    assert data.instrument_key("Tom Mid") == "tom mid"  # "mid" is not a velocity layer
+    assert data.instrument_key("Sample: beats_06-38.flac") == "beats 06"
+    assert data.instrument_key("beats_06-12") == data.instrument_key("beats_06-40")
+    assert data.instrument_key("beats_06-12") != data.instrument_key("beats_07-12")
+
+
+def test_fluidr3_grid_cap_is_deterministic_subset():
+    full = data.fluidr3_grid()
+    assert len(full) == 128 * len(data.MELODIC_NOTES) * 2 + len(data.DRUM_PRESETS) * len(data.DRUM_NOTES)
+    small = data.fluidr3_grid(100)
+    assert small == data.fluidr3_grid(100) and len(small) == 100
+    assert set(small) <= set(full)
+    assert len({s.clip_id for s in full}) == len(full)
+
+
+# ---- categories --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("program", "category"),
+    [(0, "keys"), (8, "bell"), (19, "keys"), (22, "reed"), (25, "guitar"), (33, "bass"),
+     (40, "strings"), (47, "perc"), (48, "strings"), (52, "vocal"), (56, "brass"), (65, "reed"),
+     (73, "pipe"), (81, "synth"), (89, "pad"), (99, "fx"), (105, "guitar"), (112, "bell"),
+     (117, "tom"), (119, "cymbal"), (127, "fx")],
+)  # fmt: skip
+def test_category_for_program(program, category):
+    assert data.category_for_program(program) == category
+
+
+def test_every_program_and_drum_note_has_a_known_category():
+    assert all(data.category_for_program(p) in data.CATEGORIES for p in range(128))
+    assert all(data.category_for_drum_note(n, k) in data.CATEGORIES for n in range(128) for k in data.DRUM_PRESETS)
+    with pytest.raises(ValueError):
+        data.category_for_program(128)
+
+
+@pytest.mark.parametrize(
+    ("note", "category"),
+    [(35, "kick"), (36, "kick"), (37, "snare"), (38, "snare"), (39, "perc"), (42, "hat"), (46, "hat"),
+     (41, "tom"), (50, "tom"), (49, "cymbal"), (51, "cymbal"), (56, "perc"), (81, "perc")],
+)  # fmt: skip
+def test_category_for_drum_note(note, category):
+    assert data.category_for_drum_note(note) == category
+
+
+def test_orchestra_kit_timpani_are_not_hats():
+    assert data.category_for_drum_note(42, preset=0) == "hat"
+    assert data.category_for_drum_note(42, preset=48) == "perc"
+
+
+@pytest.mark.parametrize(
+    ("path", "category"),
+    [("drumkits/GMRockKit/Kick-Hard.wav", "kick"),
+     ("drumkits/x/bassdrum-4mics-br-stereo-soft2.flac", "kick"),
+     ("drums/bassdrum_acoustic01.ogg", "kick"),
+     ("drumkits/HardElectro1/PowR_BD_1.flac", "kick"),
+     ("drumkits/x/SnareRimshot-Med.wav", "snare"),
+     ("drumkits/Millo_MultiLayered2/jsnare_03.flac", "snare"),
+     ("drumkits/x/SabianHatOpen-Hard.wav", "hat"),
+     ("drumkits/x/hhopen_03.flac", "hat"),
+     ("drumkits/x/HiHatSemiopen-0.wav", "hat"),
+     ("drumkits/x/CrashRide18Bell-1.wav", "cymbal"),
+     ("drumkits/x/ZildjianSplash-Soft.wav", "cymbal"),
+     ("drumkits/x/TomFloor-Hard.wav", "tom"),
+     ("drumkits/x/tomhi4.flac", "tom"),
+     ("drumkits/x/WaterglassHi-Soft.wav", "perc"),
+     ("drumkits/x/HandClap.wav", "perc"),
+     ("samples/basses/rave_bass01.ogg", "bass"),
+     ("samples/basses/matrix1000_pluck01.ogg", "bass"),  # folder decides when the stem does not
+     ("samples/instruments/bassslap01.ogg", "bass"),
+     ("samples/instruments/church_organ02.ogg", "keys"),
+     ("samples/instruments/steel_guitar01.ogg", "guitar"),
+     ("drumkits/belofilms_GuitarStrums/Amajor_UP_02.flac", "guitar"),
+     ("samples/instruments/violin_pizzicato01.ogg", "strings"),
+     ("samples/instruments/trumpet01.ogg", "brass"),
+     ("samples/instruments/flute01.ogg", "pipe"),
+     ("samples/stringsnpads/juno_pad01.ogg", "pad"),
+     ("samples/stringsnpads/rave_choir01.ogg", "vocal"),
+     ("samples/misc/dong01.ogg", "bell"),
+     ("samples/shapes/technosynth2.wav", "synth"),
+     ("samples/effects/explode01.ogg", "fx"),
+     ("samples/misc/undefined01.ogg", "other")],
+)  # fmt: skip
+def test_category_for_path(path, category):
+    assert data.category_for_path(path) == category
+
+
+# ---- trimming and normalisation ----------------------------------------------------------------
+
+
+def _decaying_tone(seconds: float, freq: float = 220.0, decay_s: float = 0.05) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (np.sin(2 * np.pi * freq * t) * np.exp(-t / decay_s)).astype(np.float32)
+
+
+def test_trim_removes_leading_silence_keeps_preroll_and_normalises():
+    lead = int(0.3 * SR)
+    tone = 0.2 * _decaying_tone(1.0)
+    x = np.concatenate([np.zeros(lead, np.float32), tone])
+    clip = data.trim_and_normalise(x, SR)
+    assert clip is not None and clip.dtype == np.float32
+    assert np.isclose(np.abs(clip).max(), data.TARGET_PEAK, atol=1e-6)
+    onset = int(np.argmax(np.abs(clip) >= np.abs(clip).max() * 10 ** (data.ONSET_DB / 20)))
+    preroll = int(round(data.PREROLL_S * SR))
+    assert abs(onset - preroll) <= 2  # a few ms kept before the onset
+    # The exponential tail falls below -60 dB of the peak after ~0.35 s: the rest is cut.
+    assert 0.25 < clip.size / SR < 0.5
+
+
+def test_trim_caps_duration_and_fades_out():
+    x = 0.5 * np.sin(2 * np.pi * 110 * np.arange(5 * SR) / SR).astype(np.float32)  # 5 s drone
+    clip = data.trim_and_normalise(x, SR)
+    assert clip is not None
+    assert clip.size == int(data.MAX_CLIP_S * SR)
+    assert abs(clip[-1]) < 1e-3  # faded, no click at the cut
+
+
+def test_trim_drops_silent_and_too_short():
+    assert data.trim_and_normalise(np.zeros(SR, np.float32), SR) is None
+    assert data.trim_and_normalise(np.full(SR, 5e-5, np.float32), SR) is None  # peak < 1e-4
+    blip = np.zeros(SR, np.float32)
+    blip[1000:1000 + int(0.02 * SR)] = 0.5  # 20 ms burst
+    assert data.trim_and_normalise(blip, SR) is None
+    assert data.trim_and_normalise(np.array([], np.float32), SR) is None
+
+
+def test_trim_keeps_quiet_but_valid_sounds():
+    clip = data.trim_and_normalise(3e-4 * _decaying_tone(0.5, decay_s=0.1), SR)
+    assert clip is not None and np.isclose(np.abs(clip).max(), 0.9, atol=1e-6)
+
+
+def test_pcm16_roundtrip_is_exact():
+    clip = data.trim_and_normalise(_decaying_tone(0.3), SR)
+    pcm = data._pcm16(clip)
+    assert pcm.dtype == np.int16 and np.abs(pcm).max() == round(0.9 * 32767)
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["kick.WAV", "snare.Aif", "hat.AIFF", "x.FLAC", "y.Ogg", "z.wav"])
+def test_audio_extensions_are_case_insensitive(name):
+    assert is_audio_path(name)
+    assert is_audio_path(f"/some/Kit Dir/{name}")
+
+
+@pytest.mark.parametrize("name", ["drumkit.xml", "preset.ds", "kit.h2drumkit", "wav", "README"])
+def test_non_audio_is_not_matched(name):
+    assert not is_audio_path(name)
+
+
+def test_audio_file_scan_is_recursive_and_case_insensitive(tmp_path):
+    for rel in ["a/Kick.WAV", "a/b/Snare.Aif", "c.flac", "drumkit.xml", "a/notes.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = [p.relative_to(tmp_path).as_posix() for p in data._audio_files(tmp_path)]
+    assert found == ["a/Kick.WAV", "a/b/Snare.Aif", "c.flac"]
+
+
+def test_drumkit_xml_maps_layers_to_instruments(tmp_path):
+    (tmp_path / "drumkit.xml").write_text(
+        """<?xml version="1.0"?>
+<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit">
+  <name>T</name>
+  <instrumentList>
+    <instrument><id>0</id><name>Kick</name>
+      <layer><filename>Kick-Soft.wav</filename></layer><layer><filename>Kick-Hard.wav</filename></layer>
+    </instrument>
+    <instrument><id>1</id><name>Snare</name><filename>sn_1.flac</filename></instrument>
+  </instrumentList>
+</drumkit_info>"""
+    )
+    assert data.drumkit_instruments(tmp_path) == {"Kick-Soft.wav": "Kick", "Kick-Hard.wav": "Kick", "sn_1.flac": "Snare"}
+    assert data.drumkit_instruments(tmp_path / "missing") == {}
+
+
+def test_summary_counts_and_seconds():
+    records = [
+        {"source": "lmms", "category": "kick", "split": "train", "duration_s": 1.0, "recording_key": "a"},
+        {"source": "lmms", "category": "kick", "split": "valid", "duration_s": 0.5, "recording_key": "b"},
+        {"source": "fluidr3", "category": "keys", "split": "train", "duration_s": 2.0, "recording_key": "c"},
+    ]
+    summary = data.summarise(records)
+    assert summary["clips"] == 3 and summary["seconds"] == 3.5
+    assert summary["by_source"]["lmms"] == {"clips": 2, "seconds": 1.5}
+    assert summary["by_split"]["train"] == {"clips": 2, "seconds": 3.0}
+    assert summary["by_category_split"]["kick/valid"] == {"clips": 1, "seconds": 0.5}
+
+
+@pytest.mark.skipif(not data.SOUNDFONT_SYSTEM_PATH.is_file(), reason="fluid-soundfont-gm not installed")
+def test_fluidr3_programs_sharing_samples_share_a_recording_key():
+    keys = data.fluidr3_recording_keys(data.SOUNDFONT_SYSTEM_PATH)
+    assert keys[("prog", 0, 0)] == keys[("prog", 1, 0)] == "fluidr3:prog0"  # grand + bright grand
+    assert keys[("prog", 40, 0)] == keys[("prog", 110, 0)]  # violin + fiddle
+    # Kits share samples per note: one key for a note across kits.
+    assert keys[("drum", 38, 0)] == keys[("drum", 38, 8)]
+    assert all(k.startswith(("fluidr3:prog", "fluidr3:drum:")) for k in keys.values())
