@@ -1,0 +1,70 @@
+# LatentMorph: one command to set up and run the demo, one to set up and run the tests.
+# Every target is idempotent: stamps and CMake's own dependency tracking skip finished work.
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+BUILD_DIR   := build
+VST3        := $(BUILD_DIR)/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian bookworm packages: JUCE 7 (brings its -dev build deps), the toolchain, fluidsynth for
+# rendering training notes and factory samples.
+APT_PACKAGES := juce-modules-source cmake g++ make pkg-config python3-venv python3-dev \
+                libfluidsynth3 fluid-soundfont-gm
+JOBS        ?= 2
+
+.PHONY: all setup apt venv build demo test bench data train export presets clean help
+
+all: demo
+
+help:
+	@echo "make demo   - set up everything, render a morph through the VST3, write WAV + PNG"
+	@echo "make test   - set up everything and run the test suite"
+	@echo "make data   - fetch and render the training data into .data/"
+	@echo "make train  - train the default model (resumes), then 'make export'"
+
+setup: apt venv build
+
+apt: $(VENV)/.apt-stamp
+$(VENV)/.apt-stamp:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+venv: $(VENV)/.pip-stamp
+$(VENV)/.pip-stamp: pyproject.toml $(VENV)/.apt-stamp
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[train,dev]'
+	touch $@
+
+build: $(VST3)
+$(VST3): $(VENV)/.pip-stamp CMakeLists.txt $(shell find plugin -type f 2>/dev/null)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DLATENTMORPH_PYTHON=$(abspath $(PY)) > $(BUILD_DIR).log 2>&1 || (cat $(BUILD_DIR).log; exit 1)
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+	@touch $@
+
+demo: setup
+	$(PY) -m latentmorph.demo --plugin $(VST3) --out out/demo
+
+test: setup
+	$(PY) -m pytest -q
+
+data: venv
+	nice -n 5 $(PY) -m latentmorph_train.data prepare --out .data
+
+train: data
+	nice -n 5 $(PY) -m latentmorph_train.train export/configs/default.toml --data .data --run runs/default
+
+export:
+	$(PY) -m latentmorph_train.onnx_export runs/default/checkpoint.pt --out pybackend/latentmorph/models \
+	  --parity-audio presets/samples/kick.wav --parity-audio presets/samples/bell_c4.wav
+
+presets: setup
+	$(PY) presets/build_presets.py --plugin $(VST3)
+
+clean:
+	rm -rf $(BUILD_DIR) $(BUILD_DIR).log out

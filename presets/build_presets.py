@@ -1,0 +1,87 @@
+"""Build the factory presets: ``python presets/build_presets.py --plugin LatentMorph.vst3``.
+
+1. Renders the bundled samples in ``presets/samples/`` from FluidR3_GM (MIT, see
+   ``presets/samples/NOTICE``) with the training pipeline's renderer, if they are missing.
+2. Writes each preset's plugin state (slots as ``factory:`` paths, parameters) into the real VST3
+   through pedalboard and saves ``presets/<name>.vstpreset`` from it.
+
+Both outputs are committed; run this only when presets or the state format change.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import soundfile as sf
+
+PRESETS_DIR = Path(__file__).resolve().parent
+SAMPLES_DIR = PRESETS_DIR / "samples"
+SAMPLE_RATE = 44100
+
+#: file name → (bank, preset, MIDI note, velocity, max duration s). Pitched samples are C4
+#: (MIDI 60), the plugin's default root note, so the keyboard plays them in tune.
+SAMPLES = {
+    "kick.wav": (128, 0, 36, 110, 0.6),
+    "snare.wav": (128, 0, 38, 110, 0.6),
+    "bass_c4.wav": (0, 33, 60, 100, 1.2),
+    "bell_c4.wav": (0, 14, 60, 100, 1.5),
+}
+
+#: name → (slot A, slot B, parameter values)
+PRESETS = {
+    "drums_kick_to_snare": ("kick.wav", "snare.wav",
+                            {"morph": 0.0, "gain_db": 0.0, "attack_ms": 0.0, "decay_ms": 200.0,
+                             "sustain": 1.0, "release_ms": 80.0, "root_note": 60}),
+    "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav",
+                             {"morph": 0.0, "gain_db": 0.0, "attack_ms": 2.0, "decay_ms": 200.0,
+                              "sustain": 1.0, "release_ms": 150.0, "root_note": 60}),
+}
+
+
+def render_samples() -> None:
+    from latentmorph_train.data import SOUNDFONT_SYSTEM_PATH, FluidRenderer, NoteSpec, trim_and_normalise
+
+    renderer = FluidRenderer(SOUNDFONT_SYSTEM_PATH, SAMPLE_RATE)
+    SAMPLES_DIR.mkdir(exist_ok=True)
+    for name, (bank, preset, note, velocity, max_s) in SAMPLES.items():
+        path = SAMPLES_DIR / name
+        if path.exists():
+            continue
+        audio = trim_and_normalise(renderer.render(NoteSpec(bank, preset, note, velocity)), SAMPLE_RATE,
+                                   max_duration_s=max_s)
+        sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
+        print(f"wrote {path} ({len(audio) / SAMPLE_RATE:.2f} s)")
+
+
+def state_xml(slot_a: str, slot_b: str, params: dict[str, float]) -> bytes:
+    """The plugin's state document (format_version 1) for two factory samples and parameters."""
+    param_xml = "".join(f"<PARAM id={quoteattr(k)} value=\"{v}\"/>" for k, v in params.items())
+    slots = "".join(f"<Slot index=\"{i}\" path={quoteattr('factory:samples/' + s)} sha256=\"\"/>"
+                    for i, s in enumerate((slot_a, slot_b)))
+    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LatentMorphState format_version=\"1\">"
+            f"<Parameters>{param_xml}</Parameters>{slots}</LatentMorphState>").encode()
+
+
+def write_presets(plugin_path: Path) -> None:
+    import pedalboard
+
+    plugin = pedalboard.load_plugin(str(plugin_path), initialization_timeout=0.1)
+    for name, (slot_a, slot_b, params) in PRESETS.items():
+        plugin.raw_state = state_xml(slot_a, slot_b, params)
+        path = PRESETS_DIR / f"{name}.vstpreset"
+        path.write_bytes(plugin.preset_data)
+        print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugin", type=Path, required=True, help="LatentMorph.vst3 bundle")
+    args = parser.parse_args()
+    render_samples()
+    write_presets(args.plugin)
+
+
+if __name__ == "__main__":
+    main()
