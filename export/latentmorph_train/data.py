@@ -645,7 +645,9 @@ class FluidRenderer:
 def _soundfont_path(data_dir: Path, console: Console) -> tuple[Path, str]:
     """FluidR3_GM.sf2: the system copy if installed, else extracted from the Debian package."""
     if SOUNDFONT_SYSTEM_PATH.is_file():
-        return SOUNDFONT_SYSTEM_PATH, "system"
+        query = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", SOUNDFONT_PACKAGE],
+                               capture_output=True, text=True)  # fmt: skip
+        return SOUNDFONT_SYSTEM_PATH, (query.stdout.strip() if query.returncode == 0 else "") or "system"
     package = fetch_package(SOUNDFONT_PACKAGE, data_dir, console)
     path = package.root / SOUNDFONT_SYSTEM_PATH.relative_to("/")
     if not path.is_file():
