@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
-
 import soundfile as sf
+
+from latentmorph.plugin_state import make_state
 
 PRESETS_DIR = Path(__file__).resolve().parent
 SAMPLES_DIR = PRESETS_DIR / "samples"
@@ -55,21 +55,12 @@ def render_samples() -> None:
         print(f"wrote {path} ({len(audio) / SAMPLE_RATE:.2f} s)")
 
 
-def state_xml(slot_a: str, slot_b: str, params: dict[str, float]) -> bytes:
-    """The plugin's state document (format_version 1) for two factory samples and parameters."""
-    param_xml = "".join(f"<PARAM id={quoteattr(k)} value=\"{v}\"/>" for k, v in params.items())
-    slots = "".join(f"<Slot index=\"{i}\" path={quoteattr('factory:samples/' + s)} sha256=\"\"/>"
-                    for i, s in enumerate((slot_a, slot_b)))
-    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LatentMorphState format_version=\"1\">"
-            f"<Parameters>{param_xml}</Parameters>{slots}</LatentMorphState>").encode()
-
-
 def write_presets(plugin_path: Path) -> None:
     import pedalboard
 
     plugin = pedalboard.load_plugin(str(plugin_path), initialization_timeout=0.1)
     for name, (slot_a, slot_b, params) in PRESETS.items():
-        plugin.raw_state = state_xml(slot_a, slot_b, params)
+        plugin.raw_state = make_state(f"factory:samples/{slot_a}", f"factory:samples/{slot_b}", params)
         path = PRESETS_DIR / f"{name}.vstpreset"
         path.write_bytes(plugin.preset_data)
         print(f"wrote {path}")

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import track
 
 from .plots import save_spectrogram
+from .plugin_state import read_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PLUGIN = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3"
@@ -70,7 +71,7 @@ def main(
         plugin.load_preset(str(preset_path))
         notes = [48, 52, 55, 60] if name.startswith("pitched") else [60]
         audio, markers = render_morph_phrase(plugin, steps, notes)
-        status = plugin_status(plugin)
+        status = read_state(plugin.raw_state).status
         if status.get("state") == "error":
             console.print(f"[bold red]error:[/] {name}: {status.get('message')}")
             raise typer.Exit(1)
@@ -81,15 +82,6 @@ def main(
         print(wav)
         print(png)
     console.print(f"done in {time.monotonic() - started:.1f} s")
-
-
-def plugin_status(plugin) -> dict[str, str]:
-    """The ``<Status>`` element of the plugin's state as a dict (``state``, ``message``)."""
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(plugin.raw_state.decode("utf-8"))
-    status = root.find("Status")
-    return dict(status.attrib) if status is not None else {}
 
 
 if __name__ == "__main__":
