@@ -43,7 +43,7 @@ $(VENV)/.pip-stamp: pyproject.toml $(VENV)/.apt-stamp
 
 build: $(VST3)
 $(VST3): $(VENV)/.pip-stamp CMakeLists.txt $(shell find plugin -type f 2>/dev/null)
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DLATENTMORPH_PYTHON=$(abspath $(PY)) > $(BUILD_DIR).log 2>&1 || (cat $(BUILD_DIR).log; exit 1)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DLATENTMORPH_PYTHON=$(abspath $(PY))
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 	@touch $@
 
@@ -67,4 +67,7 @@ presets: setup
 	$(PY) presets/build_presets.py --plugin $(VST3)
 
 clean:
-	rm -rf $(BUILD_DIR) $(BUILD_DIR).log out
+	rm -rf $(BUILD_DIR) out
+
+bench: setup
+	$(PY) tests/bench.py

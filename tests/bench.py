@@ -1,0 +1,135 @@
+"""Benchmarks (``make bench``): medians over repeats, written as JSON to ``out/bench.json``.
+
+Not a test module (pytest does not collect it): timings are measured and reported, never asserted.
+
+- ``backend_grid_s``: two 2-s sources → 9-step grid in the backend process (uncached), via the
+  protocol, so it includes decoding the files, encoding, one batched decode and the file write.
+- ``plugin_load_s``: ``pedalboard.load_plugin`` of the VST3.
+- ``plugin_first_render_s``: first offline render after a slot change in a fresh host process
+  (starts the backend, loads the model, renders the grid, plays one note of 1 s).
+- ``plugin_slot_change_to_ready_s``: later slot changes with an already running backend.
+- ``decoder_rtf`` / ``encoder_rtf``: seconds of audio per second of compute, one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VST3 = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3"
+SR = 44100
+REPEATS = 5
+
+
+def _sources(root: Path, count: int) -> list[tuple[Path, Path]]:
+    """``count`` distinct pairs of 2-s sources (distinct content, so nothing is cached)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * SR) / SR
+    pairs = []
+    for i in range(count):
+        a = 0.5 * np.sin(2 * np.pi * (110 + 10 * i) * t) * np.exp(-2 * t)
+        b = 0.3 * rng.standard_normal(len(t)) * np.exp(-6 * t)
+        pa, pb = root / f"a{i}.wav", root / f"b{i}.wav"
+        sf.write(pa, a, SR)
+        sf.write(pb, b, SR)
+        pairs.append((pa, pb))
+    return pairs
+
+
+def bench_backend(pairs) -> dict:
+    sys.path.insert(0, str(REPO_ROOT))
+    from tests.test_backend import Backend
+
+    server = Backend()
+    server.request("hello")
+    times = []
+    for a, b in pairs:
+        started = time.perf_counter()
+        reply = server.request("render_grid", sources=[{"path": str(a)}, {"path": str(b)}], steps=9)
+        times.append(time.perf_counter() - started)
+        assert reply["ok"], reply
+    server.request("shutdown")
+    return {"backend_grid_s": statistics.median(times)}
+
+
+def bench_model() -> dict:
+    from latentmorph.model import MorphModel
+
+    model = MorphModel.load(intra_op_threads=1)
+    audio = np.random.default_rng(0).standard_normal((1, 4 * SR)).astype(np.float32) * 0.1
+    z = model.encode(audio)
+    enc, dec = [], []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        model.encode(audio)
+        enc.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        model.decode(z)
+        dec.append(time.perf_counter() - started)
+    return {"encoder_rtf": 4.0 / statistics.median(enc), "decoder_rtf": 4.0 / statistics.median(dec)}
+
+
+_PLUGIN_SCRIPT = """
+import json, sys, time
+import pedalboard
+from latentmorph.plugin_state import make_state, read_state
+pairs = json.loads(sys.argv[1])
+msgs = [(bytes([0x90, 60, 100]), 0.0), (bytes([0x80, 60, 0]), 0.5)]
+started = time.perf_counter()
+p = pedalboard.load_plugin(sys.argv[2], initialization_timeout=0.1)
+out = {"plugin_load_s": time.perf_counter() - started, "slot_change_s": []}
+for i, (a, b) in enumerate(pairs):
+    p.raw_state = make_state(a, b)
+    started = time.perf_counter()
+    p(msgs, duration=1.0, sample_rate=44100, num_channels=2, reset=True)
+    elapsed = time.perf_counter() - started
+    assert read_state(p.raw_state).status["state"] == "ready", read_state(p.raw_state).status
+    if i == 0:
+        out["plugin_first_render_s"] = elapsed
+    else:
+        out["slot_change_s"].append(elapsed)
+print(json.dumps(out))
+"""
+
+
+def bench_plugin(pairs) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "LATENTMORPH_CACHE_DIR": cache}
+        result = subprocess.run([sys.executable, "-c", _PLUGIN_SCRIPT, json.dumps([[str(a), str(b)] for a, b in pairs]),
+                                 str(VST3)], capture_output=True, text=True, env=env, check=True)
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"plugin_load_s": out["plugin_load_s"], "plugin_first_render_s": out["plugin_first_render_s"],
+            "plugin_slot_change_to_ready_s": statistics.median(out["slot_change_s"])}
+
+
+def main() -> None:
+    from latentmorph.model import get_model
+
+    out_path = REPO_ROOT / "out" / "bench.json"
+    out_path.parent.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["LATENTMORPH_CACHE_DIR"] = str(Path(tmp) / "cache")
+        pairs = _sources(Path(tmp), 2 * REPEATS + 1)
+        results = {"model_id": get_model().model_id, "machine": platform.processor() or platform.machine(),
+                   "cpu_count": os.cpu_count(), "repeats": REPEATS}
+        results.update(bench_model())
+        results.update(bench_backend(pairs[:REPEATS]))
+        results.update(bench_plugin(pairs[REPEATS:]))
+    out_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()
