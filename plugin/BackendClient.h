@@ -1,0 +1,77 @@
+#pragma once
+
+#include <juce_core/juce_core.h>
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <sys/types.h>
+
+namespace latentmorph {
+
+/** The one backend process of this host process (`<python> -m latentmorph.server`), shared by all
+    plugin instances, and the client side of docs/protocol.md (length-prefixed JSON over its stdin/stdout).
+
+    The process starts lazily on the first request, never when a plugin is constructed (DAW scanners
+    instantiate plugins just to list them). `<python>` is env LATENTMORPH_PYTHON, else the build-time
+    LATENTMORPH_PYTHON. When it dies (EOF, EPIPE, a broken frame, a timeout) the next request restarts
+    it, waiting 0.5 s after the first failure, doubling up to 8 s while failures continue. At process
+    exit (static destructor) it is sent `shutdown`, then SIGTERM if it has not exited within 1 s.
+
+    Threads: request() blocks, so call it from a worker thread only, never the audio or message thread.
+    Requests from several threads are serialised. SIGPIPE is blocked around writes on the calling thread
+    and a pending one consumed, so a dead backend never kills the host (no process-wide signal handler).
+*/
+class BackendClient
+{
+public:
+    /** The answer to one request. On success `ok` is true and `body` is the response object;
+        otherwise `errorCode` is the protocol's code (e.g. "audio_load_error", "model_error") or one of
+        the client's: "backend_start_failed", "backend_died", "backend_timeout", "abandoned";
+        `errorMessage` is a human-readable reason. */
+    struct Reply
+    {
+        bool ok = false;
+        juce::var body;
+        juce::String errorCode;
+        juce::String errorMessage;
+    };
+
+    /** Polled while waiting; returning true gives up on the request at once (errorCode "abandoned").
+        A late answer is then discarded, so one request never receives another's response. */
+    using AbandonCheck = std::function<bool()>;
+
+    static BackendClient& instance();
+
+    /** Sends {"v": 1, "id": n, "cmd": cmd, …fields} (fields: a JSON object or void) and waits for the
+        answer, at most the request timeout (60 s, or env LATENTMORPH_BACKEND_TIMEOUT_S seconds);
+        on a timeout the backend is killed. Starts or restarts the backend first when needed. */
+    Reply request (const juce::String& cmd, const juce::var& fields, const AbandonCheck& shouldAbandon);
+
+    ~BackendClient();
+
+private:
+    BackendClient() = default;
+
+    using Clock = std::chrono::steady_clock;
+
+    Reply ensureRunning (const AbandonCheck& shouldAbandon);
+    juce::Result spawn();
+    Reply exchange (const juce::String& cmd, const juce::var& fields, Clock::time_point deadline, const AbandonCheck& shouldAbandon);
+    Reply fail (const juce::String& code, const juce::String& message);
+    void stopProcess();   // closes the pipes, reaps the process, schedules the restart backoff
+    juce::String describeExit();
+
+    std::timed_mutex mutex_;
+    pid_t pid_ = -1;
+    int toBackend_ = -1;       // our end of the backend's stdin
+    int fromBackend_ = -1;     // our end of the backend's stdout
+    bool helloDone_ = false;
+    juce::int64 nextRequestId_ = 1;
+    int answersToDiscard_ = 0; // answers still due to abandoned requests
+    Clock::time_point nextStartAllowed_ {};
+    std::chrono::milliseconds restartDelay_ { 500 };
+    juce::String lastExitReason_;   // how the last process ended, e.g. "exited with status 1"
+};
+
+} // namespace latentmorph

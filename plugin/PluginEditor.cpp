@@ -1,0 +1,161 @@
+#include "PluginEditor.h"
+
+#include "SlotPaths.h"
+
+namespace latentmorph {
+
+namespace {
+
+const juce::Colour kBackground { 0xff1d2126 };
+const juce::Colour kPanel { 0xff2a3038 };
+const juce::Colour kAccent { 0xff5fb3b3 };
+const juce::Colour kError { 0xffe06c75 };
+
+} // namespace
+
+SlotPanel::SlotPanel (SlotLoader& slots, int index) : slots_ (slots), index_ (index)
+{
+    title_.setText (index == 0 ? "Slot A" : "Slot B", juce::dontSendNotification);
+    title_.setFont (juce::Font (16.0f, juce::Font::bold));
+    fileName_.setJustificationType (juce::Justification::centred);
+    fileName_.setInterceptsMouseClicks (false, false);
+    title_.setInterceptsMouseClicks (false, false);
+    addAndMakeVisible (title_);
+    addAndMakeVisible (fileName_);
+    showPath ({});
+}
+
+void SlotPanel::showPath (const juce::String& path)
+{
+    const auto name = path.isEmpty() ? juce::String ("drop an audio file here")
+                                     : path.fromLastOccurrenceOf ("/", false, false).fromLastOccurrenceOf (":", false, false);
+
+    if (fileName_.getText() != name)
+    {
+        fileName_.setText (name, juce::dontSendNotification);
+        fileName_.setTooltip (path);
+    }
+}
+
+bool SlotPanel::isInterestedInFileDrag (const juce::StringArray& files)
+{
+    return files.size() == 1 && juce::File (files[0]).hasFileExtension (kAudioExtensions);
+}
+
+void SlotPanel::fileDragEnter (const juce::StringArray&, int, int)
+{
+    dragOver_ = true;
+    repaint();
+}
+
+void SlotPanel::fileDragExit (const juce::StringArray&)
+{
+    dragOver_ = false;
+    repaint();
+}
+
+void SlotPanel::filesDropped (const juce::StringArray& files, int, int)
+{
+    dragOver_ = false;
+    repaint();
+
+    if (isInterestedInFileDrag (files))
+        slots_.setSlotPath (index_, slot_paths::fromFile (juce::File (files[0])));
+}
+
+void SlotPanel::paint (juce::Graphics& g)
+{
+    const auto bounds = getLocalBounds().toFloat().reduced (1.0f);
+    g.setColour (kPanel);
+    g.fillRoundedRectangle (bounds, 8.0f);
+    g.setColour (dragOver_ ? kAccent : kAccent.withAlpha (0.35f));
+    g.drawRoundedRectangle (bounds, 8.0f, dragOver_ ? 3.0f : 1.5f);
+}
+
+void SlotPanel::resized()
+{
+    auto area = getLocalBounds().reduced (10);
+    title_.setBounds (area.removeFromTop (24));
+    fileName_.setBounds (area);
+}
+
+LatentMorphEditor::LatentMorphEditor (LatentMorphProcessor& owner)
+    : AudioProcessorEditor (owner),
+      processor_ (owner),
+      slotA_ (owner.getSlotLoader(), 0),
+      slotB_ (owner.getSlotLoader(), 1)
+{
+    addAndMakeVisible (slotA_);
+    addAndMakeVisible (slotB_);
+    addAndMakeVisible (status_);
+
+    for (const auto& spec : kParameterTable)
+    {
+        auto knob = std::make_unique<Knob>();
+        knob->slider.setTextBoxStyle (juce::Slider::TextBoxBelow, false, 80, 20);
+        knob->slider.setColour (juce::Slider::rotarySliderFillColourId, kAccent);
+        knob->label.setText (spec.name, juce::dontSendNotification);
+        knob->label.setJustificationType (juce::Justification::centred);
+        knob->attachment = std::make_unique<juce::AudioProcessorValueTreeState::SliderAttachment> (owner.getParameterState(), spec.id, knob->slider);
+        addAndMakeVisible (knob->slider);
+        addAndMakeVisible (knob->label);
+        knobs_.push_back (std::move (knob));
+    }
+
+    setSize (720, 380);
+    timerCallback();
+    startTimerHz (10);
+}
+
+LatentMorphEditor::~LatentMorphEditor()
+{
+    stopTimer();
+}
+
+void LatentMorphEditor::timerCallback()
+{
+    auto& slots = processor_.getSlotLoader();
+    const auto paths = slots.getSlots();
+    slotA_.showPath (paths[0].path);
+    slotB_.showPath (paths[1].path);
+
+    const auto status = slots.getStatus();
+    const auto text = juce::String (SlotLoader::toString (status.state)) + ": " + status.message;
+
+    if (status_.getText() != text)
+    {
+        status_.setText (text, juce::dontSendNotification);
+        status_.setColour (juce::Label::textColourId, status.state == SlotLoader::State::error ? kError : juce::Colours::white);
+    }
+}
+
+void LatentMorphEditor::paint (juce::Graphics& g)
+{
+    g.fillAll (kBackground);
+    g.setColour (juce::Colours::white);
+    g.setFont (juce::Font (20.0f, juce::Font::bold));
+    g.drawText ("LatentMorph", getLocalBounds().removeFromTop (40).reduced (12, 0), juce::Justification::centredLeft);
+}
+
+void LatentMorphEditor::resized()
+{
+    auto area = getLocalBounds().reduced (12);
+    area.removeFromTop (32);
+
+    auto slotRow = area.removeFromTop (110);
+    slotA_.setBounds (slotRow.removeFromLeft (slotRow.getWidth() / 2).reduced (4));
+    slotB_.setBounds (slotRow.reduced (4));
+
+    status_.setBounds (area.removeFromBottom (28));
+
+    const auto knobWidth = area.getWidth() / static_cast<int> (knobs_.size());
+
+    for (auto& knob : knobs_)
+    {
+        auto column = area.removeFromLeft (knobWidth).reduced (4);
+        knob->label.setBounds (column.removeFromTop (20));
+        knob->slider.setBounds (column);
+    }
+}
+
+} // namespace latentmorph

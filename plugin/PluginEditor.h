@@ -1,0 +1,64 @@
+#pragma once
+
+#include "PluginProcessor.h"
+
+#include <juce_gui_basics/juce_gui_basics.h>
+
+#include <memory>
+#include <vector>
+
+namespace latentmorph {
+
+/** A sample slot that accepts one dropped audio file (extensions checked case-insensitively). */
+class SlotPanel final : public juce::Component, public juce::FileDragAndDropTarget
+{
+public:
+    SlotPanel (SlotLoader& slots, int index);
+
+    /** Message thread: shows `path` (its file name; the full path as tooltip). */
+    void showPath (const juce::String& path);
+
+    bool isInterestedInFileDrag (const juce::StringArray& files) override;
+    void fileDragEnter (const juce::StringArray&, int, int) override;
+    void fileDragExit (const juce::StringArray&) override;
+    void filesDropped (const juce::StringArray& files, int, int) override;
+    void paint (juce::Graphics& g) override;
+    void resized() override;
+
+    static constexpr const char* kAudioExtensions = ".wav;.wave;.aif;.aiff;.flac;.ogg;.mp3";
+
+private:
+    SlotLoader& slots_;
+    const int index_;
+    bool dragOver_ = false;
+    juce::Label title_, fileName_;
+};
+
+/** Two slot panels, a status line and a rotary knob for every parameter of kParameterTable.
+    Refreshed from a Timer on the message thread. */
+class LatentMorphEditor final : public juce::AudioProcessorEditor, private juce::Timer
+{
+public:
+    explicit LatentMorphEditor (LatentMorphProcessor& owner);
+    ~LatentMorphEditor() override;
+
+    void paint (juce::Graphics& g) override;
+    void resized() override;
+
+private:
+    void timerCallback() override;
+
+    struct Knob
+    {
+        juce::Slider slider { juce::Slider::RotaryHorizontalVerticalDrag, juce::Slider::TextBoxBelow };
+        juce::Label label;
+        std::unique_ptr<juce::AudioProcessorValueTreeState::SliderAttachment> attachment;
+    };
+
+    LatentMorphProcessor& processor_;
+    SlotPanel slotA_, slotB_;
+    juce::Label status_;
+    std::vector<std::unique_ptr<Knob>> knobs_;
+};
+
+} // namespace latentmorph

@@ -1,0 +1,128 @@
+#include "PluginProcessor.h"
+
+#include "PluginEditor.h"
+#include "PluginState.h"
+
+namespace latentmorph {
+
+LatentMorphProcessor::LatentMorphProcessor()
+    : AudioProcessor (BusesProperties().withOutput ("Output", juce::AudioChannelSet::stereo(), true)),
+      parameterState_ (*this, nullptr, "Parameters", createParameterLayout()),
+      parameterValues_ (parameterState_),
+      slotLoader_ (engine_)
+{
+    setLatencySamples (0);
+}
+
+LatentMorphProcessor::~LatentMorphProcessor() = default;
+
+void LatentMorphProcessor::prepareToPlay (double sampleRate, int maximumExpectedSamplesPerBlock)
+{
+    updateEngineParameters();
+    engine_.prepare (sampleRate, maximumExpectedSamplesPerBlock);
+}
+
+void LatentMorphProcessor::reset()
+{
+    engine_.reset();
+}
+
+bool LatentMorphProcessor::isBusesLayoutSupported (const BusesLayout& layouts) const
+{
+    return layouts.inputBuses.isEmpty() && layouts.getMainOutputChannelSet() == juce::AudioChannelSet::stereo();
+}
+
+void LatentMorphProcessor::updateEngineParameters() noexcept
+{
+    engine_.setMorph (parameterValues_.get (ParameterIndex::morph));
+    engine_.setGainDb (parameterValues_.get (ParameterIndex::gainDb));
+    engine_.setAttackMs (parameterValues_.get (ParameterIndex::attackMs));
+    engine_.setDecayMs (parameterValues_.get (ParameterIndex::decayMs));
+    engine_.setSustain (parameterValues_.get (ParameterIndex::sustain));
+    engine_.setReleaseMs (parameterValues_.get (ParameterIndex::releaseMs));
+    engine_.setRootNote (juce::roundToInt (parameterValues_.get (ParameterIndex::rootNote)));
+}
+
+void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midiMessages)
+{
+    const juce::ScopedNoDenormals noDenormals;
+
+    if (isNonRealtime() && slotLoader_.isBusy())
+        slotLoader_.waitUntilDone (kOfflineGridWait, [this] { engine_.beginBlock(); });
+
+    updateEngineParameters();
+    engine_.beginBlock();
+
+    const auto numSamples = buffer.getNumSamples();
+
+    if (buffer.getNumChannels() == 0)
+        return;
+
+    auto* out = buffer.getWritePointer (0);
+    int position = 0;
+
+    // Raw MIDI bytes rather than MidiMessage objects: a long SysEx would make MidiMessage allocate.
+    for (const auto metadata : midiMessages)
+    {
+        const auto offset = juce::jlimit (position, numSamples, metadata.samplePosition);
+        engine_.render (out + position, offset - position);
+        position = offset;
+
+        if (metadata.numBytes < 3)
+            continue;
+
+        const auto kind = metadata.data[0] & 0xf0;
+        const auto note = static_cast<int> (metadata.data[1]);
+        const auto value = static_cast<int> (metadata.data[2]);
+
+        if (kind == 0x90)
+            engine_.noteOn (note, value);   // velocity 0 is a note-off
+        else if (kind == 0x80)
+            engine_.noteOff (note);
+        else if (kind == 0xb0 && (note == 120 || note == 123))   // all sound off, all notes off
+            engine_.allNotesOff();
+    }
+
+    engine_.render (out + position, numSamples - position);
+
+    for (int channel = 1; channel < buffer.getNumChannels(); ++channel)
+        buffer.copyFrom (channel, 0, buffer, 0, 0, numSamples);
+}
+
+juce::AudioProcessorEditor* LatentMorphProcessor::createEditor()
+{
+    return new LatentMorphEditor (*this);
+}
+
+void LatentMorphProcessor::getStateInformation (juce::MemoryBlock& destData)
+{
+    const auto xml = PluginState::write (parameterState_.copyState(), slotLoader_.getSlots(), slotLoader_.getModelId(),
+                                         slotLoader_.getStatus());
+    destData.replaceAll (xml.toRawUTF8(), xml.getNumBytesAsUTF8());
+}
+
+void LatentMorphProcessor::setStateInformation (const void* data, int sizeInBytes)
+{
+    PluginState state;
+
+    if (const auto result = PluginState::parse (data, static_cast<std::size_t> (juce::jmax (0, sizeInBytes)), state); result.failed())
+    {
+        slotLoader_.reportError ("state rejected: " + result.getErrorMessage());
+        return;
+    }
+
+    for (std::size_t i = 0; i < kParameterTable.size(); ++i)
+    {
+        auto* parameter = parameterState_.getParameter (kParameterTable[i].id);
+        parameter->setValueNotifyingHost (parameter->convertTo0to1 (state.parameters[i]));
+    }
+
+    slotLoader_.setSlots (state.slots, state.modelId);
+}
+
+} // namespace latentmorph
+
+juce::AudioProcessor* JUCE_CALLTYPE createPluginFilter()
+{
+    return new latentmorph::LatentMorphProcessor();
+}

@@ -1,0 +1,317 @@
+#include "SlotLoader.h"
+
+#include "BackendClient.h"
+#include "GridCache.h"
+#include "SlotPaths.h"
+
+namespace latentmorph {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+const char* slotName (std::size_t index) noexcept { return index == 0 ? "A" : "B"; }
+
+/** The status while a slot is empty. */
+SlotLoader::Status emptyStatus (const SlotLoader::Slots& slots)
+{
+    const auto emptyA = slots[0].path.isEmpty(), emptyB = slots[1].path.isEmpty();
+    return { SlotLoader::State::empty, emptyA && emptyB ? "Drop a sample on slot A and slot B"
+                                                         : juce::String ("Drop a sample on slot ") + (emptyA ? "A" : "B") };
+}
+
+/** Validates a render_grid answer (docs/protocol.md) and loads the grid file it names. */
+juce::Result loadGrid (const juce::var& answer, GridCache::Entry& entry)
+{
+    const auto gridPath = answer["grid_path"].toString();
+    const auto* sourceSha256 = answer["source_sha256"].getArray();
+
+    if (gridPath.isEmpty() || sourceSha256 == nullptr || sourceSha256->size() != 2)
+        return juce::Result::fail ("backend answer to render_grid lacks grid_path or the two source_sha256");
+
+    try
+    {
+        entry.grid = readGridFile (gridPath.toStdString());
+    }
+    catch (const std::exception& e)
+    {
+        return juce::Result::fail (e.what());
+    }
+
+    const auto matches = entry.grid->steps() == static_cast<int> (answer["steps"])
+                         && static_cast<juce::int64> (entry.grid->numSamples()) == static_cast<juce::int64> (answer["num_samples"])
+                         && entry.grid->sampleRateHz() == static_cast<double> (answer["sample_rate"]);
+
+    if (! matches)
+        return juce::Result::fail ("grid file " + gridPath + " does not match the backend's answer (steps, num_samples, sample_rate)");
+
+    entry.sourceSha256 = { (*sourceSha256)[0].toString(), (*sourceSha256)[1].toString() };
+    entry.modelId = answer["model_id"].toString();
+    return juce::Result::ok();
+}
+
+juce::var renderGridRequest (const std::array<juce::File, 2>& sources)
+{
+    juce::Array<juce::var> sourceList;
+
+    for (const auto& file : sources)
+    {
+        juce::DynamicObject::Ptr source = new juce::DynamicObject();
+        source->setProperty ("path", file.getFullPathName());
+        sourceList.add (juce::var (source.get()));
+    }
+
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("sources", sourceList);
+    fields->setProperty ("steps", SlotLoader::kGridSteps);
+    return juce::var (fields.get());
+}
+
+} // namespace
+
+SlotLoader::SlotLoader (Engine& engine) : engine_ (engine), requestStatus_ (emptyStatus (slots_)) {}
+
+SlotLoader::~SlotLoader()
+{
+    {
+        const std::lock_guard<std::mutex> lock (mutex_);
+        stopping_ = true;
+    }
+
+    wakeWorker_.notify_all();
+
+    if (worker_.joinable())
+        worker_.join();
+}
+
+void SlotLoader::setSlots (const Slots& slots, const juce::String& savedModelId)
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+    otherError_.clear();
+
+    const auto samePaths = slots[0].path == slots_[0].path && slots[1].path == slots_[1].path;
+
+    // The same samples keep their grid (and the backend's hashes); a failed load is retried.
+    if (samePaths && requestStatus_.state != State::error)
+        return;
+
+    slots_ = slots;
+
+    if (savedModelId.isNotEmpty())
+        modelId_ = savedModelId;
+
+    startRequest (savedModelId);
+}
+
+void SlotLoader::setSlotPath (int index, const juce::String& path)
+{
+    if (index < 0 || index > 1)
+        return;
+
+    const std::lock_guard<std::mutex> lock (mutex_);
+    otherError_.clear();
+    slots_[static_cast<std::size_t> (index)] = { path, {} };
+    startRequest ({});   // always, even for the same path: dropping a file again is how a user retries
+}
+
+void SlotLoader::reportError (const juce::String& message)
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+    otherError_ = message;
+}
+
+SlotLoader::Slots SlotLoader::getSlots() const
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+    return slots_;
+}
+
+juce::String SlotLoader::getModelId() const
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+    return modelId_;
+}
+
+SlotLoader::Status SlotLoader::getStatus() const
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+    return otherError_.isNotEmpty() ? Status { State::error, otherError_ } : requestStatus_;
+}
+
+bool SlotLoader::waitUntilDone (std::chrono::milliseconds timeout, const std::function<void()>& whileWaiting)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock<std::mutex> lock (mutex_);
+
+    while (isBusy())
+    {
+        if (stopping_ || std::chrono::steady_clock::now() >= deadline)
+            return false;
+
+        jobDone_.wait_for (lock, 5ms);
+        lock.unlock();
+        whileWaiting();   // frees queue space should the worker be waiting to publish
+        lock.lock();
+    }
+
+    return true;
+}
+
+const char* SlotLoader::toString (State state) noexcept
+{
+    switch (state)
+    {
+        case State::empty:     return "empty";
+        case State::rendering: return "rendering";
+        case State::ready:     return "ready";
+        case State::error:     return "error";
+    }
+
+    return "error";
+}
+
+void SlotLoader::startRequest (const juce::String& savedModelId)
+{
+    const auto generation = ++requestedGeneration_;
+    pendingJob_ = Job { generation, slots_, savedModelId };
+
+    if (slots_[0].path.isEmpty() || slots_[1].path.isEmpty())
+        requestStatus_ = emptyStatus (slots_);
+    else
+        requestStatus_ = { State::rendering, "Rendering the morph grid..." };
+
+    if (! worker_.joinable())
+        worker_ = std::thread ([this] { run(); });
+
+    wakeWorker_.notify_one();
+}
+
+void SlotLoader::run()
+{
+    std::unique_lock<std::mutex> lock (mutex_);
+
+    while (! stopping_)
+    {
+        if (! pendingJob_.has_value())
+        {
+            wakeWorker_.wait_for (lock, 250ms);
+            lock.unlock();
+            engine_.collectGarbage();
+            lock.lock();
+            continue;
+        }
+
+        const auto job = std::move (*pendingJob_);
+        pendingJob_.reset();
+        lock.unlock();
+        process (job);
+        lock.lock();
+        completedGeneration_ = job.generation;
+        jobDone_.notify_all();
+    }
+}
+
+void SlotLoader::process (const Job& job)
+{
+    const auto fail = [this, &job] (const Status& status)
+    {
+        publish (nullptr);
+        finish (job, status, {}, {});
+    };
+
+    if (job.slots[0].path.isEmpty() || job.slots[1].path.isEmpty())
+        return fail (emptyStatus (job.slots));
+
+    std::array<juce::File, 2> sources;
+
+    for (std::size_t i = 0; i < 2; ++i)
+        if (const auto resolved = slot_paths::resolve (job.slots[i].path, sources[i]); resolved.failed())
+            return fail ({ State::error, juce::String ("slot ") + slotName (i) + ": " + resolved.getErrorMessage() });
+
+    const auto key = GridCache::keyFor (sources, kGridSteps);
+    auto entry = GridCache::instance().find (key);
+
+    if (! entry.has_value())
+    {
+        const auto reply = BackendClient::instance().request ("render_grid", renderGridRequest (sources),
+                                                              [this, &job] { return isSuperseded (job.generation); });
+
+        if (reply.errorCode == "abandoned")
+            return;
+
+        if (! reply.ok)
+            return fail ({ State::error, reply.errorMessage });
+
+        GridCache::Entry loaded;
+
+        if (const auto result = loadGrid (reply.body, loaded); result.failed())
+            return fail ({ State::error, result.getErrorMessage() });
+
+        GridCache::instance().insert (key, loaded);
+        entry = std::move (loaded);
+    }
+
+    if (isSuperseded (job.generation))
+        return;
+
+    const auto& grid = *entry->grid;
+    const auto message = "A: " + sources[0].getFileName() + "  <->  B: " + sources[1].getFileName() + "  ("
+                         + juce::String (grid.steps()) + " steps, "
+                         + juce::String (static_cast<double> (grid.numSamples()) / grid.sampleRateHz(), 2) + " s)";
+    publish (entry->grid);
+    finish (job, { State::ready, message }, entry->sourceSha256, entry->modelId);
+}
+
+void SlotLoader::publish (std::shared_ptr<const Grid> grid)
+{
+    // The queue is only full when the audio thread has not run for many publishes; wait for it
+    // (offline, waitUntilDone drains the queue from the audio thread).
+    while (! engine_.publishGrid (grid))
+    {
+        if (stopping_)
+            return;
+
+        engine_.collectGarbage();
+        std::this_thread::sleep_for (5ms);
+    }
+
+    engine_.collectGarbage();
+}
+
+void SlotLoader::finish (const Job& job, const Status& status, const std::array<juce::String, 2>& sourceSha256, const juce::String& modelId)
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+
+    if (isSuperseded (job.generation))
+        return;
+
+    requestStatus_ = status;
+
+    if (status.state != State::ready)
+        return;
+
+    juce::StringArray warnings;
+
+    for (std::size_t i = 0; i < 2; ++i)
+    {
+        if (job.slots[i].sha256.isNotEmpty() && job.slots[i].sha256 != sourceSha256[i])
+            warnings.add (juce::String ("slot ") + slotName (i) + " file differs from the one saved with the project (sha256 mismatch)");
+
+        slots_[i].sha256 = sourceSha256[i];
+    }
+
+    if (job.savedModelId.isNotEmpty() && job.savedModelId != modelId)
+        warnings.add ("saved with model " + job.savedModelId + ", now playing model " + modelId);
+
+    modelId_ = modelId;
+
+    if (! warnings.isEmpty())
+        requestStatus_.message << " - warning: " << warnings.joinIntoString ("; ");
+}
+
+bool SlotLoader::isSuperseded (std::uint64_t generation) const noexcept
+{
+    return stopping_ || requestedGeneration_.load() != generation;
+}
+
+} // namespace latentmorph

@@ -1,0 +1,113 @@
+#pragma once
+
+#include "engine/Engine.h"
+
+#include <juce_core/juce_core.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace latentmorph {
+
+/** The two sample slots (A, B) of one plugin instance, their status, and the background worker that
+    turns them into a morph grid for the engine.
+
+    When the slot paths change and both are set, the worker asks the backend for a kGridSteps-step grid
+    (or takes it from the process-wide GridCache), loads the `.lmgrid` file and publishes it to the
+    engine. A newer change supersedes an older one: the worker stops waiting for the old answer.
+    The worker is the engine's only grid thread: it publishes grids and collects the retired ones.
+    It is a plain thread rather than the message thread because hosts such as pedalboard never run a
+    message loop, yet offline renders must wait for the grid (waitUntilDone).
+
+    The engine plays the grid of the current slots or nothing: a failed request leaves silence and an
+    error status, never the previous pair's sound. A slot change keeps the old grid until the new one
+    is ready.
+*/
+class SlotLoader
+{
+public:
+    enum class State { empty, rendering, ready, error };
+
+    struct Slot
+    {
+        juce::String path;     ///< absolute, or factory:relative/path; empty = no sample
+        juce::String sha256;   ///< hex SHA-256 of the file the grid was made from (backend's source_sha256)
+    };
+
+    using Slots = std::array<Slot, 2>;
+
+    struct Status
+    {
+        State state = State::empty;
+        juce::String message;
+    };
+
+    static constexpr int kGridSteps = 9;
+
+    explicit SlotLoader (Engine& engine);
+
+    /** Stops the worker: a pending backend answer is abandoned, so this returns within ~50 ms. */
+    ~SlotLoader();
+
+    /** Message thread (or the host's state thread). Takes slots and model id restored from a saved state.
+        When the paths differ from the current ones a new grid request supersedes any pending one; the
+        saved sha256 values and model id are then compared with the backend's answer (a mismatch plays
+        anyway, with a warning in the status). Never blocks on the backend. */
+    void setSlots (const Slots& slots, const juce::String& savedModelId);
+
+    /** Message thread. Sets one slot (0 = A, 1 = B), e.g. from a file drop. */
+    void setSlotPath (int index, const juce::String& path);
+
+    /** Shows an error that is not about the slots (e.g. a rejected state) until the next setSlots. */
+    void reportError (const juce::String& message);
+
+    Slots getSlots() const;
+    juce::String getModelId() const;
+    Status getStatus() const;
+
+    /** True while a request has not finished (and published its grid). Real-time safe: one atomic load pair. */
+    bool isBusy() const noexcept { return completedGeneration_.load() != requestedGeneration_.load(); }
+
+    /** Offline rendering only (it blocks): waits until the latest request has finished and its grid is
+        published, at most `timeout`. `whileWaiting` runs every few ms on the calling (audio) thread; the
+        processor takes published grids there. Returns false on timeout. */
+    bool waitUntilDone (std::chrono::milliseconds timeout, const std::function<void()>& whileWaiting);
+
+    static const char* toString (State state) noexcept;
+
+private:
+    struct Job
+    {
+        std::uint64_t generation = 0;
+        Slots slots;
+        juce::String savedModelId;
+    };
+
+    void startRequest (const juce::String& savedModelId);   // mutex_ held
+    void run();
+    void process (const Job& job);
+    void publish (std::shared_ptr<const Grid> grid);
+    void finish (const Job& job, const Status& status, const std::array<juce::String, 2>& sourceSha256, const juce::String& modelId);
+    bool isSuperseded (std::uint64_t generation) const noexcept;
+
+    Engine& engine_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wakeWorker_, jobDone_;
+    Slots slots_;
+    juce::String modelId_;
+    Status requestStatus_;
+    juce::String otherError_;
+    std::optional<Job> pendingJob_;
+    std::atomic<std::uint64_t> requestedGeneration_ { 0 }, completedGeneration_ { 0 };
+    std::atomic<bool> stopping_ { false };
+    std::thread worker_;   // started by the first request
+};
+
+} // namespace latentmorph

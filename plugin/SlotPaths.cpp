@@ -1,0 +1,46 @@
+#include "SlotPaths.h"
+
+namespace latentmorph::slot_paths {
+
+juce::File factoryDirectory()
+{
+    const auto fromEnvironment = juce::SystemStats::getEnvironmentVariable ("LATENTMORPH_FACTORY_DIR", {});
+    return juce::File (fromEnvironment.isNotEmpty() ? fromEnvironment : juce::String (LATENTMORPH_FACTORY_DIR));
+}
+
+juce::Result resolve (const juce::String& slotPath, juce::File& resolved)
+{
+    if (slotPath.startsWith (kFactoryPrefix))
+    {
+        const auto relative = slotPath.fromFirstOccurrenceOf (kFactoryPrefix, false, false);
+        const auto directory = factoryDirectory();
+
+        if (relative.isEmpty() || juce::File::isAbsolutePath (relative))
+            return juce::Result::fail ("bad factory path \"" + slotPath + "\": expected factory:relative/path");
+
+        resolved = directory.getChildFile (relative);
+
+        if (! resolved.isAChildOf (directory))
+            return juce::Result::fail ("factory path \"" + slotPath + "\" points outside the factory directory");
+
+        return juce::Result::ok();
+    }
+
+    if (! juce::File::isAbsolutePath (slotPath))
+        return juce::Result::fail ("slot path \"" + slotPath + "\" is neither absolute nor factory:relative/path");
+
+    resolved = juce::File (slotPath);
+    return juce::Result::ok();
+}
+
+juce::String fromFile (const juce::File& file)
+{
+    const auto directory = factoryDirectory();
+
+    if (file.isAChildOf (directory))
+        return kFactoryPrefix + file.getRelativePathFrom (directory);
+
+    return file.getFullPathName();
+}
+
+} // namespace latentmorph::slot_paths
