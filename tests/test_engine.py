@@ -82,6 +82,32 @@ def test_root_note_reproduces_the_render_and_the_voice_ends_with_the_sample():
     assert engine.active_voice_count == 0
 
 
+def catmull_rom_reference(render, increment, num_samples):
+    """Slow, obvious reference of the engine's resampler: read `render` at positions k * increment
+    (k = 0, 1, ...) with 4-point Catmull-Rom interpolation, zeros outside the render."""
+    padded = np.concatenate([[0.0], render.astype(np.float64), [0.0, 0.0]])
+    out = np.zeros(num_samples)
+    for k in range(num_samples):
+        position = k * increment
+        i = int(np.floor(position))
+        if i >= len(render):
+            break
+        f = position - i
+        ym1, y0, y1, y2 = padded[i : i + 4]
+        out[k] = y0 + 0.5 * f * (y1 - ym1 + f * (2 * ym1 - 5 * y0 + 4 * y1 - y2 + f * (3 * (y0 - y1) + y2 - ym1)))
+    return out
+
+
+@pytest.mark.parametrize(("note", "host_sample_rate_hz"), [(ROOT_NOTE + 5, 44100), (ROOT_NOTE - 3, 48000), (ROOT_NOTE + 19, 32000)])
+def test_resampling_matches_a_catmull_rom_reference(note, host_sample_rate_hz):
+    renders = noise_grid(2, 3000, seed=5)
+    engine = make_engine(renders)
+    engine.prepare(host_sample_rate_hz, 512)
+    out = engine.render(6000, [(0, note, 127, True)])
+    increment = 2 ** ((note - ROOT_NOTE) / 12) * SAMPLE_RATE / host_sample_rate_hz
+    np.testing.assert_allclose(out, catmull_rom_reference(renders[0], increment, 6000), rtol=0, atol=2e-6)
+
+
 def test_note_on_is_sample_accurate():
     renders = noise_grid(2, 3000)
     out = make_engine(renders).render(4000, [(777, ROOT_NOTE, 127, True)])

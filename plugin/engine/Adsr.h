@@ -89,7 +89,6 @@ public:
     }
 
     bool isActive() const noexcept { return stage_ != Stage::idle; }
-    bool isReleasing() const noexcept { return stage_ == Stage::release; }
 
 private:
     enum class Stage { idle, attack, decay, sustain, release };

@@ -13,8 +13,8 @@ namespace latentmorph {
 /** The polyphonic voice engine: plays a morph Grid across the keyboard.
 
     Threads. The engine has two sides:
-    - the *audio thread* calls prepare-free, real-time safe methods (beginBlock, the note methods,
-      the parameter setters, render, reset); they never allocate, lock, log or throw;
+    - the *audio thread* calls the real-time safe methods (beginBlock, the note methods, the
+      parameter setters, render, reset); they never allocate, lock, log or throw;
     - one *grid thread* (a single non-audio thread at a time) calls publishGrid and collectGarbage.
     prepare() and the constructor/destructor must not run concurrently with either.
 
