@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 import soundfile as sf
 
-from latentmorph.plugin_state import make_state
+from latentmorph.plugin_state import make_state, set_plugin_state
 
 PRESETS_DIR = Path(__file__).resolve().parent
 SAMPLES_DIR = PRESETS_DIR / "samples"
@@ -60,7 +60,7 @@ def write_presets(plugin_path: Path) -> None:
 
     plugin = pedalboard.load_plugin(str(plugin_path), initialization_timeout=0.1)
     for name, (slot_a, slot_b, params) in PRESETS.items():
-        plugin.raw_state = make_state(f"factory:samples/{slot_a}", f"factory:samples/{slot_b}", params)
+        set_plugin_state(plugin, make_state(f"factory:samples/{slot_a}", f"factory:samples/{slot_b}", params))
         path = PRESETS_DIR / f"{name}.vstpreset"
         path.write_bytes(plugin.preset_data)
         print(f"wrote {path}")

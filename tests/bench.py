@@ -83,18 +83,18 @@ def bench_model() -> dict:
 _PLUGIN_SCRIPT = """
 import json, sys, time
 import pedalboard
-from latentmorph.plugin_state import make_state, read_state
+from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
 pairs = json.loads(sys.argv[1])
 msgs = [(bytes([0x90, 60, 100]), 0.0), (bytes([0x80, 60, 0]), 0.5)]
 started = time.perf_counter()
 p = pedalboard.load_plugin(sys.argv[2], initialization_timeout=0.1)
 out = {"plugin_load_s": time.perf_counter() - started, "slot_change_s": []}
 for i, (a, b) in enumerate(pairs):
-    p.raw_state = make_state(a, b)
+    set_plugin_state(p, make_state(a, b))
     started = time.perf_counter()
     p(msgs, duration=1.0, sample_rate=44100, num_channels=2, reset=True)
     elapsed = time.perf_counter() - started
-    assert read_state(p.raw_state).status["state"] == "ready", read_state(p.raw_state).status
+    assert plugin_state(p).status["state"] == "ready", plugin_state(p).status
     if i == 0:
         out["plugin_first_render_s"] = elapsed
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentmorph.plugin_state import read_state
+from latentmorph.plugin_state import plugin_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VST3_PATH = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3"
@@ -55,4 +55,4 @@ def render(plugin, notes: list[tuple[int, float, float]], duration_s: float, buf
 
 def status_of(plugin) -> dict[str, str]:
     """``state`` and ``message`` of the plugin's Status."""
-    return read_state(plugin.raw_state).status
+    return plugin_state(plugin).status

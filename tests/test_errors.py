@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentmorph.plugin_state import make_state, read_state
+from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR, VST3_PATH, render, status_of
 
@@ -47,7 +47,7 @@ def test_cli_reports_bad_file_clearly(bad_files, kind, tmp_path):
 @pytest.mark.parametrize("kind", ["broken", "empty", "not audio", "missing"])
 def test_plugin_reports_bad_file_without_crash_or_hang(plugin, bad_files, kind):
     path, phrase = bad_files[kind]
-    plugin.raw_state = make_state(GOOD, path)
+    set_plugin_state(plugin, make_state(GOOD, path))
     started = time.monotonic()
     audio = render(plugin, [(60, 0.1, 0.5)], duration_s=1.0)
     assert time.monotonic() - started < 10.0
@@ -56,7 +56,7 @@ def test_plugin_reports_bad_file_without_crash_or_hang(plugin, bad_files, kind):
     assert str(path) in status.get("message", "") and phrase in status.get("message", ""), status
     assert np.max(np.abs(audio)) < 1e-4, "no grid, so no sound"
     # the user's state is kept: slots and parameters survive the error
-    assert read_state(plugin.raw_state).slots == [str(GOOD), str(path)]
+    assert plugin_state(plugin).slots == [str(GOOD), str(path)]
 
 
 def _backend_pids() -> list[int]:
@@ -76,14 +76,14 @@ def _backend_pids() -> list[int]:
 
 
 def test_killed_backend_is_restarted(plugin):
-    plugin.raw_state = make_state(SAMPLES_DIR / "snare.wav", SAMPLES_DIR / "bass_c4.wav")
+    set_plugin_state(plugin, make_state(SAMPLES_DIR / "snare.wav", SAMPLES_DIR / "bass_c4.wav"))
     assert np.max(np.abs(render(plugin, [(60, 0.0, 0.3)], duration_s=0.5))) > 0.05
     pids = _backend_pids()
     assert len(pids) == 1, f"expected one backend per host process, found {pids}"
     os.kill(pids[0], signal.SIGKILL)
     time.sleep(0.2)
     # a new pair needs the backend: the client notices the dead one and starts another
-    plugin.raw_state = make_state(SAMPLES_DIR / "bell_c4.wav", SAMPLES_DIR / "kick.wav")
+    set_plugin_state(plugin, make_state(SAMPLES_DIR / "bell_c4.wav", SAMPLES_DIR / "kick.wav"))
     audio = render(plugin, [(60, 0.0, 0.3)], duration_s=0.5)
     deadline = time.monotonic() + 15
     while status_of(plugin).get("state") != "ready" and time.monotonic() < deadline:
@@ -97,12 +97,12 @@ def test_missing_backend_python_gives_silence_and_a_status(tmp_path):
     """In a separate host process whose backend cannot start at all."""
     script = textwrap.dedent(f"""
         import pedalboard, numpy as np, sys
-        from latentmorph.plugin_state import make_state, read_state
+        from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
         p = pedalboard.load_plugin({str(VST3_PATH)!r}, initialization_timeout=0.1)
-        p.raw_state = make_state({str(SAMPLES_DIR / 'kick.wav')!r}, {str(SAMPLES_DIR / 'snare.wav')!r})
+        set_plugin_state(p, make_state({str(SAMPLES_DIR / 'kick.wav')!r}, {str(SAMPLES_DIR / 'snare.wav')!r}))
         msgs = [(bytes([0x90, 60, 100]), 0.0), (bytes([0x80, 60, 0]), 0.3)]
         audio = p(msgs, duration=0.5, sample_rate={SAMPLE_RATE}, num_channels=2, reset=True)
-        status = read_state(p.raw_state).status
+        status = plugin_state(p).status
         print(status["state"], "|", status.get("message", ""), "|", float(np.max(np.abs(audio))))
     """)
     env = {**os.environ, "LATENTMORPH_PYTHON": str(tmp_path / "no-such-python"),

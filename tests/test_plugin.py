@@ -7,7 +7,7 @@ import pytest
 
 from latentmorph.audio import load_audio
 from latentmorph.metrics import mrstft_distance
-from latentmorph.plugin_state import make_state, read_state
+from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
 
 from .conftest import PRESETS_DIR, SAMPLE_RATE, SAMPLES_DIR, render, status_of
 
@@ -46,7 +46,7 @@ def test_loads_as_instrument_with_parameters(plugin):
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_factory_preset_silent_outside_notes_and_loud_inside(plugin, preset):
     plugin.load_preset(str(PRESETS_DIR / f"{preset}.vstpreset"))
-    state = read_state(plugin.raw_state)
+    state = plugin_state(plugin)
     assert [s.rsplit("/", 1)[-1] for s in state.slots] == list(PRESETS[preset])
     audio = render(plugin, [(60, 0.5, 1.0)], duration_s=2.5)
     assert status_of(plugin).get("state") == "ready", status_of(plugin)
@@ -124,13 +124,13 @@ def test_raw_state_round_trip_restores_slots_and_parameters(vst3_path):
     import pedalboard
 
     first = pedalboard.load_plugin(str(vst3_path), initialization_timeout=0.1)
-    first.raw_state = make_state(SAMPLES_DIR / "kick.wav", SAMPLES_DIR / "bell_c4.wav",
-                                 {"morph": 0.25, "gain_db": -6.0, "attack_ms": 10.0, "decay_ms": 300.0,
-                                  "sustain": 0.5, "release_ms": 400.0, "root_note": 62})
+    set_plugin_state(first, make_state(SAMPLES_DIR / "kick.wav", SAMPLES_DIR / "bell_c4.wav",
+                                       {"morph": 0.25, "gain_db": -6.0, "attack_ms": 10.0, "decay_ms": 300.0,
+                                        "sustain": 0.5, "release_ms": 400.0, "root_note": 62}))
     saved = first.raw_state
     second = pedalboard.load_plugin(str(vst3_path), initialization_timeout=0.1)
     second.raw_state = saved
-    restored = read_state(second.raw_state)
+    restored = plugin_state(second)
     assert restored.slots == [str(SAMPLES_DIR / "kick.wav"), str(SAMPLES_DIR / "bell_c4.wav")]
     assert second.morph == pytest.approx(0.25, abs=1e-4)
     assert second.gain_db == pytest.approx(-6.0, abs=1e-3)
@@ -142,10 +142,10 @@ def test_raw_state_round_trip_restores_slots_and_parameters(vst3_path):
 def test_corrupt_state_is_refused_and_keeps_the_current_state(plugin):
     plugin.load_preset(str(PRESETS_DIR / "drums_kick_to_snare.vstpreset"))
     plugin.morph = 0.4
-    before = read_state(plugin.raw_state)
+    before = plugin_state(plugin)
     for garbage in (b"\x00\xff garbage", b"<LatentMorphState format_version=\"99\"/>", b"<Other/>"):
-        plugin.raw_state = garbage
-        after = read_state(plugin.raw_state)
+        set_plugin_state(plugin, garbage)
+        after = plugin_state(plugin)
         assert after.slots == before.slots
         assert after.params["morph"] == pytest.approx(0.4, abs=1e-4)
         assert after.status.get("state") == "error"

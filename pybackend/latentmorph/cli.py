@@ -25,7 +25,7 @@ MODEL_DIR_OPTION = typer.Option(None, "--model-dir", help="folder with encoder.o
 
 
 def _fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/] {error}")
+    console.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import track
 
 from .plots import save_spectrogram
-from .plugin_state import read_state
+from .plugin_state import plugin_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PLUGIN = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3"
@@ -71,7 +71,7 @@ def main(
         plugin.load_preset(str(preset_path))
         notes = [48, 52, 55, 60] if name.startswith("pitched") else [60]
         audio, markers = render_morph_phrase(plugin, steps, notes)
-        status = read_state(plugin.raw_state).status
+        status = plugin_state(plugin).status
         if status.get("state") == "error":
             console.print(f"[bold red]error:[/] {name}: {status.get('message')}")
             raise typer.Exit(1)

@@ -1,7 +1,6 @@
 """The VST3 plugin's state document (format_version 1), for tools that drive the plugin.
 
-The plugin stores its state as UTF-8 XML, with no binary header, so hosts' ``raw_state`` can be
-read and written directly::
+The plugin's component state is UTF-8 XML::
 
     <LatentMorphState format_version="1" model_id="lm-…">
       <Parameters><PARAM id="morph" value="0.5"/> …</Parameters>
@@ -12,15 +11,26 @@ read and written directly::
 
 ``Status`` is written by the plugin and ignored when state is loaded. A slot ``path`` is absolute
 or ``factory:`` + a path relative to the factory folder (``presets/``).
+
+Hosts wrap that document: in a ``.vstpreset`` file (pedalboard's ``preset_data`` and
+``load_preset``) it is the ``Comp`` chunk, followed by JUCE's private data. pedalboard's
+``raw_state`` is JUCE's host-side wrapper of the same bytes, so tools read and write the state
+through ``preset_data``. The ``.vstpreset`` layout (Steinberg VST 3 SDK, ``vstpresetfile.h``),
+little-endian: ``'VST3'``, int32 version 1, 32 ASCII chars class id, int64 offset of the chunk
+list; the chunks; then ``'List'``, int32 count, and per chunk a 4-char id, int64 offset, int64 size.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 FORMAT_VERSION = 1
+ROOT_TAG = "LatentMorphState"
+_HEADER = struct.Struct("<4si32sq")
+_ENTRY = struct.Struct("<4sqq")
 
 
 @dataclasses.dataclass
@@ -36,8 +46,8 @@ class PluginState:
 
 
 def make_state(slot_a: str | Path, slot_b: str | Path, params: dict[str, float] | None = None) -> bytes:
-    """State bytes for two slots and parameter values (others keep their defaults)."""
-    root = ET.Element("LatentMorphState", format_version=str(FORMAT_VERSION))
+    """State document for two slots and parameter values (others keep their defaults)."""
+    root = ET.Element(ROOT_TAG, format_version=str(FORMAT_VERSION))
     parameters = ET.SubElement(root, "Parameters")
     for key, value in (params or {}).items():
         ET.SubElement(parameters, "PARAM", id=key, value=repr(float(value)))
@@ -46,16 +56,54 @@ def make_state(slot_a: str | Path, slot_b: str | Path, params: dict[str, float] 
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 
-def read_state(raw: bytes) -> PluginState:
-    """Parse state bytes. Raises ``ValueError`` when they are not a LatentMorph state."""
+def preset_chunks(preset: bytes) -> tuple[str, dict[str, bytes]]:
+    """Split ``.vstpreset`` bytes into the class id and the chunks by id (``Comp``, ``Cont`` …).
+    Raises ``ValueError`` when the bytes are not a VST3 preset."""
+    if len(preset) < _HEADER.size:
+        raise ValueError("not a .vstpreset: too short")
+    magic, _version, class_id, list_offset = _HEADER.unpack_from(preset)
+    if magic != b"VST3" or preset[list_offset:list_offset + 4] != b"List":
+        raise ValueError("not a .vstpreset: bad header or chunk list")
+    (count,) = struct.unpack_from("<i", preset, list_offset + 4)
+    chunks = {}
+    for i in range(count):
+        chunk_id, offset, size = _ENTRY.unpack_from(preset, list_offset + 8 + i * _ENTRY.size)
+        chunks[chunk_id.decode("ascii")] = preset[offset:offset + size]
+    return class_id.decode("ascii"), chunks
+
+
+def make_preset(class_id: str, component_state: bytes) -> bytes:
+    """``.vstpreset`` bytes holding ``component_state`` as the ``Comp`` chunk."""
+    list_offset = _HEADER.size + len(component_state)
+    return (_HEADER.pack(b"VST3", 1, class_id.encode("ascii"), list_offset) + component_state
+            + b"List" + struct.pack("<i", 1) + _ENTRY.pack(b"Comp", _HEADER.size, len(component_state)))
+
+
+def read_state(data: bytes) -> PluginState:
+    """Parse a state document, bare or inside ``.vstpreset`` bytes (e.g. pedalboard's
+    ``preset_data``). Raises ``ValueError`` when it is not a LatentMorph state."""
+    if data.startswith(b"VST3"):
+        data = preset_chunks(data)[1].get("Comp", b"")
+    end = data.find(f"</{ROOT_TAG}>".encode())
+    if end < 0:
+        raise ValueError("not a LatentMorph state: no <LatentMorphState> document")
     try:
-        root = ET.fromstring(raw.decode("utf-8"))
+        root = ET.fromstring(data[: end + len(ROOT_TAG) + 3].decode("utf-8"))
     except (UnicodeDecodeError, ET.ParseError) as error:
         raise ValueError(f"not a LatentMorph state: {error}") from error
-    if root.tag != "LatentMorphState":
-        raise ValueError(f"not a LatentMorph state: root element <{root.tag}>")
     params = {p.get("id"): float(p.get("value")) for p in root.iter("PARAM")}
     slots = sorted(root.findall("Slot"), key=lambda s: int(s.get("index", 0)))
     status = root.find("Status")
     return PluginState(params, [s.get("path", "") for s in slots], [s.get("sha256", "") for s in slots],
                        dict(status.attrib) if status is not None else {}, root.get("model_id", ""))
+
+
+def plugin_state(plugin) -> PluginState:
+    """The current state of a pedalboard-hosted LatentMorph instance."""
+    return read_state(plugin.preset_data)
+
+
+def set_plugin_state(plugin, component_state: bytes) -> None:
+    """Load a state document (or any bytes, to test refusal) into a pedalboard-hosted instance."""
+    class_id, _ = preset_chunks(plugin.preset_data)
+    plugin.preset_data = make_preset(class_id, component_state)
