@@ -13,7 +13,7 @@ APT_PACKAGES := juce-modules-source cmake g++ make pkg-config python3-venv pytho
                 libfluidsynth3 fluid-soundfont-gm
 JOBS        ?= 2
 
-.PHONY: all setup apt venv build demo test bench data train export presets clean help
+.PHONY: all setup apt venv build demo test bench data train export validate presets clean help
 
 all: demo
 
@@ -62,6 +62,9 @@ train: data
 export:
 	$(PY) -m latentmorph_train.onnx_export runs/default/checkpoint.pt --out pybackend/latentmorph/models \
 	  --parity-audio presets/samples/kick.wav --parity-audio presets/samples/bell_c4.wav
+
+validate:
+	$(PY) -m latentmorph_train.validate --data .data --out runs/default/validation.json --curves runs/default/metrics.jsonl
 
 presets: setup
 	$(PY) presets/build_presets.py --plugin $(VST3)
