@@ -67,20 +67,7 @@ void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce:
         const auto offset = juce::jlimit (position, numSamples, metadata.samplePosition);
         engine_.render (out + position, offset - position);
         position = offset;
-
-        if (metadata.numBytes < 3)
-            continue;
-
-        const auto kind = metadata.data[0] & 0xf0;
-        const auto note = static_cast<int> (metadata.data[1]);
-        const auto value = static_cast<int> (metadata.data[2]);
-
-        if (kind == 0x90)
-            engine_.noteOn (note, value);   // velocity 0 is a note-off
-        else if (kind == 0x80)
-            engine_.noteOff (note);
-        else if (kind == 0xb0 && (note == 120 || note == 123))   // all sound off, all notes off
-            engine_.allNotesOff();
+        engine_.handleMidiMessage (metadata.data, metadata.numBytes);   // notes, sustain pedal, all notes off
     }
 
     engine_.render (out + position, numSamples - position);

@@ -18,6 +18,26 @@ latentmorph_engine = pytest.importorskip(
 
 SAMPLE_RATE = 44100
 ROOT_NOTE = 60
+STEAL_FADE = round(0.003 * SAMPLE_RATE)  # documented 3 ms fade of a stolen voice: 132 samples at 44100 Hz
+
+
+def ms(milliseconds, sample_rate=SAMPLE_RATE):
+    """Milliseconds to whole samples as the engine rounds them (200 ms at 44100 Hz = 8820)."""
+    return int(round(milliseconds * sample_rate / 1000))
+
+
+def pedal(offset, value):
+    """A sustain pedal event (MIDI CC 64 on channel 1) in render()'s raw MIDI form; value >= 64 is down."""
+    return (offset, bytes([0xB0, 64, value]))
+
+
+def linear_fade(num_samples, start, length):
+    """Gain 1 before `start`, then (length - k) / length for k = 0 .. length - 1, then 0: the engine's
+    linear release and steal fade, which reach exactly 0 `length` samples after they start."""
+    gain = np.ones(num_samples)
+    gain[start : start + length] = 1 - np.arange(min(length, num_samples - start)) / length
+    gain[start + length :] = 0.0
+    return gain
 
 
 def make_engine(renders, grid_sample_rate_hz=SAMPLE_RATE, host_sample_rate_hz=SAMPLE_RATE, **parameters):
@@ -183,7 +203,7 @@ def test_gain_db_scales_the_output():
     np.testing.assert_allclose(quieter, unity * 10 ** (-12 / 20), rtol=1e-5, atol=1e-9)
 
 
-def test_sixteen_voices_sum_and_the_seventeenth_steals_the_oldest():
+def test_sixteen_voices_sum_and_the_seventeenth_steals_the_oldest_which_fades_out():
     renders = noise_grid(3, 20000)
     notes = [ROOT_NOTE - 8 + i for i in range(17)]
 
@@ -196,34 +216,46 @@ def test_sixteen_voices_sum_and_the_seventeenth_steals_the_oldest():
     assert engine.active_voice_count == 16
     np.testing.assert_allclose(sixteen, sum(alone(i, i) for i in range(16)), rtol=0, atol=1e-5)
 
-    # A seventeenth at sample 2000 takes the voice of the oldest (note 0, started at sample 0).
+    # A seventeenth at sample 2000 starts at once; the oldest (note 0, started at sample 0) fades out
+    # in 3 ms, so from sample 2000 + 132 on the newest sixteen play, each exactly as alone.
     events = [(i, notes[i], 100, True) for i in range(16)] + [(2000, notes[16], 100, True)]
-    seventeen = make_engine(renders, morph=0.3).render(4000, events)
-    expected = sum(alone(i, i) for i in range(1, 16)) + alone(16, 2000)
-    expected[:2000] += alone(0, 0)[:2000]
+    engine = make_engine(renders, morph=0.3)
+    seventeen = engine.render(4000, events)
+    expected = sum(alone(i, i) for i in range(1, 16)) + alone(16, 2000) + alone(0, 0) * linear_fade(4000, 2000, STEAL_FADE)
     np.testing.assert_allclose(seventeen, expected, rtol=0, atol=1e-5)
+    assert engine.active_voice_count == 16
 
 
 @pytest.mark.parametrize("host_sample_rate_hz", [44100, 48000, 22050])
 def test_output_does_not_depend_on_block_size(host_sample_rate_hz):
+    """Random notes, sustain pedal presses (values on both sides of 64) and enough overlap to steal voices."""
     rng = np.random.default_rng(1)
     renders = noise_grid(9, 30000, seed=2)
     events = []
-    for _ in range(40):
+    for _ in range(120):
         onset = int(rng.integers(0, 40000))
         note = int(rng.integers(40, 90))
         events.append((onset, note, int(rng.integers(1, 128)), True))
         events.append((min(onset + int(rng.integers(1, 5000)), 47999), note, 0, False))
+    for down_at in range(1000, 40000, 8000):
+        events.append(pedal(down_at + int(rng.integers(0, 1000)), int(rng.integers(64, 128))))
+        events.append(pedal(down_at + int(rng.integers(4000, 6000)), int(rng.integers(0, 64))))
 
-    outputs = []
-    for block_size in (32, 512, 4096):
-        engine = make_engine(renders, host_sample_rate_hz=host_sample_rate_hz, morph=0.37, attack_ms=5.0, decay_ms=80.0,
-                             sustain=0.6, release_ms=30.0, gain_db=-3.0)
-        outputs.append(engine.render(48000, events, block_size=block_size))
+    def render(block_size, max_voices=16):
+        engine = latentmorph_engine.Engine(max_voices=max_voices)
+        engine.prepare(host_sample_rate_hz, 512)
+        engine.set_grid(renders, SAMPLE_RATE)
+        for name, value in dict(root_note=ROOT_NOTE, morph=0.37, attack_ms=5.0, decay_ms=80.0, sustain=0.6,
+                                release_ms=30.0, gain_db=-3.0).items():
+            setattr(engine, name, value)
+        return engine.render(48000, events, block_size=block_size)
 
+    outputs = [render(block_size) for block_size in (1, 32, 512, 4096)]
     assert np.max(np.abs(outputs[0])) > 0.1
-    np.testing.assert_allclose(outputs[1], outputs[0], rtol=0, atol=1e-7)
-    np.testing.assert_allclose(outputs[2], outputs[0], rtol=0, atol=1e-7)
+    for output in outputs[1:]:
+        np.testing.assert_allclose(output, outputs[0], rtol=0, atol=1e-7)
+    # The pedal piles up more than 16 voices, so some were stolen: 64 voices sound different.
+    assert np.max(np.abs(render(512, max_voices=64) - outputs[0])) > 0.01
 
 
 def test_no_grid_renders_exact_zeros():
@@ -272,3 +304,133 @@ def test_grid_file_reader_round_trips_and_refuses_broken_files(tmp_path):
 
     with pytest.raises(ValueError, match="cannot open"):
         latentmorph_engine.read_grid_file(str(tmp_path / "missing.lmgrid"))
+
+
+def held_note(renders, num_samples, onset=500, velocity=127, **parameters):
+    """The engine's render of one note that is never released (the reference the pedal tests gate)."""
+    return make_engine(renders, **parameters).render(num_samples, [(onset, ROOT_NOTE, velocity, True)])
+
+
+@pytest.mark.parametrize(
+    ("pedal_down_at", "down_value", "up_value"),
+    [(0, 127, 0), (1000, 64, 63), (1000, 100, 10)],  # pedal before / after the note-on; 64 is the threshold
+)
+def test_sustain_pedal_holds_a_note_past_its_note_off_until_pedal_up(pedal_down_at, down_value, up_value):
+    renders = noise_grid(2, 30000, seed=3)
+    note_on, note_off, pedal_up, release = 500, 5000, 12000, ms(50)
+    engine = make_engine(renders, release_ms=50.0)
+    events = [(note_on, ROOT_NOTE, 127, True), pedal(pedal_down_at, down_value), (note_off, ROOT_NOTE, 0, False), pedal(pedal_up, up_value)]
+    out = engine.render(20000, events)
+
+    held = held_note(renders, 20000, onset=note_on, release_ms=50.0)
+    assert np.array_equal(out[:pedal_up], held[:pedal_up]), "the note-off under the pedal changed nothing"
+    np.testing.assert_allclose(out, held * linear_fade(20000, pedal_up, release), rtol=0, atol=1e-6)
+    assert np.max(np.abs(out[pedal_up + release :])) < 1e-5, "silent once release_ms after pedal-up has passed"
+    assert engine.active_voice_count == 0 and not engine.sustain_pedal
+
+
+def test_note_off_without_the_pedal_releases_at_once_and_the_pedal_does_not_latch():
+    renders = noise_grid(2, 30000, seed=3)
+    note_on, note_off, release = 500, 5000, ms(50)
+    notes = [(note_on, ROOT_NOTE, 127, True), (note_off, ROOT_NOTE, 0, False)]
+    plain = make_engine(renders, release_ms=50.0).render(20000, notes)
+    held = held_note(renders, 20000, onset=note_on, release_ms=50.0)
+    np.testing.assert_allclose(plain, held * linear_fade(20000, note_off, release), rtol=0, atol=1e-6)
+
+    # A pedal lifted before the note-off, or pressed after it (during the release), changes nothing.
+    for pedal_events in ([pedal(1000, 127), pedal(3000, 0)], [pedal(6000, 127), pedal(15000, 0)], [pedal(6000, 127)]):
+        out = make_engine(renders, release_ms=50.0).render(20000, notes + pedal_events)
+        assert np.array_equal(out, plain), pedal_events
+
+
+def test_a_sustained_note_struck_again_starts_a_new_voice_and_both_release_on_pedal_up():
+    renders = noise_grid(2, 30000, seed=4)
+    release, pedal_up = ms(50), 9000
+    events = [(0, ROOT_NOTE, 127, True), pedal(100, 127), (2000, ROOT_NOTE, 0, False),
+              (4000, ROOT_NOTE, 64, True), (6000, ROOT_NOTE, 0, False), pedal(pedal_up, 0)]
+    engine = make_engine(renders, release_ms=50.0)
+    first_half = engine.render(8000, [e for e in events if e[0] < 8000])
+    assert engine.active_voice_count == 2, "the re-struck note has a voice of its own"
+    second_half = engine.render(8000, [(e[0] - 8000, *e[1:]) for e in events if e[0] >= 8000], reset=False)
+
+    both = held_note(renders, 16000, onset=0, release_ms=50.0) + held_note(renders, 16000, onset=4000, velocity=64, release_ms=50.0)
+    expected = both * linear_fade(16000, pedal_up, release)
+    np.testing.assert_allclose(np.concatenate([first_half, second_half]), expected, rtol=0, atol=1e-6)
+    assert engine.active_voice_count == 0
+
+
+@pytest.mark.parametrize("controller", [120, 123])  # all sound off, all notes off
+def test_all_notes_off_and_all_sound_off_release_at_once_with_the_pedal_down(controller):
+    renders = noise_grid(2, 30000, seed=5)
+    release, panic = ms(50), 5000
+    events = [(0, ROOT_NOTE, 127, True), (10, ROOT_NOTE + 7, 90, True), pedal(100, 127),
+              (2000, ROOT_NOTE, 0, False),  # sustained by the pedal; ROOT_NOTE + 7 is still held by its key
+              (panic, bytes([0xB5, controller, 0]))]  # on channel 6: the engine listens to all channels
+    engine = make_engine(renders, release_ms=50.0)
+    out = engine.render(12000, events)
+
+    both = held_note(renders, 12000, onset=0, release_ms=50.0)
+    both += make_engine(renders, release_ms=50.0).render(12000, [(10, ROOT_NOTE + 7, 90, True)])
+    np.testing.assert_allclose(out, both * linear_fade(12000, panic, release), rtol=0, atol=1e-6)
+    assert engine.active_voice_count == 0
+    assert engine.sustain_pedal, "all notes off leaves the pedal down"
+
+
+@pytest.mark.parametrize("new_notes", [1, 4, 16])
+def test_stealing_fades_the_stolen_voices_out_in_3_ms_without_a_click(new_notes):
+    """16 voices held by the pedal, then a chord of `new_notes` at sample 2000 steals the oldest ones.
+
+    DC renders at the root note make every voice exactly velocity / 127 * its envelope, so the whole
+    output has a plain numpy reference: a 5 ms linear attack per voice, and the documented 3 ms linear
+    fade (132 samples) on each stolen voice. A hard cut instead would step by new_notes * 100 / 127."""
+    num_samples, steal_at, velocity = 6000, 2000, 100
+    engine = make_engine(np.ones((2, 20000), np.float32), attack_ms=5.0)
+    events = ([pedal(0, 127)] + [(i, ROOT_NOTE, velocity, True) for i in range(16)] + [(1000, ROOT_NOTE, 0, False)]
+              + [(steal_at, ROOT_NOTE, velocity, True)] * new_notes)
+    out = engine.render(num_samples, events)
+
+    t = np.arange(num_samples)
+    voice = lambda onset: np.where(t >= onset, np.clip((t - onset) / (0.005 * SAMPLE_RATE), 0, 1), 0) * velocity / 127  # noqa: E731
+    stolen, kept = range(new_notes), range(new_notes, 16)
+    new = new_notes * voice(steal_at)
+    faded = sum(voice(i) for i in stolen) * linear_fade(num_samples, steal_at, STEAL_FADE)
+    hard_cut = sum(voice(i) for i in stolen) * (t < steal_at)
+    expected = sum(voice(i) for i in kept) + new + faded
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)  # float32 sum of 16 voices up to 12.6
+    assert engine.active_voice_count == 16, "the newest 16 play on, the stolen ones have ended"
+
+    around = slice(steal_at - 100, steal_at + 2 * STEAL_FADE + 300)
+    max_step = np.max(np.abs(np.diff(out[around])))
+    reference_step = np.max(np.abs(np.diff(expected[around])))
+    hard_cut_step = np.max(np.abs(np.diff((sum(voice(i) for i in kept) + new + hard_cut)[around])))
+    assert max_step <= reference_step + 1e-5
+    assert max_step < hard_cut_step / 50, (max_step, hard_cut_step)
+
+
+def test_raw_midi_events_match_the_tuple_form():
+    renders = noise_grid(2, 8000, seed=6)
+    tuples = make_engine(renders).render(8000, [(100, ROOT_NOTE + 2, 90, True), (3000, ROOT_NOTE + 2, 0, False),
+                                                (3000, ROOT_NOTE, 127, True), (5000, ROOT_NOTE, 0, True)])
+    raw = make_engine(renders).render(8000, [(100, bytes([0x90, ROOT_NOTE + 2, 90])), (3000, bytearray([0x83, ROOT_NOTE + 2, 64])),
+                                             (3000, [0x9F, ROOT_NOTE, 127]), (5000, bytes([0x90, ROOT_NOTE, 0])),
+                                             (6000, bytes([0xC0, 5])), (6500, bytes([0xE0, 0, 64]))])  # ignored
+    assert np.max(np.abs(tuples)) > 0.1
+    assert np.array_equal(raw, tuples)
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "match"),
+    [
+        ((0, b""), ValueError, "1 to 3 bytes"),
+        ((0, b"\x40\x40\x40"), ValueError, "status byte"),
+        ((0, b"\xb0\xc0\x00"), ValueError, "data bytes"),
+        ((0, b"\xb0\x40\x7f\x00"), ValueError, "1 to 3 bytes"),
+        ((0, 60, 127), ValueError, "an event is"),
+        ((0, 60.5, 127, True), TypeError, "integer"),
+        ((9000, 60, 127, True), ValueError, "outside"),
+        (60, TypeError, "an event is"),
+    ],
+)
+def test_render_rejects_bad_events(event, error, match):
+    with pytest.raises(error, match=match):
+        make_engine(noise_grid(2, 100)).render(1000, [event])

@@ -42,15 +42,21 @@ public:
         level_ = instantAttack ? 1.0f : 0.0f;
     }
 
+    /** Starts the release (release_ms of the shape) from the current level; no effect once released. */
     void noteOff (const Shape& shape) noexcept
     {
-        if (stage_ == Stage::idle || stage_ == Stage::release)
-            return;
+        if (isHeld())
+            startRelease (shape.releaseSamples);
+    }
 
-        stage_ = Stage::release;
-        releaseStartLevel_ = level_;
-        releaseLength_ = shape.releaseSamples;
-        releaseLeft_ = shape.releaseSamples;
+    /** Fades linearly from the current level to exactly 0 in `samples` (>= 1) samples, held or
+        released: the click-free end of a stolen voice. A release that ends sooner is kept. */
+    void fadeOut (long samples) noexcept
+    {
+        samples = std::max (1L, samples);
+
+        if (isHeld() || (stage_ == Stage::release && releaseLeft_ > samples))
+            startRelease (samples);
     }
 
     /** Returns the level for the current sample, then advances by one sample. */
@@ -90,8 +96,22 @@ public:
 
     bool isActive() const noexcept { return stage_ != Stage::idle; }
 
+    /** True between noteOn and noteOff/fadeOut (attack, decay or sustain). */
+    bool isHeld() const noexcept { return stage_ == Stage::attack || stage_ == Stage::decay || stage_ == Stage::sustain; }
+
+    /** The level next() returns next, linear 0..1. */
+    float level() const noexcept { return level_; }
+
 private:
     enum class Stage { idle, attack, decay, sustain, release };
+
+    void startRelease (long samples) noexcept
+    {
+        stage_ = Stage::release;
+        releaseStartLevel_ = level_;
+        releaseLength_ = samples;
+        releaseLeft_ = samples;
+    }
 
     Stage stage_ = Stage::idle;
     float level_ = 0.0f;

@@ -38,7 +38,8 @@ float decibelsToGain (float gainDb) noexcept { return std::pow (10.0f, gainDb / 
 
 } // namespace
 
-Engine::Engine (int maxVoices) : voices_ (static_cast<std::size_t> (std::max (1, maxVoices)))
+Engine::Engine (int maxVoices)
+    : voices_ (2 * static_cast<std::size_t> (std::max (1, maxVoices))), maxVoices_ (std::max (1, maxVoices))
 {
     setMorph (morphTarget_);
     setGainDb (gainDb_);
@@ -51,6 +52,7 @@ void Engine::prepare (double hostSampleRateHz, int maxBlockSize)
     morphScratch_.assign (static_cast<std::size_t> (std::max (1, maxBlockSize)), 0.0f);
     gainScratch_.assign (morphScratch_.size(), 0.0f);
     morphSmoother_.coefficient = gainSmoother_.coefficient = smoothingCoefficient (hostSampleRateHz_);
+    stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_));   // 3 ms at 44100 Hz = 132
     updateEnvelopeShape();
     reset();
 }
@@ -60,6 +62,7 @@ void Engine::reset() noexcept
     for (auto& voice : voices_)
         voice.active = false;
 
+    sustainPedalDown_ = false;
     morphSmoother_.current = morphSmoother_.target;
     gainSmoother_.current = gainSmoother_.target;
 }
@@ -107,15 +110,41 @@ void Engine::noteOn (int note, int velocity) noexcept
     if (grid_ == nullptr)
         return;
 
-    auto* voice = &voices_.front();
+    // Polyphony counts playing voices only: a stolen voice fading out has given its place up.
+    Voice* oldest = nullptr;
+    int playing = 0;
+
+    for (auto& candidate : voices_)
+    {
+        if (candidate.active && ! candidate.stolen)
+        {
+            ++playing;
+            if (oldest == nullptr || candidate.startOrder < oldest->startOrder)
+                oldest = &candidate;
+        }
+    }
+
+    if (playing >= maxVoices_)
+    {
+        oldest->stolen = true;
+        oldest->sustained = false;
+        oldest->envelope.fadeOut (stealFadeSamples_);
+    }
+
+    // With 2 * maxVoices_ slots and at most maxVoices_ - 1 playing now, a slot is free unless more than
+    // maxVoices_ stolen voices are still fading; then the quietest of them is cut.
+    const auto level = [] (const Voice& v) { return v.velocityGain * v.envelope.level(); };
+    Voice* voice = nullptr;
 
     for (auto& candidate : voices_)
     {
         if (! candidate.active) { voice = &candidate; break; }
-        if (candidate.startOrder < voice->startOrder) voice = &candidate;   // oldest, for stealing
+        if (candidate.stolen && (voice == nullptr || level (candidate) < level (*voice))) voice = &candidate;
     }
 
     voice->active = true;
+    voice->sustained = false;
+    voice->stolen = false;
     voice->note = note;
     voice->velocityGain = static_cast<float> (std::min (velocity, 127)) / 127.0f;
     voice->startOrder = nextStartOrder_++;
@@ -126,15 +155,61 @@ void Engine::noteOn (int note, int velocity) noexcept
 void Engine::noteOff (int note) noexcept
 {
     for (auto& voice : voices_)
-        if (voice.active && voice.note == note)
+    {
+        if (! voice.active || voice.note != note || ! voice.envelope.isHeld())
+            continue;
+
+        if (sustainPedalDown_)
+            voice.sustained = true;
+        else
             voice.envelope.noteOff (envelopeShape_);
+    }
 }
 
 void Engine::allNotesOff() noexcept
 {
     for (auto& voice : voices_)
+    {
+        voice.sustained = false;
+
         if (voice.active)
             voice.envelope.noteOff (envelopeShape_);
+    }
+}
+
+void Engine::setSustainPedal (bool down) noexcept
+{
+    sustainPedalDown_ = down;
+
+    if (down)
+        return;
+
+    for (auto& voice : voices_)
+    {
+        if (voice.active && voice.sustained)
+            voice.envelope.noteOff (envelopeShape_);
+
+        voice.sustained = false;
+    }
+}
+
+void Engine::handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcept
+{
+    if (bytes == nullptr || numBytes < 3)
+        return;
+
+    const auto kind = bytes[0] & 0xf0;
+    const auto data1 = static_cast<int> (bytes[1]);
+    const auto data2 = static_cast<int> (bytes[2]);
+
+    if (kind == 0x90)
+        noteOn (data1, data2);   // velocity 0 is a note-off
+    else if (kind == 0x80)
+        noteOff (data1);
+    else if (kind == 0xb0 && data1 == 64)
+        setSustainPedal (data2 >= 64);
+    else if (kind == 0xb0 && (data1 == 120 || data1 == 123))   // all sound off, all notes off
+        allNotesOff();
 }
 
 void Engine::render (float* out, int numSamples) noexcept

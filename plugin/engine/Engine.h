@@ -13,8 +13,8 @@ namespace latentmorph {
 /** The polyphonic voice engine: plays a morph Grid across the keyboard.
 
     Threads. The engine has two sides:
-    - the *audio thread* calls the real-time safe methods (beginBlock, the note methods, the
-      parameter setters, render, reset); they never allocate, lock, log or throw;
+    - the *audio thread* calls the real-time safe methods (beginBlock, the note, pedal and MIDI
+      methods, the parameter setters, render, reset); they never allocate, lock, log or throw;
     - one *grid thread* (a single non-audio thread at a time) calls publishGrid and collectGarbage.
     prepare() and the constructor/destructor must not run concurrently with either.
 
@@ -29,21 +29,38 @@ namespace latentmorph {
     the smoothed output gain 10^(gain_db / 20). Morph and gain follow their targets with a one-pole
     smoother (20 ms time constant) so knob moves do not click; reset() jumps them to the target.
     Rendering is sample-accurate and independent of how the caller splits it into blocks.
+
+    Sustain pedal (MIDI CC 64). While the pedal is down a note-off does not release the note's held
+    voices; it marks them sustained, and lifting the pedal releases every sustained voice (normal
+    release_ms from its current level). A sustained note struck again starts a new voice as usual;
+    the old one keeps sounding until the pedal goes up. allNotesOff() (CC 120 and CC 123) releases
+    every voice at once, sustained or not, and leaves the pedal as it is; reset() lifts the pedal.
+
+    Voice stealing. At most maxVoices() voices play. A note-on when all of them are busy steals the
+    oldest (by note-on order, held or releasing): the stolen voice fades linearly to exactly 0 in
+    kStealFadeMs (3 ms = round(0.003 * 44100) = 132 samples at 44100 Hz) from its current level,
+    instead of stopping with a click, while the new note starts at once, sample-accurately, on a free
+    slot. For that the engine owns 2 * maxVoices() slots: the extra maxVoices() only ever hold fading
+    voices, so even a full chord that steals every voice at once (e.g. over a pedal-held chord) fades
+    them all. Only when more than maxVoices() steals fall within 3 ms does a note-on cut the quietest
+    fading voice outright. Cost: up to 2 * maxVoices() voices render for the 3 ms after steals.
 */
 class Engine
 {
 public:
     static constexpr int kDefaultMaxVoices = 16;
     static constexpr double kSmoothingTimeMs = 20.0;
+    static constexpr double kStealFadeMs = 3.0;   ///< fade-out of a stolen voice, see "Voice stealing"
 
-    /** Allocates `maxVoices` (>= 1) voices. Not real-time safe. */
+    /** Allocates slots for `maxVoices` (>= 1) playing voices and as many fading stolen ones. Not real-time safe. */
     explicit Engine (int maxVoices = kDefaultMaxVoices);
 
     /** Sets the host sample rate and the longest block render() will usually get (longer ones are
         processed in pieces). Allocates, resets all voices. Not real-time safe. */
     void prepare (double hostSampleRateHz, int maxBlockSize);
 
-    /** Silences all voices and jumps the smoothers to their targets. Real-time safe, does not allocate. */
+    /** Silences all voices, lifts the sustain pedal and jumps the smoothers to their targets.
+        Real-time safe, does not allocate. */
     void reset() noexcept;
 
     //==============================================================================
@@ -64,15 +81,24 @@ public:
         Held voices keep their position and continue on the new grid (or stop if it is empty). */
     void beginBlock() noexcept;
 
-    /** Starts a voice (stealing the oldest when all are busy). Velocity 1..127; 0 means note-off.
-        Ignored when there is no grid. */
+    /** Starts a voice at once (when all maxVoices() are busy, the oldest fades out in kStealFadeMs).
+        Velocity 1..127; 0 means note-off. Ignored when there is no grid. */
     void noteOn (int note, int velocity) noexcept;
 
-    /** Releases every held voice playing `note`. */
+    /** Releases every held voice playing `note`, or marks it sustained while the pedal is down. */
     void noteOff (int note) noexcept;
 
-    /** Releases every held voice. */
+    /** Releases every voice now, sustained ones included; the pedal state is kept. */
     void allNotesOff() noexcept;
+
+    /** Sustain pedal down or up (MIDI CC 64, value >= 64 = down). Up releases the sustained voices. */
+    void setSustainPedal (bool down) noexcept;
+
+    /** Applies one raw MIDI message, any channel: note-on 0x9n (velocity 0 = note-off), note-off 0x8n,
+        control change 0xBn 64 (sustain pedal), 120 (all sound off) and 123 (all notes off) -> allNotesOff().
+        Everything else, and anything shorter than 3 bytes, is ignored. The plugin and the Python
+        bindings both route MIDI through here. */
+    void handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcept;
 
     /** Writes `numSamples` mono samples to `out` (overwriting it) and advances time. */
     void render (float* out, int numSamples) noexcept;
@@ -92,15 +118,20 @@ public:
     float sustain() const noexcept { return sustainLevel_; }
     float releaseMs() const noexcept { return releaseMs_; }
     int rootNote() const noexcept { return rootNote_; }
+    bool sustainPedal() const noexcept { return sustainPedalDown_; }
 
+    /** Sounding voices, fading stolen ones included: 0 .. 2 * maxVoices(). */
     int activeVoiceCount() const noexcept;
-    int maxVoices() const noexcept { return static_cast<int> (voices_.size()); }
+    /** Polyphony: the most voices that play at once, not counting stolen voices fading out. */
+    int maxVoices() const noexcept { return maxVoices_; }
     bool hasGrid() const noexcept { return grid_ != nullptr; }
 
 private:
     struct Voice
     {
         bool active = false;
+        bool sustained = false;         ///< note-off came while the pedal was down; released on pedal up
+        bool stolen = false;            ///< fading out after a steal; no longer counts towards maxVoices()
         int note = 0;
         float velocityGain = 0.0f;
         std::uint64_t startOrder = 0;   ///< for stealing the oldest voice
@@ -121,7 +152,10 @@ private:
     void updateEnvelopeShape() noexcept;
     void renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept;
 
-    std::vector<Voice> voices_;
+    std::vector<Voice> voices_;         ///< 2 * maxVoices_ slots, see "Voice stealing"
+    int maxVoices_ = kDefaultMaxVoices;
+    long stealFadeSamples_ = 1;         ///< kStealFadeMs at the host sample rate, >= 1
+    bool sustainPedalDown_ = false;
     std::vector<float> morphScratch_;   ///< per-sample smoothed morph position in steps, pos = morph * (K - 1)
     std::vector<float> gainScratch_;    ///< per-sample smoothed linear output gain
     std::uint64_t nextStartOrder_ = 0;

@@ -8,8 +8,10 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <stdexcept>
-#include <tuple>
+#include <string>
 #include <vector>
 
 namespace py = pybind11;
@@ -17,7 +19,60 @@ namespace py = pybind11;
 namespace latentmorph {
 namespace {
 
-using NoteEvent = std::tuple<long, int, int, bool>;   // (sample_offset, note, velocity, is_note_on)
+/** One event of render(), as the raw MIDI message the plugin would get at that sample. */
+struct MidiEvent
+{
+    long offset = 0;
+    std::array<std::uint8_t, 3> bytes {};
+    int numBytes = 0;
+};
+
+constexpr const char* kEventForms = "an event is (sample_offset, note, velocity, is_note_on) or (sample_offset, midi_bytes)";
+
+/** Converts (sample_offset, note, velocity, is_note_on) or (sample_offset, midi_bytes).
+    Raises ValueError for a value out of range, TypeError for a wrong type. */
+MidiEvent toMidiEvent (const py::handle& item, long numSamples)
+{
+    if (! py::isinstance<py::sequence> (item) || py::isinstance<py::str> (item))
+        throw py::type_error (std::string (kEventForms) + ", got " + py::repr (item).cast<std::string>());
+
+    const auto fields = py::reinterpret_borrow<py::sequence> (item);
+
+    if (fields.size() != 4 && fields.size() != 2)
+        throw py::value_error (std::string (kEventForms) + ", got " + py::repr (item).cast<std::string>());
+
+    MidiEvent event;
+    event.offset = fields[0].cast<long>();
+
+    if (event.offset < 0 || event.offset >= numSamples)
+        throw py::value_error ("event sample_offset " + std::to_string (event.offset) + " is outside [0, num_samples)");
+
+    if (fields.size() == 4)
+    {
+        const auto note = fields[1].cast<int>();
+        const auto velocity = fields[2].cast<int>();
+
+        if (note < 0 || note > 127 || velocity < 0 || velocity > 127)
+            throw py::value_error ("event note and velocity must be in 0..127");
+
+        event.bytes = fields[3].cast<bool>() ? std::array<std::uint8_t, 3> { 0x90, std::uint8_t (note), std::uint8_t (velocity) }
+                                             : std::array<std::uint8_t, 3> { 0x80, std::uint8_t (note), 0 };
+        event.numBytes = 3;
+        return event;
+    }
+
+    // bytes(), so bytes, bytearray and a list of ints all work.
+    const auto midi = py::module_::import ("builtins").attr ("bytes") (fields[1]).cast<std::string>();
+    const auto isStatus = [] (char c) { return (static_cast<std::uint8_t> (c) & 0x80) != 0; };
+
+    if (midi.empty() || midi.size() > 3 || ! isStatus (midi[0]) || std::any_of (midi.begin() + 1, midi.end(), isStatus))
+        throw py::value_error ("event midi_bytes must be one MIDI message of 1 to 3 bytes: a status byte >= 0x80, "
+                               "then data bytes < 0x80");
+
+    std::copy (midi.begin(), midi.end(), event.bytes.begin());
+    event.numBytes = static_cast<int> (midi.size());
+    return event;
+}
 
 /** Publishes on the calling thread and takes the grid at once: in Python one thread plays both roles. */
 void swapGridNow (Engine& engine, std::shared_ptr<const Grid> grid)
@@ -38,7 +93,7 @@ void setGrid (Engine& engine, const py::array_t<float, py::array::c_style | py::
     swapGridNow (engine, std::make_shared<const Grid> (std::move (pcm), steps, numSamples, gridSampleRateHz));
 }
 
-py::array_t<float> render (Engine& engine, long numSamples, std::vector<NoteEvent> events, int blockSize, bool reset)
+py::array_t<float> render (Engine& engine, long numSamples, const py::iterable& eventItems, int blockSize, bool reset)
 {
     if (numSamples < 0)
         throw py::value_error ("num_samples must be >= 0");
@@ -46,16 +101,23 @@ py::array_t<float> render (Engine& engine, long numSamples, std::vector<NoteEven
     if (blockSize < 1)
         throw py::value_error ("block_size must be >= 1");
 
-    for (const auto& [offset, note, velocity, isNoteOn] : events)
+    std::vector<MidiEvent> events;
+
+    for (const auto& item : eventItems)
     {
-        if (offset < 0 || offset >= numSamples)
-            throw py::value_error ("event sample_offset " + std::to_string (offset) + " is outside [0, num_samples)");
-        if (note < 0 || note > 127 || velocity < 0 || velocity > 127)
-            throw py::value_error ("event note and velocity must be in 0..127");
+        try
+        {
+            events.push_back (toMidiEvent (item, numSamples));
+        }
+        catch (const py::cast_error&)   // e.g. a float note: pybind11 would say RuntimeError
+        {
+            throw py::type_error (std::string (kEventForms) + " with integer offset, note and velocity, got "
+                                  + py::repr (item).cast<std::string>());
+        }
     }
 
     // Stable: events at the same offset keep their order (e.g. note-off then note-on).
-    std::stable_sort (events.begin(), events.end(), [] (const NoteEvent& a, const NoteEvent& b) { return std::get<0> (a) < std::get<0> (b); });
+    std::stable_sort (events.begin(), events.end(), [] (const MidiEvent& a, const MidiEvent& b) { return a.offset < b.offset; });
 
     py::array_t<float> output (numSamples);
     auto* out = output.mutable_data();
@@ -70,16 +132,11 @@ py::array_t<float> render (Engine& engine, long numSamples, std::vector<NoteEven
         auto position = blockStart;
         engine.beginBlock();
 
-        for (; event != events.cend() && std::get<0> (*event) < blockEnd; ++event)
+        for (; event != events.cend() && event->offset < blockEnd; ++event)
         {
-            const auto& [offset, note, velocity, isNoteOn] = *event;
-            engine.render (out + position, static_cast<int> (offset - position));
-            position = offset;
-
-            if (isNoteOn)
-                engine.noteOn (note, velocity);
-            else
-                engine.noteOff (note);
+            engine.render (out + position, static_cast<int> (event->offset - position));
+            position = event->offset;
+            engine.handleMidiMessage (event->bytes.data(), event->numBytes);   // the plugin's MIDI path
         }
 
         engine.render (out + position, static_cast<int> (blockEnd - position));
@@ -118,6 +175,10 @@ PYBIND11_MODULE (latentmorph_engine, m)
     py::class_<Engine> (m, "Engine", R"doc(
 Polyphonic sampler voice engine playing a morph grid.
 
+Up to max_voices voices play at once; a note-on beyond that steals the oldest voice, which fades
+linearly to 0 in 3 ms (132 samples at 44100 Hz) while the new note starts at once. MIDI CC 64 is the
+sustain pedal (value >= 64 = down): note-offs while it is down hold their voices until it goes up.
+
 A voice plays the grid at pitch ratio 2**((note - root_note) / 12) * grid_sample_rate_hz / host_sample_rate_hz
 with cubic Hermite interpolation, crossfading the two renders nearest the morph position
 (pos = morph * (K - 1)). Level = velocity / 127 (linear amplitude) * linear ADSR * 10**(gain_db / 20).
@@ -131,14 +192,21 @@ Morph and gain are smoothed per sample (one-pole, 20 ms) except at the start of 
               "sampled at grid_sample_rate_hz. Raises ValueError on a bad shape, rate or non-finite sample.")
         .def ("clear_grid", [] (Engine& engine) { latentmorph::swapGridNow (engine, nullptr); },
               "Removes the grid: the engine renders exact zeros.")
-        .def ("render", &latentmorph::render, py::arg ("num_samples"), py::arg ("events") = std::vector<latentmorph::NoteEvent> {},
+        .def ("render", &latentmorph::render, py::arg ("num_samples"), py::arg ("events") = py::tuple(),
               py::arg ("block_size") = 512, py::arg ("reset") = true, R"doc(
 Renders num_samples mono samples at the host sample rate and returns them as float32 [num_samples].
 
-events: iterable of (sample_offset, note, velocity, is_note_on); sample_offset in [0, num_samples),
-note and velocity in 0..127 (a note-on with velocity 0 is a note-off). Events apply sample-accurately,
+events: iterable of events, each one of
+  (sample_offset, note, velocity, is_note_on): note and velocity in 0..127 (a note-on with velocity 0
+      is a note-off);
+  (sample_offset, midi_bytes): one raw MIDI message of 1 to 3 bytes (bytes, bytearray or ints),
+      handled exactly as the plugin handles MIDI: note-on 0x9n, note-off 0x8n, control change 0xBn
+      64 = sustain pedal (value >= 64 down), 120 = all sound off, 123 = all notes off (both release
+      every voice, pedal or not); any channel; other messages are ignored.
+      E.g. pedal down at sample 100: (100, bytes([0xB0, 64, 127])); up: (900, bytes([0xB0, 64, 0])).
+sample_offset in [0, num_samples); a bad event raises ValueError. Events apply sample-accurately,
 in order of offset (stable). With reset=True the engine is reset first (voices silenced, smoothers
-jump to their targets); reset=False continues from the previous render (held voices, smoothers
+jump to their targets, pedal up); reset=False continues from the previous render (held voices, smoothers
 gliding to changed parameters). Rendered in blocks of block_size samples, as a host would call it.
 )doc")
         .def_property ("morph", &Engine::morph, &Engine::setMorph, "Morph position 0..1 (clamped).")
@@ -148,8 +216,9 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
         .def_property ("sustain", &Engine::sustain, &Engine::setSustain, "Sustain level 0..1, linear amplitude (clamped).")
         .def_property ("release_ms", &Engine::releaseMs, &Engine::setReleaseMs, "Linear release time to silence in ms.")
         .def_property ("root_note", &Engine::rootNote, &Engine::setRootNote, "MIDI note that plays the grid at its own pitch.")
-        .def_property_readonly ("max_voices", &Engine::maxVoices)
-        .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render.")
+        .def_property_readonly ("max_voices", &Engine::maxVoices, "Polyphony: the most voices that play at once.")
+        .def_property_readonly ("sustain_pedal", &Engine::sustainPedal, "True while the sustain pedal (CC 64) is down.")
+        .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render, stolen ones fading out included (up to 2 * max_voices).")
         .def_property_readonly ("has_grid", &Engine::hasGrid);
 
     m.def ("read_grid_file", &latentmorph::readGrid, py::arg ("path"),
