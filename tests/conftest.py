@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,6 +22,7 @@ SAMPLE_RATE = 44100
 # The backend the plugin starts inherits this process's environment: keep its grid cache out of
 # the user's cache and out of the source tree, fresh for every test session.
 os.environ["LATENTMORPH_CACHE_DIR"] = tempfile.mkdtemp(prefix="latentmorph-test-cache-")
+atexit.register(shutil.rmtree, os.environ["LATENTMORPH_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
