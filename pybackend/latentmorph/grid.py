@@ -54,16 +54,27 @@ def write_grid(path: Path, grid: np.ndarray, sample_rate: int) -> None:
     os.replace(tmp, path)
 
 
-def read_grid(path: Path) -> tuple[np.ndarray, int]:
-    """Read a grid file: ``(grid float32 [steps, num_samples], sample_rate)``.
+def read_grid_header(path: Path) -> tuple[int, int, int]:
+    """Validate a grid file without reading its PCM: ``(steps, num_samples, sample_rate)``.
     Raises :class:`GridFileError` on a bad magic or a size that does not match the header."""
-    data = Path(path).read_bytes()
-    if len(data) < _HEADER.size:
+    path = Path(path)
+    with open(path, "rb") as f:
+        header = f.read(_HEADER.size)
+    if len(header) < _HEADER.size:
         raise GridFileError(f"{path}: truncated header")
-    magic, steps, num_samples, sample_rate, _ = _HEADER.unpack_from(data)
+    magic, steps, num_samples, sample_rate, _ = _HEADER.unpack(header)
     if magic != MAGIC:
         raise GridFileError(f"{path}: not a grid file (magic {magic!r})")
-    if len(data) != _HEADER.size + 4 * steps * num_samples:
-        raise GridFileError(f"{path}: size {len(data)} does not match {steps}×{num_samples} samples")
+    size = path.stat().st_size
+    if size != _HEADER.size + 4 * steps * num_samples:
+        raise GridFileError(f"{path}: size {size} does not match {steps}×{num_samples} samples")
+    return steps, num_samples, sample_rate
+
+
+def read_grid(path: Path) -> tuple[np.ndarray, int]:
+    """Read a grid file: ``(grid float32 [steps, num_samples], sample_rate)``.
+    Raises :class:`GridFileError` as :func:`read_grid_header`."""
+    steps, num_samples, sample_rate = read_grid_header(path)
+    data = Path(path).read_bytes()
     grid = np.frombuffer(data, dtype="<f4", offset=_HEADER.size).reshape(steps, num_samples)
     return grid.astype(np.float32), sample_rate

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .audio import AudioLoadError, load_audio, sha256_file
-from .grid import cache_dir, cache_key, write_grid
+from .grid import GridFileError, cache_dir, cache_key, read_grid_header, write_grid
 from .model import ModelError, get_model
 from .morph import MorphInputError, render_grid
 
@@ -88,6 +88,19 @@ def _hash_source(path: Path) -> str:
         raise AudioLoadError(path, error.strerror or str(error)) from error
 
 
+def _cached_num_samples(path: Path, steps: int, sample_rate: int) -> int | None:
+    """Samples per step of a valid cached grid, or ``None`` when it is absent or unusable (a torn
+    or foreign file is re-rendered rather than handed to the plugin, which would refuse it)."""
+    try:
+        cached_steps, num_samples, cached_rate = read_grid_header(path)
+    except FileNotFoundError:
+        return None
+    except (GridFileError, OSError) as error:
+        log.warning("re-rendering unusable cached grid: %s", error)
+        return None
+    return num_samples if (cached_steps, cached_rate) == (steps, sample_rate) else None
+
+
 def handle_hello(request: dict) -> dict:
     model = _model()
     return {"protocol": PROTOCOL_VERSION, "model_id": model.model_id,
@@ -108,9 +121,8 @@ def handle_render_grid(request: dict) -> dict:
     try:
         hashes = [_hash_source(p) for p in paths]
         path = cache_dir() / f"{cache_key(model.model_id, hashes, steps)}.lmgrid"
-        if path.exists():
-            num_samples = (path.stat().st_size - 24) // (4 * steps)
-        else:
+        num_samples = _cached_num_samples(path, steps, model.sample_rate)
+        if num_samples is None:
             audio = [load_audio(p, model.sample_rate, MAX_SOURCE_S)[0] for p in paths]
             grid = render_grid(model, audio[0], audio[1], steps)
             write_grid(path, grid, model.sample_rate)
