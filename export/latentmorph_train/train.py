@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -117,6 +118,22 @@ def model_from_checkpoint(path: Path) -> LatentMorphVAE:
     return model.eval()
 
 
+def learning_rate_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate for optimiser step ``step`` (0-based).
+
+    ``constant``: ``cfg.learning_rate``. ``cosine``: constant until ``cfg.lr_decay_start``, then
+    half a cosine from ``learning_rate`` to ``min_learning_rate`` at ``max_steps`` (SGDR,
+    Loshchilov & Hutter 2017, without restarts). Raises ``ValueError`` on an unknown schedule.
+    """
+    if cfg.lr_schedule == "constant":
+        return cfg.learning_rate
+    if cfg.lr_schedule != "cosine":
+        raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r} (use 'constant' or 'cosine')")
+    span = max(1, cfg.max_steps - cfg.lr_decay_start)
+    progress = min(1.0, max(0.0, (step - cfg.lr_decay_start) / span))
+    return cfg.min_learning_rate + 0.5 * (cfg.learning_rate - cfg.min_learning_rate) * (1 + math.cos(math.pi * progress))
+
+
 def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "auto",
           max_steps: int | None = None, threads: int | None = None) -> Path:
     """Train (or resume) and return the checkpoint path. See the module docstring."""
@@ -171,6 +188,9 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
             kl = kl_divergence(z_mean, z_logvar)
             beta = train_cfg.kl_beta * min(1.0, (step + 1) / train_cfg.kl_warmup_steps)
             loss = recon + beta * kl
+            lr = learning_rate_at(train_cfg, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -180,7 +200,7 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
             progress.update(task, completed=step, info=info)
             if step % 25 == 0 or step == train_cfg.max_steps:
                 record = {"step": step, "loss": loss.item(), "mrstft": recon.item(), "kl": kl.item(),
-                          "beta": beta, "elapsed_s": round(time.monotonic() - start, 1)}
+                          "beta": beta, "lr": lr, "elapsed_s": round(time.monotonic() - start, 1)}
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
                 if not console.is_terminal:
