@@ -86,3 +86,32 @@ def test_export_refuses_to_write_on_mismatch(tmp_path, monkeypatch):
     with pytest.raises(ParityError):
         export_model(model, tmp_path / "onnx")
     assert not (tmp_path / "onnx").exists()
+
+
+def test_numpy_istft_matches_the_training_graph():
+    """The backend's NumPy inverse STFT (contract 2) equals the torch iSTFT head on random spectra."""
+    from latentmorph.model import istft
+
+    head = ISTFTHead(channels=8, n_fft=1024, hop_length=256)
+    gen = torch.Generator().manual_seed(1)
+    real, imag = torch.randn(2, 513, 37, generator=gen), torch.randn(2, 513, 37, generator=gen)
+    with torch.no_grad():
+        expected = head.istft(real, imag).numpy()
+    actual = istft(real.numpy(), imag.numpy(), 1024, 256)
+    assert actual.shape == expected.shape == (2, 37 * 256)
+    np.testing.assert_allclose(actual, expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_runtime_refuses_an_older_contract(tmp_path):
+    import onnx
+
+    from latentmorph.model import ModelError
+    from latentmorph_train.model import LatentMorphVAE
+
+    cfg, _ = load_config(REPO_ROOT / "export" / "configs" / "tiny.toml")
+    export_model(LatentMorphVAE(cfg), tmp_path)
+    proto = onnx.load(str(tmp_path / "decoder.onnx"))
+    next(p for p in proto.metadata_props if p.key == "contract_version").value = "1"
+    onnx.save(proto, str(tmp_path / "decoder.onnx"))
+    with pytest.raises(ModelError, match="contract version 1"):
+        MorphModel.load(tmp_path)

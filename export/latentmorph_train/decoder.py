@@ -26,7 +26,12 @@ class Decoder(nn.Module):
         self.head = ISTFTHead(c, cfg.n_fft, cfg.hop_length)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head.istft(*self.spectrum(z))
+
+    def spectrum(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z`` → the head's STFT (real, imag), each ``[batch, n_fft//2+1, frames * latent_stride]``;
+        the ONNX decoder ends here (contract 2) and the backend inverts it in NumPy."""
         h = self.blocks_coarse(self.embed(z.transpose(1, 2)))
         h = self.blocks_fine(self.up(h))
         h = self.norm(h.transpose(1, 2)).transpose(1, 2)
-        return self.head(h)
+        return self.head.spectrum(h)

@@ -95,10 +95,14 @@ class ISTFTHead(nn.Module):
         )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.istft(*self.spectrum(h))
+
+    def spectrum(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted STFT: real and imaginary parts, each ``[batch, n_fft//2+1, frames]``."""
         x = self.proj(h.transpose(1, 2)).transpose(1, 2)
         log_mag, phase = x.chunk(2, dim=1)
         mag = torch.exp(log_mag).clamp(max=1e3)
-        return self.istft(mag * torch.cos(phase), mag * torch.sin(phase))
+        return mag * torch.cos(phase), mag * torch.sin(phase)
 
     def istft(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         """Spectrum ``[batch, n_fft//2+1, frames]`` (real and imaginary parts, the convention of

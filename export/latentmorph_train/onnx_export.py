@@ -8,10 +8,14 @@ carry the contract metadata; otherwise nothing is written and :class:`ParityErro
 
 Contract (``metadata_props``, all strings; validated by ``latentmorph.model`` at load):
 ``contract_version``, ``role`` (encoder | decoder), ``model_id``, ``sample_rate`` (Hz),
-``hop_length`` (samples per latent frame), ``latent_dim``, ``model_config`` (JSON).
+``hop_length`` (samples per latent frame), ``latent_dim``, ``model_config`` (JSON); the decoder
+also ``n_fft`` and ``stft_hop_length`` (samples).
 Encoder: ``audio [batch, samples]`` float32 (``samples`` a multiple of ``hop_length``) →
 ``z_mean``, ``z_logvar`` ``[batch, samples / hop_length, latent_dim]``.
-Decoder: ``z [batch, frames, latent_dim]`` → ``audio [batch, frames * hop_length]``.
+Decoder (contract 2): ``z [batch, frames, latent_dim]`` → ``real``, ``imag``
+``[batch, n_fft/2 + 1, frames * hop_length / stft_hop_length]``, the STFT that
+``latentmorph.model.istft`` turns into ``audio [batch, frames * hop_length]``. Parity is checked on
+the spectra and on the audio after that NumPy inverse, against ``Decoder.forward``.
 """
 
 from __future__ import annotations
@@ -31,11 +35,11 @@ import typer
 from rich.console import Console
 
 from latentmorph.audio import load_audio
+from latentmorph.model import CONTRACT_VERSION, istft
 
 from .model import LatentMorphVAE
 from .train import model_from_checkpoint
 
-CONTRACT_VERSION = 1
 OPSET = 17
 #: Parity tolerance: |onnx − torch| ≤ ATOL + RTOL·|torch| element-wise.
 ATOL, RTOL = 1e-4, 1e-3
@@ -78,12 +82,32 @@ class _EncoderGraph(torch.nn.Module):
         return self.encoder(audio)
 
 
+class _DecoderGraph(torch.nn.Module):
+    def __init__(self, model: LatentMorphVAE):
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, z):
+        return self.decoder.spectrum(z)
+
+
 def _check(name: str, expected: np.ndarray, actual: np.ndarray) -> float:
     err = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
     if expected.shape != actual.shape or not np.allclose(actual, expected, atol=ATOL, rtol=RTOL):
         raise ParityError(f"{name}: ONNX Runtime differs from PyTorch (shape {actual.shape} vs "
                           f"{expected.shape}, max |diff| {err:.3g}, atol {ATOL}, rtol {RTOL})")
     return err
+
+
+def _check_decoder(model: LatentMorphVAE, session: ort.InferenceSession, z: torch.Tensor, name: str) -> float:
+    """Spectra of the ONNX graph vs ``Decoder.spectrum``, and audio after :func:`istft` vs
+    ``Decoder.forward``; returns the audio's max |diff|."""
+    real, imag = (t.numpy() for t in model.decoder.spectrum(z))
+    onnx_real, onnx_imag = session.run(None, {"z": z.numpy()})
+    _check(f"decoder real ({name})", real, onnx_real)
+    _check(f"decoder imag ({name})", imag, onnx_imag)
+    audio = istft(onnx_real, onnx_imag, model.cfg.n_fft, model.cfg.hop_length)
+    return _check(f"decoder audio ({name})", model.decoder(z).numpy(), audio)
 
 
 def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.ndarray] | None = None,
@@ -106,9 +130,10 @@ def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.nda
         _export(_EncoderGraph(model), noise, tmp / "encoder.onnx", "audio", ["z_mean", "z_logvar"],
                 {"audio": {0: "batch", 1: "samples"}, "z_mean": {0: "batch", 1: "frames"},
                  "z_logvar": {0: "batch", 1: "frames"}}, {**common, "role": "encoder"})
-        _export(model.decoder, latents, tmp / "decoder.onnx", "z", ["audio"],
-                {"z": {0: "batch", 1: "frames"}, "audio": {0: "batch", 1: "samples"}},
-                {**common, "role": "decoder"})
+        _export(_DecoderGraph(model), latents, tmp / "decoder.onnx", "z", ["real", "imag"],
+                {"z": {0: "batch", 1: "frames"}, "real": {0: "batch", 2: "stft_frames"},
+                 "imag": {0: "batch", 2: "stft_frames"}},
+                {**common, "role": "decoder", "n_fft": str(cfg.n_fft), "stft_hop_length": str(cfg.hop_length)})
         options = ort.SessionOptions()
         options.log_severity_level = 3
         enc = ort.InferenceSession(str(tmp / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
@@ -129,10 +154,8 @@ def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.nda
                 onnx_mean, onnx_logvar = enc.run(None, {"audio": x})
                 report["max_abs_diff"][f"encoder/{name}"] = _check(f"encoder z_mean ({name})", z_mean.numpy(), onnx_mean)
                 _check(f"encoder z_logvar ({name})", z_logvar.numpy(), onnx_logvar)
-                audio = model.decoder(z_mean).numpy()
-                report["max_abs_diff"][f"decoder/{name}"] = _check(f"decoder ({name})", audio, dec.run(None, {"z": z_mean.numpy()})[0])
-            expected = model.decoder(latents).numpy()
-            report["max_abs_diff"]["decoder/random_z"] = _check("decoder (random z)", expected, dec.run(None, {"z": latents.numpy()})[0])
+                report["max_abs_diff"][f"decoder/{name}"] = _check_decoder(model, dec, z_mean, name)
+            report["max_abs_diff"]["decoder/random_z"] = _check_decoder(model, dec, latents, "random z")
         out_dir.mkdir(parents=True, exist_ok=True)
         for name in ("encoder.onnx", "decoder.onnx"):
             shutil.move(str(tmp / name), str(out_dir / name))
