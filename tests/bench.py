@@ -2,8 +2,9 @@
 
 Not a test module (pytest does not collect it): timings are measured and reported, never asserted.
 
-- ``backend_grid_s``: two 2-s sources → 9-step grid in the backend process (uncached), via the
-  protocol, so it includes decoding the files, encoding, one batched decode and the file write.
+- ``backend_grid17_s``: two 2-s sources → 17-step grid in the backend process (uncached), via
+  the protocol, so it includes decoding the files, encoding, one batched decode and the file write.
+- ``backend_peak_rss_mb``: the backend process's peak resident set (``VmHWM``) after those renders.
 - ``plugin_load_s``: ``pedalboard.load_plugin`` of the VST3.
 - ``plugin_first_render_s``: first offline render after a slot change in a fresh host process
   (starts the backend, loads the model, renders the grid, plays one note of 1 s).
@@ -52,15 +53,17 @@ def bench_backend(pairs) -> dict:
     from tests.test_backend import Backend
 
     server = Backend()
-    server.request("hello")
+    pid = server.request("hello")["pid"]
     times = []
     for a, b in pairs:
         started = time.perf_counter()
-        reply = server.request("render_grid", sources=[{"path": str(a)}, {"path": str(b)}], steps=9)
+        reply = server.request("render_grid", sources=[{"path": str(a)}, {"path": str(b)}], steps=17)
         times.append(time.perf_counter() - started)
         assert reply["ok"], reply
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
     server.request("shutdown")
-    return {"backend_grid_s": statistics.median(times)}
+    return {"backend_grid17_s": statistics.median(times), "backend_peak_rss_mb": peak_kb / 1024}
 
 
 def bench_model() -> dict:
