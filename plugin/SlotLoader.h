@@ -48,7 +48,7 @@ public:
         juce::String message;
     };
 
-    static constexpr int kGridSteps = 9;
+    static constexpr int kGridSteps = 17;
 
     explicit SlotLoader (Engine& engine);
 
