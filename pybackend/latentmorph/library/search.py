@@ -1,0 +1,187 @@
+"""Nearest neighbours of a query sound among the library's items, by cosine distance.
+
+The embeddings are L2-normalised, so the inner product is the cosine similarity and
+``distance = 1 − cos`` (0 = same direction, 2 = opposite). FAISS searches them: exactly
+(``IndexFlatIP``) up to ``EXACT_MAX_ITEMS`` items, with an HNSW graph above that (Malkov &
+Yashunin 2018; ``M = HNSW_M`` links per node). The built index is cached next to the database in
+``<db>.ann.npz`` keyed by the database's ``content_version``, so it is rebuilt only after the
+library changed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ..audio import AudioLoadError, load_audio
+from ..model import MorphModel, get_model
+from . import LibraryError
+from .embedding import SilentAudioError, embed_audio
+from .store import Library
+
+#: Up to this many items the search is exact (brute force); above it, HNSW.
+EXACT_MAX_ITEMS = 20_000
+#: HNSW graph degree, construction and search breadth (recall ≥ 0.95 at 100k vectors of 64-D here).
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+@dataclass
+class Hit:
+    """One neighbour: the file, the span of the item in seconds, cosine distance, its tag."""
+
+    path: str
+    start_s: float
+    end_s: float
+    distance: float
+    tag: str | None
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
+                "distance": round(self.distance, 6), "tag": self.tag}
+
+
+class AnnIndex:
+    """The item embeddings and their FAISS index, as of one ``content_version`` of a library.
+
+    Attributes: ``item_ids`` int64 ``[N]`` ascending, ``matrix`` float32 ``[N, D]``, ``index`` (a
+    FAISS index over the rows of ``matrix``: row position = FAISS label).
+    """
+
+    def __init__(self, item_ids: np.ndarray, matrix: np.ndarray, index: faiss.Index):
+        self.item_ids, self.matrix, self.index = item_ids, matrix, index
+
+    @classmethod
+    def build(cls, item_ids: np.ndarray, matrix: np.ndarray) -> "AnnIndex":
+        """Exact ``IndexFlatIP`` up to ``EXACT_MAX_ITEMS`` rows, ``IndexHNSWFlat`` (inner product) above."""
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        if len(matrix) <= EXACT_MAX_ITEMS:
+            index = faiss.IndexFlatIP(matrix.shape[1])
+        else:
+            index = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.add(matrix)
+        return cls(item_ids, matrix, index)
+
+    @classmethod
+    def for_library(cls, library: Library) -> "AnnIndex":
+        """Load the cached index of ``library``, or build (and cache) it when the library changed."""
+        cache = Path(str(library.path) + ".ann.npz")
+        version = library.content_version
+        if cache.is_file():
+            try:
+                with np.load(cache) as data:
+                    if int(data["content_version"]) == version:
+                        index = faiss.deserialize_index(data["index"])
+                        return cls(data["item_ids"], data["matrix"], index)
+            except (OSError, ValueError, KeyError, RuntimeError):  # torn or foreign file: rebuild
+                pass
+        item_ids, matrix = library.embedding_matrix()
+        built = cls.build(item_ids, matrix)
+        buffer = io.BytesIO()
+        np.savez(buffer, content_version=version, item_ids=item_ids, matrix=built.matrix,
+                 index=faiss.serialize_index(built.index))
+        partial = cache.with_name(cache.name + f".{os.getpid()}.tmp")
+        partial.write_bytes(buffer.getvalue())
+        os.replace(partial, cache)  # atomic: a concurrent reader sees the old or the new file
+        return built
+
+    def search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` items nearest to ``query`` (float32 ``[D]``, L2-normalised).
+
+        Args:
+            allowed_ids: restrict to these item ids (e.g. one category); ``None`` = all.
+        Returns:
+            ``[(item_id, cosine distance)]`` nearest first.
+        """
+        query = np.ascontiguousarray(query, dtype=np.float32)[None]
+        if allowed_ids is None:
+            rows = None
+            index = self.index
+        else:
+            rows = np.flatnonzero(np.isin(self.item_ids, allowed_ids))
+            if len(rows) == 0:
+                return []
+            # A subset is searched exactly: a filtered HNSW walk loses recall on rare categories.
+            index = faiss.IndexFlatIP(self.matrix.shape[1])
+            index.add(self.matrix[rows])
+        if isinstance(index, faiss.IndexHNSWFlat):
+            similarity, labels = index.search(query, k, params=faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k)))
+        else:
+            similarity, labels = index.search(query, k)
+        hits = []
+        for label, sim in zip(labels[0], similarity[0]):
+            if label < 0:
+                continue
+            row = label if rows is None else rows[label]
+            hits.append((int(self.item_ids[row]), float(np.clip(1.0 - sim, 0.0, 2.0))))
+        return hits
+
+
+def embed_query(model: MorphModel, query_path: Path, start_s: float | None = None,
+                end_s: float | None = None) -> np.ndarray:
+    """The file-level embedding (float32 ``[D]``) of ``query_path``, or of its span ``[start_s, end_s)``.
+
+    Raises:
+        LibraryError: the file is unreadable or silent, or the span is empty or outside the file.
+    """
+    if start_s is not None and start_s < 0:
+        raise LibraryError(f"--start must be ≥ 0 s, got {start_s}")
+    if start_s is not None and end_s is not None and end_s <= start_s:
+        raise LibraryError(f"--end ({end_s} s) must be after --start ({start_s} s)")
+    try:
+        audio, rate = load_audio(query_path, model.sample_rate, max_duration_s=max(end_s or 0.0, 120.0))
+    except AudioLoadError as error:
+        raise LibraryError(f"cannot read the query '{query_path}': {error.reason}") from error
+    first = int(round((start_s or 0.0) * rate))
+    stop = len(audio) if end_s is None else min(len(audio), int(round(end_s * rate)))
+    if first >= stop:
+        raise LibraryError(f"the span {start_s or 0} s – {end_s if end_s is not None else 'end'} is outside "
+                           f"'{query_path}' ({len(audio) / rate:.3f} s long)")
+    try:
+        return embed_audio(model, audio[first:stop], segments=False)[0].embedding
+    except SilentAudioError as error:
+        raise LibraryError(f"the query '{query_path}' is {error}") from error
+
+
+def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, end_s: float | None = None,
+            k: int = 10, category: str | None = None, model: MorphModel | None = None) -> list[Hit]:
+    """The ``k`` library items nearest to a query sound, nearest first.
+
+    Items of the query file itself (when it is in the library) are left out.
+
+    Args:
+        db_path: the library database (:func:`latentmorph.library.default_db_path`).
+        query_path: an audio file; ``start_s``/``end_s`` (seconds) pick a span of it.
+        k: number of hits (≥ 1).
+        category: only items with this tag.
+        model: the encoder (default: the shipped model); must be the one the library was indexed with.
+    Returns:
+        up to ``k`` :class:`Hit`, by ascending cosine distance.
+    Raises:
+        LibraryError: database missing or empty, indexed with another model, query unreadable,
+            silent or span invalid, ``k`` < 1.
+    """
+    if k < 1:
+        raise LibraryError(f"k must be ≥ 1, got {k}")
+    model = model or get_model()
+    with Library.open(db_path) as library:
+        if library.item_count() == 0:
+            raise LibraryError(f"the library '{db_path}' is empty: run `latentmorph index DIR` first")
+        if library.meta("model_id") != model.model_id:
+            raise LibraryError(f"the library was indexed with model {library.meta('model_id')}, the query uses "
+                               f"{model.model_id}: re-index with `latentmorph index`")
+        query = embed_query(model, query_path, start_s, end_s)
+        ann = AnnIndex.for_library(library)
+        allowed = library.item_ids_with_tag(category) if category is not None else None
+        own = set(library.item_ids_of_path(os.path.abspath(query_path)))
+        found = ann.search(query, k + len(own), allowed)
+        found = [(item_id, d) for item_id, d in found if item_id not in own][:k]
+        items = library.items_by_id(item_id for item_id, _ in found)
+    return [Hit(items[i].path, items[i].start_s, items[i].end_s, d, items[i].tag) for i, d in found]
