@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from .audio import AudioLoadError, load_audio
+from .library import commands as library_commands
 from .model import ModelError, MorphModel
 from .morph import MorphInputError, morph_positions, reconstruct, render_grid
 from .plots import save_grid_spectrograms
@@ -19,6 +20,7 @@ from .plots import save_grid_spectrograms
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LatentMorph: morph between samples in a learned latent space.")
 console = Console(stderr=True)
+library_commands.register(app)  # index, similar, tags, library-eval
 
 MODEL_DIR_OPTION = typer.Option(None, "--model-dir", help="folder with encoder.onnx/decoder.onnx "
                                 "(default: the shipped model, or $LATENTMORPH_MODEL_DIR)")
