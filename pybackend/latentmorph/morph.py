@@ -1,25 +1,38 @@
-"""Latent morphing between two sources: level normalisation, onset alignment, interpolation and
-one batched decode of all grid steps.
+"""Latent morphing: N-way morphs of 2–4 sources, "new sounds" from the prior, variations.
 
-Pipeline for sources A and B at the model rate:
+Morph pipeline (:func:`blend`; :func:`render_grid` is its two-source case) for sources at the
+model rate:
+
 1. each is peak-normalised to :data:`PEAK_TARGET` (the training level) and its gain remembered;
-2. both are aligned at their onsets, sample-accurately, by zero-padding the earlier one at the
-   front, and zero-padded at the end to a common length (so their transients fall in the same
-   latent frame instead of doubling);
-3. both are encoded to latent sequences ``z[frames, latent_dim]``;
-4. step ``i`` of ``K`` uses ``t = i / (K - 1)``: ``z_t = (1 − t)·z_A + t·z_B`` (linear), gain
-   interpolated in dB;
-5. all ``K`` latents are decoded in one batch; each step is rescaled by its gain, limited to a peak
-   of 1 and faded out over the last :data:`FADE_OUT_MS`.
+2. all are aligned at their onsets, sample-accurately, by zero-padding the earlier ones at the
+   front, and zero-padded at the end to a common length (so their first transients fall in the
+   same latent frame instead of doubling);
+3. all are encoded in one batch to latent sequences ``z[frames, latent_dim]``;
+4. an alignment path pairs their frames: the diagonal for ``align="onset"``; for ``align="dtw"``
+   a dynamic-time-warping path, so later events (a second hit, a decay) are paired as well;
+5. for each point with barycentric weights ``w`` (one per source, ≥ 0, summing to 1), the
+   latent values along the path are interpolated (``interp="linear"``: ``Σ w_i z_i``;
+   ``"slerp"``: spherical, see :func:`interpolate_latents`) and so is the time axis, then the
+   result is resampled to whole latent frames (:func:`_resample_path`);
+6. all points are decoded in one batch; each is rescaled by its gain, interpolated in dB
+   (``Σ w_i · gain_db_i``), limited to a peak of 1 and faded out over :data:`FADE_OUT_MS`.
+
+"New sounds" (:func:`sample_prior`) are drawn from a Gaussian fitted to the encoded latent
+sequences of the training clips (:class:`LatentPrior`, shipped next to the model); variations
+(:func:`variation`) add temporally smooth noise to one source's latent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Iterable
+from pathlib import Path
 
+import librosa
 import numpy as np
 
-from .model import MorphModel
+from .model import MorphModel, default_model_dir
 
 #: Peak level the model was trained at (clips are normalised to 0.9 by the data pipeline).
 PEAK_TARGET = 0.9
@@ -28,9 +41,31 @@ ONSET_THRESHOLD = 0.1
 FADE_OUT_MS = 5.0
 MIN_PEAK = 1e-5
 
+ALIGN_MODES = ("onset", "dtw")
+INTERP_MODES = ("linear", "slerp")
+#: The plugin's behaviour since the first release; the options are opt-in until ``eval`` decides.
+DEFAULT_ALIGN = "onset"
+DEFAULT_INTERP = "linear"
+MAX_SOURCES = 4
+#: How far a weight row may be from summing to 1 (float32 weights from a UI or JSON).
+WEIGHT_SUM_TOLERANCE = 1e-4
+#: Spherical weighted mean: fixed-point iterations stop when the tangent step is below this (rad).
+SPHERICAL_MEAN_TOLERANCE = 1e-9
+SPHERICAL_MEAN_MAX_ITERATIONS = 100
+#: Standard deviation of the Gaussian smoothing of variation noise along time, in ms (≈ 4 latent
+#: frames at 44.1 kHz / hop 512: slow enough to change timbre and envelope, not to add hiss).
+VARIATION_SMOOTHING_MS = 50.0
+#: File of the latent prior statistics in a model folder (written by ``latentmorph fit-prior``).
+PRIOR_FILE = "latent_prior.npz"
+PRIOR_FORMAT_VERSION = 1
+
 
 class MorphInputError(ValueError):
     """A source is silent or unusable for morphing."""
+
+
+class PriorStatsError(ValueError):
+    """The latent prior statistics are missing, unreadable or belong to another model."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +80,14 @@ class PreparedSource:
 
 
 def prepare_source(audio: np.ndarray, name: str = "source") -> PreparedSource:
-    """Normalise one mono source. Raises :class:`MorphInputError` when it is silent (peak < 1e-5)."""
+    """Normalise one mono source. Raises :class:`MorphInputError` when it is silent (peak < 1e-5)
+    or not one-dimensional."""
     audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1:
+        raise MorphInputError(f"{name} must be mono [samples], got shape {audio.shape}")
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if not np.isfinite(peak):
+        raise MorphInputError(f"{name} contains NaN or infinite samples")
     if peak < MIN_PEAK:
         raise MorphInputError(f"{name} is silent (peak {peak:.2g} < {MIN_PEAK:g})")
     normalised = audio * (PEAK_TARGET / peak)
@@ -73,35 +113,227 @@ def morph_positions(steps: int) -> np.ndarray:
     return np.linspace(0.0, 1.0, steps, dtype=np.float32)
 
 
-def render_grid(model: MorphModel, audio_a: np.ndarray, audio_b: np.ndarray, steps: int) -> np.ndarray:
-    """Decode ``steps`` morph positions between two sources.
+def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``allowed``; else raise ``ValueError`` naming them."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def check_weights(weights: np.ndarray, n_sources: int) -> np.ndarray:
+    """Validate barycentric weights: float64 ``[points, n_sources]``, every entry ≥ 0 and every
+    row summing to 1 within :data:`WEIGHT_SUM_TOLERANCE`; rows are returned renormalised to sum
+    exactly to 1. Raises ``ValueError`` on a wrong shape, NaN, a negative weight or a bad sum."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[0] < 1 or weights.shape[1] != n_sources:
+        raise ValueError(f"weights must be [points, {n_sources}] (one column per source), "
+                         f"got shape {weights.shape}")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("weights contain NaN or infinite values")
+    if np.any(weights < 0):
+        raise ValueError(f"weights must be ≥ 0, got a minimum of {weights.min():g}")
+    sums = weights.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    if abs(sums[worst] - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise ValueError(f"each row of weights must sum to 1; row {worst} sums to {sums[worst]:g}")
+    return weights / sums[:, None]
+
+
+def _spherical_mean(directions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted spherical mean of unit vectors, per frame (Buss & Fillmore 2001, "Spherical
+    averages and applications to spherical splines and interpolation", ACM TOG 20(2), algorithm
+    A1): the point ``q`` on the sphere where the weighted mean of the log maps
+    ``log_q(p_i) = θ_i / sin θ_i · (p_i − cos θ_i · q)`` (``θ_i`` the angle of ``p_i`` to ``q``)
+    vanishes, found by fixed-point iteration ``q ← exp_q(Σ w_i log_q(p_i))`` from the
+    normalised linear mean. For two points it is Shoemake's slerp.
+
+    ``directions``: ``[n_sources, frames, dim]`` unit (or zero) vectors; ``weights``:
+    ``[points, n_sources]``. Returns float64 ``[points, frames, dim]`` unit vectors. Near-antipodal
+    directions have no unique mean; the result is then one of the candidates.
+    """
+    q = np.einsum("pn,nfd->pfd", weights, directions)
+    q /= np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    for _ in range(SPHERICAL_MEAN_MAX_ITERATIONS):
+        cos = np.clip(np.einsum("pfd,nfd->pnf", q, directions), -1.0 + 1e-12, 1.0)
+        theta = np.arccos(cos)
+        # θ / sin θ written as 1 / sinc(θ/π): finite and → 1 for (near-)parallel vectors
+        coeff = weights[:, :, None] / np.sinc(theta / np.pi)
+        tangent = (np.einsum("pnf,nfd->pfd", coeff, directions)
+                   - np.sum(coeff * cos, axis=1)[..., None] * q)
+        step = np.linalg.norm(tangent, axis=-1, keepdims=True)
+        q = np.cos(step) * q + np.sinc(step / np.pi) * tangent  # exp map: sin|v|/|v| · v
+        q /= np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+        if float(step.max(initial=0.0)) < SPHERICAL_MEAN_TOLERANCE:
+            break
+    return q
+
+
+def interpolate_latents(z: np.ndarray, weights: np.ndarray, interp: str = DEFAULT_INTERP) -> np.ndarray:
+    """Barycentric interpolation of latent frames, frame by frame.
+
+    Args:
+        z: ``[n_sources, frames, latent_dim]`` latent sequences of equal length.
+        weights: ``[points, n_sources]``, rows ≥ 0 summing to 1 (see :func:`check_weights`).
+        interp: ``"linear"``: ``Σ w_i z_i``. ``"slerp"``: the direction is the weighted
+            spherical mean of the frames' directions (:func:`_spherical_mean`; for two sources
+            this is slerp, Shoemake 1985, "Animating rotation with quaternion curves", as used for
+            generative latents by White 2016, "Sampling Generative Networks") and the norm is the
+            weighted mean ``Σ w_i ‖z_i‖``, so equal-norm frames keep their norm along the way.
+
+    Returns:
+        float32 ``[points, frames, latent_dim]``; a one-hot row returns that source's frames.
+
+    Raises:
+        ValueError: unknown ``interp``.
+    """
+    check_choice("interp", interp, INTERP_MODES)
+    z = np.asarray(z, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    if interp == "linear":
+        return np.einsum("pn,nfd->pfd", weights, z).astype(np.float32)
+    norms = np.linalg.norm(z, axis=-1, keepdims=True)  # [n, frames, 1]
+    directions = z / np.maximum(norms, 1e-12)
+    radius = np.einsum("pn,nf->pf", weights, norms[..., 0])[..., None]
+    return (radius * _spherical_mean(directions, weights)).astype(np.float32)
+
+
+def alignment_path(z: np.ndarray, align: str = DEFAULT_ALIGN) -> np.ndarray:
+    """Frame pairing of equally long latent sequences ``z [n_sources, frames, latent_dim]``.
+
+    Returns int64 ``[path_length, n_sources]``: row ``k`` lists the frame of every source paired
+    at path position ``k``; every column starts at 0, never decreases, moves by at most one frame
+    per row and visits every frame. ``"onset"``: the diagonal (the sources were already aligned at
+    their onsets). ``"dtw"``: each source is warped against source 0 by ``librosa.sequence.dtw``
+    (Euclidean cost on latent frames standardised per dimension over all sources, steps
+    (1, 1), (1, 0), (0, 1)); the pairwise paths are merged through source 0's frame index, and
+    where several sources advance over one frame of source 0 they advance in proportion.
+
+    Raises:
+        ValueError: unknown ``align``.
+    """
+    check_choice("align", align, ALIGN_MODES)
+    n_sources, frames, _ = z.shape
+    if align == "onset" or frames < 2:
+        return np.repeat(np.arange(frames)[:, None], n_sources, axis=1)
+    flat = z.reshape(-1, z.shape[-1]).astype(np.float64)
+    features = (z - flat.mean(axis=0)) / np.maximum(flat.std(axis=0), 1e-9)
+    first, last = np.zeros((n_sources, frames), np.int64), np.zeros((n_sources, frames), np.int64)
+    first[0] = last[0] = np.arange(frames)
+    for s in range(1, n_sources):
+        _, path = librosa.sequence.dtw(X=features[0].T, Y=features[s].T, metric="euclidean")
+        path = path[::-1]  # librosa returns it from the end
+        # frames of source s paired with each frame of source 0: a contiguous, rising range
+        first[s] = np.full(frames, frames)
+        np.minimum.at(first[s], path[:, 0], path[:, 1])
+        np.maximum.at(last[s], path[:, 0], path[:, 1])
+    rows = []
+    for i in range(frames):
+        spans = last[:, i] - first[:, i]
+        length = int(spans.max()) + 1
+        fraction = np.arange(length)[:, None] / max(length - 1, 1)
+        rows.append(first[:, i] + np.rint(fraction * spans).astype(np.int64))
+    return np.concatenate(rows)
+
+
+def _resample_path(values: np.ndarray, positions: np.ndarray, frames: int) -> np.ndarray:
+    """Linear interpolation of ``values [path_length, dim]`` given at non-decreasing frame
+    positions ``positions [path_length]`` (from 0 to ``frames − 1``) onto frames 0 … frames − 1.
+    Where positions repeat the values are equal (a source with weight 0 advanced alone), so which
+    one is taken does not matter."""
+    target = np.arange(frames, dtype=np.float64)
+    left = np.clip(np.searchsorted(positions, target, side="right") - 1, 0, max(len(positions) - 2, 0))
+    right = np.minimum(left + 1, len(positions) - 1)
+    span = positions[right] - positions[left]
+    fraction = np.clip(np.divide(target - positions[left], span, out=np.zeros_like(span), where=span > 0), 0, 1)
+    return (1.0 - fraction)[:, None] * values[left] + fraction[:, None] * values[right]
+
+
+def morph_latents(z: np.ndarray, weights: np.ndarray, *, align: str = DEFAULT_ALIGN,
+                  interp: str = DEFAULT_INTERP) -> np.ndarray:
+    """Morph latent sequences ``z [n_sources, frames, latent_dim]`` at barycentric ``weights
+    [points, n_sources]`` (checked by :func:`check_weights`): along :func:`alignment_path`, both
+    the latent values (:func:`interpolate_latents`) and the time axis — path position ``k`` lies
+    at frame ``Σ w_i · frame_i[k]`` — are interpolated, then resampled to ``frames`` whole frames.
+    So at ``t`` between two sources the time axis is ``(1 − t)·time_A + t·time_B``, and a one-hot
+    row returns its source exactly. Returns float32 ``[points, frames, latent_dim]``.
+    Raises ``ValueError`` on bad weights, ``align`` or ``interp``."""
+    weights = check_weights(weights, z.shape[0])
+    check_choice("interp", interp, INTERP_MODES)
+    path = alignment_path(z, align)
+    paired = z[np.arange(z.shape[0])[None, :], path].transpose(1, 0, 2)  # [n, path, dim]
+    values = interpolate_latents(paired, weights, interp)
+    if align == "onset":  # the diagonal path: positions are the frames themselves
+        return values
+    positions = path @ weights.T  # [path, points]
+    out = [_resample_path(values[p], positions[:, p], z.shape[1]) for p in range(len(weights))]
+    return np.stack(out).astype(np.float32)
+
+
+def _finish(audio: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Scale renders ``[n, samples]`` by ``gain_db [n]``, limit each to a peak of 1 and fade the
+    last :data:`FADE_OUT_MS` out. Returns C-contiguous float32 ``[n, samples]``."""
+    audio = audio * (10.0 ** (np.asarray(gain_db, dtype=np.float64) / 20.0))[:, None]
+    audio /= np.maximum(np.max(np.abs(audio), axis=1, keepdims=True), 1.0)
+    fade = min(audio.shape[1], int(FADE_OUT_MS * 1e-3 * sample_rate))
+    if fade:
+        audio[:, -fade:] *= np.linspace(1.0, 0.0, fade)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
+          align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP) -> np.ndarray:
+    """Decode N-way morphs of 2–4 sources at barycentric weights (e.g. the corners of an XY pad).
+
+    Args:
+        model: loaded encoder/decoder pair.
+        sources: 2–4 mono float32 ``[samples]`` arrays at ``model.sample_rate``.
+        weights: ``[points, n_sources]``, each entry ≥ 0, each row summing to 1; row ``p`` weights
+            source ``i`` by ``weights[p, i]`` (a one-hot row renders that source).
+        align: ``"onset"`` (sources padded so their onsets coincide) or ``"dtw"`` (latent
+            sequences additionally time-warped against each other; see :func:`morph_latents`).
+        interp: ``"linear"`` or ``"slerp"`` (see :func:`interpolate_latents`).
+
+    Returns:
+        float32 ``[points, samples]`` at ``model.sample_rate``, peak ≤ 1 per point, level
+        interpolated in dB between the sources'; ``samples`` is the onset-aligned length rounded
+        up to whole latent frames.
+
+    Raises:
+        MorphInputError: a source is silent, not mono or not finite. ``ValueError``: fewer than 2 or
+        more than 4 sources, bad weights, unknown ``align`` or ``interp``.
+    """
+    check_choice("align", align, ALIGN_MODES)
+    check_choice("interp", interp, INTERP_MODES)
+    if not 2 <= len(sources) <= MAX_SOURCES:
+        raise ValueError(f"blend needs 2 to {MAX_SOURCES} sources, got {len(sources)}")
+    weights = check_weights(weights, len(sources))
+    prepared = [prepare_source(audio, f"sample {chr(ord('A') + i)}") for i, audio in enumerate(sources)]
+    z = model.encode(align_sources(prepared))  # [n, frames, dim]
+    audio = model.decode(morph_latents(z, weights, align=align, interp=interp))
+    gain_db = weights @ (20.0 * np.log10([s.gain for s in prepared]))
+    return _finish(audio, gain_db, model.sample_rate)
+
+
+def render_grid(model: MorphModel, audio_a: np.ndarray, audio_b: np.ndarray, steps: int, *,
+                align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP) -> np.ndarray:
+    """Decode ``steps`` morph positions between two sources: :func:`blend` at weights
+    ``[1 − t, t]`` with ``t = i / (steps − 1)``, so step 0 is A and the last step is B.
 
     Args:
         model: loaded encoder/decoder pair.
         audio_a, audio_b: mono float32 ``[samples]`` at ``model.sample_rate``.
-        steps: number of grid steps K ≥ 2 (t = 0 is A, t = 1 is B).
+        steps: number of grid steps K ≥ 2.
+        align: ``"onset"`` or ``"dtw"``; interp: ``"linear"`` or ``"slerp"`` (see :func:`blend`).
 
     Returns:
         float32 ``[steps, samples]`` at ``model.sample_rate``, peak ≤ 1 per step; ``samples`` is
         the aligned length rounded up to whole latent frames.
 
     Raises:
-        MorphInputError: a source is silent. ``ValueError``: steps < 2.
+        MorphInputError: a source is silent. ``ValueError``: steps < 2, unknown align or interp.
     """
-    t = morph_positions(steps)
-    sources = [prepare_source(audio_a, "sample A"), prepare_source(audio_b, "sample B")]
-    aligned = align_sources(sources)
-    z = model.encode(aligned)  # [2, frames, dim]
-    z_steps = (1.0 - t)[:, None, None] * z[0] + t[:, None, None] * z[1]
-    grid = model.decode(z_steps.astype(np.float32))
-    log_gain = (1.0 - t) * np.log(sources[0].gain) + t * np.log(sources[1].gain)
-    grid *= np.exp(log_gain)[:, None].astype(np.float32)
-    peaks = np.max(np.abs(grid), axis=1, keepdims=True)
-    grid /= np.maximum(peaks, 1.0)
-    fade = min(grid.shape[1], int(FADE_OUT_MS * 1e-3 * model.sample_rate))
-    if fade:
-        grid[:, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    return np.ascontiguousarray(grid, dtype=np.float32)
+    t = morph_positions(steps).astype(np.float64)
+    return blend(model, [audio_a, audio_b], np.stack([1.0 - t, t], axis=1), align=align, interp=interp)
 
 
 def reconstruct(model: MorphModel, audio: np.ndarray) -> np.ndarray:
@@ -109,3 +341,195 @@ def reconstruct(model: MorphModel, audio: np.ndarray) -> np.ndarray:
     source = prepare_source(audio)
     out = model.decode(model.encode(source.audio[None, :]))[0, : len(audio)] * source.gain
     return out.astype(np.float32)
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma_frames: float) -> np.ndarray:
+    """Gaussian noise ``[count, frames, dim]`` smoothed along axis 1 by a Gaussian kernel of
+    standard deviation ``sigma_frames`` (truncated at 4σ) whose taps are scaled to unit energy,
+    so every sample still has unit variance; the kernel runs over extra noise beyond both ends,
+    so the edges are as smooth and as strong as the middle. Returns float64."""
+    count, frames, dim = shape
+    radius = int(np.ceil(4.0 * sigma_frames))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / max(sigma_frames, 1e-9)) ** 2)
+    taps /= np.sqrt(np.sum(taps**2))
+    white = rng.standard_normal((count, frames + 2 * radius, dim))
+    return sum(tap * white[:, k:k + frames] for k, tap in enumerate(taps))
+
+
+def variation(model: MorphModel, audio: np.ndarray, amount: float, count: int, seed: int) -> np.ndarray:
+    """Variations of one sound: ``z + amount · σ_d · ε`` decoded, where ``z [frames, latent_dim]``
+    is the source's latent, ``σ_d`` its standard deviation over frames per dimension and ``ε``
+    unit-variance noise smoothed over :data:`VARIATION_SMOOTHING_MS` (:func:`smooth_noise`).
+
+    Args:
+        model: loaded encoder/decoder pair.
+        audio: mono float32 ``[samples]`` at ``model.sample_rate``.
+        amount: 0 … 1; 0 gives the reconstruction (:func:`reconstruct`, limited and faded).
+        count: number of variations ≥ 1.
+        seed: seed of the noise; equal seeds give equal variations.
+
+    Returns:
+        float32 ``[count, samples]`` (the source's length) at the source's level, peak ≤ 1.
+
+    Raises:
+        MorphInputError: the source is silent. ``ValueError``: amount outside [0, 1], count < 1.
+    """
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"amount must be in [0, 1], got {amount}")
+    if count < 1:
+        raise ValueError(f"count must be ≥ 1, got {count}")
+    source = prepare_source(audio)
+    z = model.encode(source.audio[None, :])[0].astype(np.float64)
+    sigma_frames = VARIATION_SMOOTHING_MS * 1e-3 * model.sample_rate / model.hop_length
+    noise = smooth_noise(np.random.default_rng(seed), (count, *z.shape), sigma_frames)
+    decoded = model.decode((z + amount * z.std(axis=0) * noise).astype(np.float32))[:, : len(audio)]
+    return _finish(decoded, np.full(count, 20.0 * np.log10(source.gain)), model.sample_rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentPrior:
+    """A Gaussian over whole latent sequences of onset-trimmed clips (the aggregate posterior):
+    ``z = mean + Σ_k std[k] · ε_k · components[k]`` with ``ε_k ~ N(0, 1)``, i.e. principal
+    component analysis of the flattened sequences, truncated to the leading components.
+
+    Attributes: ``model_id`` (the model whose encoder produced the latents); ``mean`` float32
+    ``[frames, latent_dim]``; ``components`` float32 ``[n_components, frames, latent_dim]``,
+    orthonormal when flattened; ``std`` float32 ``[n_components]`` (square roots of the
+    eigenvalues); ``num_clips`` (clips it was fitted on); ``explained_variance`` (fraction of the
+    total variance the components keep).
+    """
+
+    model_id: str
+    mean: np.ndarray
+    components: np.ndarray
+    std: np.ndarray
+    num_clips: int
+    explained_variance: float
+
+    @property
+    def frames(self) -> int:
+        """Latent frames covered: the longest sequence :func:`sample_prior` can draw."""
+        return self.mean.shape[0]
+
+    def save(self, path: str | Path) -> Path:
+        """Write an ``.npz`` (plain arrays and a JSON header, no pickle)."""
+        header = {"format_version": PRIOR_FORMAT_VERSION, "model_id": self.model_id,
+                  "num_clips": self.num_clips, "explained_variance": self.explained_variance}
+        path = Path(path)
+        with open(path, "wb") as f:  # a file object keeps numpy from appending ".npz"
+            np.savez_compressed(f, header=np.array(json.dumps(header)), mean=self.mean,
+                                components=self.components, std=self.std)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentPrior":
+        """Read a file written by :meth:`save`. Raises :class:`PriorStatsError` when it is missing,
+        unreadable or of another format version."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                arrays = {k: data[k].astype(np.float32) for k in ("mean", "components", "std")}
+        except FileNotFoundError as error:
+            raise PriorStatsError(f"latent prior not found: {path} (write it with `latentmorph "
+                                  f"fit-prior`)") from error
+        except (OSError, ValueError, KeyError) as error:
+            raise PriorStatsError(f"cannot read latent prior {path}: {error}") from error
+        if header.get("format_version") != PRIOR_FORMAT_VERSION:
+            raise PriorStatsError(f"{path}: format version {header.get('format_version')}, this "
+                                  f"runtime reads {PRIOR_FORMAT_VERSION}")
+        return cls(header["model_id"], arrays["mean"], arrays["components"], arrays["std"],
+                   int(header["num_clips"]), float(header["explained_variance"]))
+
+
+def fit_latent_prior(model: MorphModel, clips: Iterable[np.ndarray], *, duration_s: float = 2.0,
+                     n_components: int = 64, batch_size: int = 16) -> LatentPrior:
+    """Fit a :class:`LatentPrior` to encoded clips.
+
+    Args:
+        model: the model whose latents are modelled.
+        clips: mono float32 ``[samples]`` arrays at ``model.sample_rate`` that start at their
+            onset, like the training clips; each is peak-normalised, cut or zero-padded to
+            ``duration_s`` and encoded.
+        duration_s: length modelled, in seconds (the training clips are ≤ 2 s).
+        n_components: principal components kept (64 keep ≈ 98.6 % of the variance of the
+            default model's training latents).
+        batch_size: clips encoded per encoder call.
+
+    Raises:
+        ValueError: fewer clips than ``n_components + 1``. MorphInputError: a silent clip.
+    """
+    num_samples = int(round(duration_s * model.sample_rate))
+    sequences, batch = [], []
+
+    def flush() -> None:
+        if batch:
+            sequences.append(model.encode(np.stack(batch)).reshape(len(batch), -1).astype(np.float64))
+            batch.clear()
+
+    for i, clip in enumerate(clips):
+        audio = prepare_source(clip, f"clip {i}").audio[:num_samples]
+        batch.append(np.pad(audio, (0, num_samples - len(audio))))
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    flat = np.concatenate(sequences) if sequences else np.zeros((0, 0))
+    if len(flat) <= n_components:
+        raise ValueError(f"need more than {n_components} clips to fit {n_components} components, "
+                         f"got {len(flat)}")
+    mean = flat.mean(axis=0)
+    _, singular, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    variance = singular**2 / (len(flat) - 1)
+    frames = model.pad_length(num_samples) // model.hop_length
+    shape = (frames, model.latent_dim)
+    return LatentPrior(model.model_id, mean.reshape(shape).astype(np.float32),
+                       vt[:n_components].reshape(n_components, *shape).astype(np.float32),
+                       np.sqrt(variance[:n_components]).astype(np.float32), len(flat),
+                       float(variance[:n_components].sum() / variance.sum()))
+
+
+def sample_prior(model: MorphModel, duration_s: float, count: int, seed: int, temperature: float = 1.0,
+                 prior: LatentPrior | str | Path | None = None) -> np.ndarray:
+    """"New sounds": latent sequences drawn from the Gaussian of the training latents, decoded.
+
+    ``z ~ N(0, T²·I)`` per frame would be white noise in latent space and sounds like noise; the
+    encoded training clips are neither centred nor unit-variance (the KL weight was 1e-3) and are
+    strongly correlated in time. So ``z = mean + T · Σ_k std[k] · ε_k · components[k]`` of
+    :class:`LatentPrior`, a Gaussian over whole onset-aligned sequences, which keeps the
+    attack-decay shape and the smoothness of real sounds (temperature ``T`` scales the spread).
+
+    Args:
+        model: loaded encoder/decoder pair.
+        duration_s: length of each sound in seconds, > 0 and ≤ the prior's span (2 s).
+        count: number of sounds ≥ 1.
+        seed: seed of ``ε``; equal seeds give equal sounds.
+        temperature: ≥ 0; 0 gives the mean sequence.
+        prior: statistics or the path of their file (default: ``latent_prior.npz`` in the
+            shipped model folder or ``$LATENTMORPH_MODEL_DIR``).
+
+    Returns:
+        float32 ``[count, round(duration_s · sample_rate)]`` at ``model.sample_rate``, at the
+        training level (peak ≈ 0.9), peak ≤ 1.
+
+    Raises:
+        PriorStatsError: the prior is missing, unreadable or of another model. ``ValueError``:
+        duration, count or temperature out of range.
+    """
+    if not isinstance(prior, LatentPrior):
+        prior = LatentPrior.load(prior if prior is not None else default_model_dir() / PRIOR_FILE)
+    if prior.model_id != model.model_id:
+        raise PriorStatsError(f"latent prior is of model {prior.model_id}, not {model.model_id}: "
+                              f"refit it with `latentmorph fit-prior`")
+    max_duration_s = prior.frames * model.hop_length / model.sample_rate
+    if not 0.0 < duration_s <= max_duration_s:
+        raise ValueError(f"duration_s must be in (0, {max_duration_s:.2f}], got {duration_s}")
+    if count < 1:
+        raise ValueError(f"count must be ≥ 1, got {count}")
+    if not temperature >= 0.0:
+        raise ValueError(f"temperature must be ≥ 0, got {temperature}")
+    num_samples = int(round(duration_s * model.sample_rate))
+    frames = model.pad_length(num_samples) // model.hop_length
+    coefficients = temperature * prior.std * np.random.default_rng(seed).standard_normal((count, len(prior.std)))
+    z = prior.mean[:frames] + np.einsum("ck,kfd->cfd", coefficients, prior.components[:, :frames])
+    decoded = model.decode(z.astype(np.float32))[:, :num_samples]
+    return _finish(decoded, np.zeros(count), model.sample_rate)
