@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from latentmorph.audio import is_audio_path
 from latentmorph_train import data
@@ -234,3 +235,206 @@ def test_fluidr3_programs_sharing_samples_share_a_recording_key():
     # Kits share samples per note: one key for a note across kits.
     assert keys[("drum", 38, 0)] == keys[("drum", 38, 8)]
     assert all(k.startswith(("fluidr3:prog", "fluidr3:drum:")) for k in keys.values())
+
+
+# ---- MuseScore General -------------------------------------------------------------------------
+
+
+def _write_sf2(path, presets):
+    """A minimal SoundFont 2 file with only the pdta tables the key derivation reads.
+
+    ``presets``: ``{(bank, preset): [(key_lo, key_hi, sample_name), ...]}``, one instrument per
+    preset. Equal sample names are one sample (so presets naming it share it).
+    """
+    import struct
+
+    names = sorted({name for zones in presets.values() for _, _, name in zones})
+    phdr, pbag, pgen, inst, ibag, igen = [], [], [], [], [], []
+    for i, ((bank, preset), zones) in enumerate(sorted(presets.items())):
+        phdr.append(struct.pack("<20sHHHIII", f"P{i}".encode(), preset, bank, len(pbag), 0, 0, 0))
+        pbag.append(struct.pack("<HH", len(pgen), 0))
+        pgen.append(struct.pack("<HH", 41, i))  # 41 = instrument
+        inst.append(struct.pack("<20sH", f"I{i}".encode(), len(ibag)))
+        for lo, hi, name in zones:
+            ibag.append(struct.pack("<HH", len(igen), 0))
+            igen += [struct.pack("<HBB", 43, lo, hi), struct.pack("<HH", 53, names.index(name))]  # keyRange, sampleID
+    phdr.append(struct.pack("<20sHHHIII", b"EOP", 0, 0, len(pbag), 0, 0, 0))
+    pbag.append(struct.pack("<HH", len(pgen), 0))
+    pgen.append(struct.pack("<HH", 0, 0))
+    inst.append(struct.pack("<20sH", b"EOI", len(ibag)))
+    ibag.append(struct.pack("<HH", len(igen), 0))
+    igen.append(struct.pack("<HH", 0, 0))
+    shdr = [struct.pack("<20sIIIIIBbHH", n.encode(), 0, 0, 0, 0, 44100, 60, 0, 0, 1) for n in [*names, "EOS"]]
+    tables = {"phdr": phdr, "pbag": pbag, "pmod": [bytes(10)], "pgen": pgen, "inst": inst, "ibag": ibag,
+              "imod": [bytes(10)], "igen": igen, "shdr": shdr}  # fmt: skip
+    pdta = b"pdta" + b"".join(tag.encode() + struct.pack("<I", len(b"".join(r))) + b"".join(r) for tag, r in tables.items())
+    body = b"sfbk" + b"LIST" + struct.pack("<I", 4) + b"INFO" + b"LIST" + struct.pack("<I", len(pdta)) + pdta
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def _programs_on(split, count, exclude=()):
+    return [p for p in range(128) if p not in exclude and data.split_for_key(f"fluidr3:prog{p}") == split][:count]
+
+
+def test_sf2_tables_are_read_back(tmp_path):
+    sf2 = _write_sf2(tmp_path / "t.sf2", {(0, 5): [(0, 59, "lo"), (60, 127, "hi")], (128, 0): [(36, 36, "kick")]})
+    names = data._sf2_sample_names(sf2)
+    assert names == ["hi", "kick", "lo", "EOS"]  # sample ids in shdr order, terminal record last
+    zones = {preset: [(lo, hi, names[s]) for lo, hi, s in z] for preset, z in data._sf2_preset_zones(sf2).items()}
+    assert zones == {(0, 5): [(0, 59, "lo"), (60, 127, "hi")], (128, 0): [(36, 36, "kick")]}
+    (tmp_path / "x.sf2").write_bytes(b"RIFF\0\0\0\0WAVE")
+    with pytest.raises(ValueError, match="not an SF2"):
+        data._sf2_preset_zones(tmp_path / "x.sf2")
+
+
+def test_musescore_programs_follow_fluidr3_programs_of_the_same_number(tmp_path):
+    (a, b), (v,) = _programs_on("train", 2), _programs_on("valid", 1)
+    fluid = _write_sf2(tmp_path / "f.sf2", {(0, a): [(0, 127, "fa")], (0, b): [(0, 127, "fa")],  # a, b share
+                                            (0, v): [(0, 127, "fv")]})  # fmt: skip
+    muse = _write_sf2(tmp_path / "m.sf3", {(0, p): [(0, 127, f"m{p}")] for p in (a, b, v)})
+    fluid_keys = data.fluidr3_recording_keys(fluid)
+    assert fluid_keys[("prog", a, 0)] == fluid_keys[("prog", b, 0)] == f"fluidr3:prog{min(a, b)}"
+    keys = data.musescore_recording_keys(muse, fluid, [])
+    for p in (a, b, v):
+        assert keys[("prog", p, 0)] == fluid_keys[("prog", p, 0)]
+        assert data.split_for_key(keys[("prog", p, 0)]) == data.split_for_key(fluid_keys[("prog", p, 0)])
+    assert data.split_for_key(keys[("prog", v, 0)]) == "valid"
+
+
+def test_musescore_group_straddling_fluidr3_splits_is_left_out(tmp_path):
+    (t,), (v,) = _programs_on("train", 1), _programs_on("valid", 1)
+    (other,) = _programs_on("train", 1, exclude=(t,))
+    fluid = _write_sf2(tmp_path / "f.sf2", {(0, p): [(0, 127, f"f{p}")] for p in (t, v, other)})
+    # MuseScore's programs t and v play one common sample: they cannot follow both FluidR3 sides.
+    muse = _write_sf2(tmp_path / "m.sf3", {(0, t): [(0, 127, "shared")], (0, v): [(0, 127, "shared")],
+                                           (0, other): [(0, 127, "own")]})  # fmt: skip
+    keys = data.musescore_recording_keys(muse, fluid, [])
+    assert keys[("prog", t, 0)] is None and keys[("prog", v, 0)] is None
+    assert keys[("prog", other, 0)] == f"fluidr3:prog{other}"
+
+
+def test_musescore_drums_link_by_gm_note_and_by_sample_name(tmp_path):
+    fluid = _write_sf2(tmp_path / "f.sf2", {(0, 47): [(0, 127, "Timpani")], (128, 0): [(38, 38, "Snare")]})
+    muse = _write_sf2(tmp_path / "m.sf3", {(128, 0): [(27, 27, "High Q"), (28, 28, "Timpani"), (38, 38, "Snr 2")],
+                                           (128, 8): [(27, 27, "High Q")]})  # fmt: skip
+    drum_nodes = [("drum", 27, 0), ("drum", 28, 0), ("drum", 38, 0), ("drum", 27, 8)]
+    keys = data.musescore_recording_keys(muse, fluid, drum_nodes)
+    fluid_keys = data.fluidr3_recording_keys(fluid)
+    assert keys[("drum", 27, 0)] == keys[("drum", 27, 8)] == "musescore:drum:27"  # no FluidR3 note 27
+    assert keys[("drum", 28, 0)] == fluid_keys[("prog", 47, 0)]  # same sample name as a FluidR3 program
+    snare_keys = {fluid_keys[("drum", 38, k)] for k in data.DRUM_PRESETS}
+    assert keys[("drum", 38, 0)] == min(snare_keys)  # GM note 38 of any FluidR3 kit
+
+
+def test_musescore_grid_covers_programs_and_every_kit_note(tmp_path):
+    zones = {(0, 0): [(0, 127, 0)], (0, 40): [(0, 127, 1)], (8, 0): [(0, 127, 0)],
+             (128, 0): [(35, 38, 2), (27, 27, 3)], (128, 57): [(1, 2, 4)]}  # fmt: skip
+    grid = data.musescore_grid(zones)
+    melodic = [s for s in grid if s.bank == 0]
+    assert {(s.preset, s.note, s.velocity) for s in melodic} == {
+        (p, n, v) for p in (0, 40) for n in data.MUSESCORE_NOTES for v in data.MUSESCORE_VELOCITIES
+    }  # bank 8 (variations) is not rendered
+    assert [(s.preset, s.note) for s in grid if s.bank == 128] == [(0, 27), (0, 35), (0, 36), (0, 37), (0, 38),
+                                                                   (57, 1), (57, 2)]  # fmt: skip
+    ids = {s.clip_id for s in grid}
+    assert len(ids) == len(grid) and all(i.startswith("musescore/") for i in ids)
+    assert not ids & {s.clip_id for s in data.fluidr3_grid()}
+    assert data.musescore_grid(zones, 10) == data.musescore_grid(zones, 10) and len(data.musescore_grid(zones, 10)) == 10
+    # Together with FluidR3's grid: every even note 24-96, four velocities.
+    assert set(data.MUSESCORE_NOTES) | set(data.MELODIC_NOTES) == set(range(24, 97, 2))
+    assert not set(data.MUSESCORE_VELOCITIES) & set(data.MELODIC_VELOCITIES)
+
+
+@pytest.mark.parametrize(
+    ("note", "preset", "category"),
+    [(27, 0, "perc"), (29, 0, "fx"), (34, 0, "bell"), (84, 0, "bell"), (87, 0, "perc"), (20, 0, "other"),
+     (60, 56, "snare"), (1, 57, "kick"), (80, 58, "cymbal"), (30, 95, "tom"), (33, 55, "perc")],
+)  # fmt: skip
+def test_category_for_gs_and_marching_drum_notes(note, preset, category):
+    assert data.category_for_drum_note(note, preset) == category
+
+
+# ---- UI sounds (oxygen, lomiri, bucklespring) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "rel", "key"),
+    [("oxygen", "sounds/Oxygen-Sys-Log-In-Long.ogg", "oxygen:sys log"),
+     ("oxygen", "sounds/Oxygen-Sys-Log-Out.ogg", "oxygen:sys log"),
+     ("oxygen", "sounds/Oxygen-Window-Shade-Up.ogg", "oxygen:window shade"),
+     ("oxygen", "sounds/Oxygen-Im-Sms.ogg", "oxygen:im sms"),
+     ("bucklespring", "buckle/wav/3b-0.wav", "bucklespring:press"),
+     ("bucklespring", "buckle/wav/3b-1.wav", "bucklespring:release"),
+     ("lomiri", "sounds/lomiri/ringtones/Soul.ogg", "lomiri:sounds/lomiri/ringtones/Soul.ogg")],
+)  # fmt: skip
+def test_ui_sound_recording_keys_group_variants_of_one_sound(source, rel, key):
+    from pathlib import Path
+
+    assert data.ui_sound_recording_key(source, Path(rel)) == key
+
+
+def _package(tmp_path, name, files, copyright_text=None):
+    root = tmp_path / name
+    for rel, content in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            (root / rel).write_bytes(content)
+        else:
+            sf.write(str(root / rel), content, 48000, format="OGG" if rel.endswith(".ogg") else "WAV")
+    if copyright_text is not None:
+        doc = root / "usr/share/doc" / name
+        doc.mkdir(parents=True, exist_ok=True)
+        (doc / "copyright").write_text(copyright_text)
+    return data.Package(name, "1.0-1", root)
+
+
+_DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: t
+
+Files: *
+Copyright: 2020 A
+License: GPL-2+
+
+Files: share/sounds/t/ringtones/Wind?chime.ogg
+Copyright: 2020 B
+License: CC0-1.0
+"""
+
+
+def test_copyright_license_matches_source_paths_to_installed_files(tmp_path):
+    pkg = _package(tmp_path, "t-sounds", {"usr/share/sounds/t/ringtones/Wind chime.ogg": b"x",
+                                          "usr/share/sounds/t/ringtones/Soul.ogg": b"x"}, _DEP5)  # fmt: skip
+    sounds = pkg.root / "usr/share/sounds/t/ringtones"
+    assert data.copyright_license(pkg, sounds / "Wind chime.ogg") == "CC0-1.0"  # the named stanza beats "*"
+    assert data.copyright_license(pkg, sounds / "Soul.ogg") == "GPL-2+"
+    bare = _package(tmp_path, "bare", {"usr/share/sounds/a.ogg": b"x"})
+    assert data.copyright_license(bare, bare.root / "usr/share/sounds/a.ogg") == "see debian/copyright"
+
+
+def test_ui_sound_files_become_fx_clips_and_unreadable_ones_are_counted(tmp_path):
+    t = np.arange(int(0.5 * 48000)) / 48000
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t) * np.exp(-t / 0.1)).astype(np.float32)
+    pkg = _package(tmp_path, "t-sounds", {
+        "usr/share/sounds/t/ringtones/Melody piano.ogg": tone,
+        "usr/share/sounds/t/notifications/Blip.wav": tone,
+        "usr/share/sounds/t/notifications/Broken.wav": b"RIFF\x10\0\0\0WAVEjunkjunk",
+        "usr/share/sounds/t/README": b"not audio",
+    }, _DEP5)  # fmt: skip
+    items = data._ui_sound_items(pkg, "lomiri")
+    assert {i.clip_id: i.category for i in items} == {
+        "lomiri/sounds_t_notifications_Blip": "fx", "lomiri/sounds_t_notifications_Broken": "fx",
+        "lomiri/sounds_t_ringtones_Melody_piano": "keys",
+    }  # fmt: skip
+    stats = data.Stats()
+    out = tmp_path / "out"
+    with data.Progress(console=data.Console(quiet=True)) as progress:
+        records = data._prepare_files(out, items, False, data.Console(quiet=True), progress, stats)
+    assert [r["id"] for r in records] == ["lomiri/sounds_t_notifications_Blip", "lomiri/sounds_t_ringtones_Melody_piano"]
+    assert [f["path"] for f in stats.failed] == ["t-sounds:/usr/share/sounds/t/notifications/Broken.wav"]
+    assert stats.failed[0]["reason"]
+    for record in records:
+        clip, rate = sf.read(str(out / record["path"]))
+        assert rate == SR and np.isclose(np.abs(clip).max(), data.TARGET_PEAK, atol=1e-3)  # resampled 48k → 44.1k
+        assert record["split"] == data.split_for_key(record["recording_key"])
+        assert record["license"] == "GPL-2+"

@@ -1,4 +1,4 @@
-"""Training-data preparation: one-shot clips from Debian sample libraries and FluidR3_GM renders.
+"""Training-data preparation: one-shot clips from Debian sample libraries and soundfont renders.
 
 ``python -m latentmorph_train.data prepare --out DATA_DIR [--max-notes N]`` builds, idempotently
 and deterministically::
@@ -9,14 +9,17 @@ and deterministically::
     DATA_DIR/manifest.jsonl                  one JSON object per clip (see :func:`prepare`)
     DATA_DIR/summary.json                    counts and seconds per source / category / split
 
-Sources (see ``shared/DATA.md``): FluidR3_GM rendered with fluidsynth (melodic programs and GM drum
-kits), the ``hydrogen-drumkits`` kits except ``BJA_Pacific`` and ``circAfrique v4``,
-``hydrogen-drumkits-effects``, the two kits of ``hydrogen-data`` and the samples of
-``lmms-common``. Other Debian audio is reserved for evaluation and is never read here.
+Sources (see ``shared/DATA.md``): FluidR3_GM and MuseScore General rendered with fluidsynth
+(melodic programs and drum kits), the ``hydrogen-drumkits`` kits except ``BJA_Pacific`` and
+``circAfrique v4``, ``hydrogen-drumkits-effects``, the two kits of ``hydrogen-data``, the samples
+of ``lmms-common`` and the UI sounds, ringtones and key clicks of ``oxygen-sounds``,
+``lomiri-sounds`` and ``bucklespring-data``. Other Debian audio is reserved for evaluation and is
+never read here.
 
 The train/valid split is a hash of a *recording key* (:func:`split_for_key`) so that every clip
 cut from the same recording lands on the same side. For FluidR3 the key is derived from the
 soundfont's sample table: programs and drum notes that play any common sample share one key.
+MuseScore General, a descendant of FluidR3, follows FluidR3's keys (:func:`musescore_recording_keys`).
 Re-running skips downloads, extractions and clips already written by the same pipeline version;
 clips whose source item is no longer selected (a smaller ``--max-notes``) stay on disk but are
 left out of the manifest, which is the only index of the data set.
@@ -87,12 +90,26 @@ DRUM_RENDER_S = 1.5
 SYNTH_GAIN = 0.5
 _BLOCK = 64  # fluidsynth's internal block: note events take effect on these boundaries
 
+# MuseScore General grid: about FluidR3's size (128 x 18 x 2 = 4,608 melodic renders against
+# 4,864), on the notes and velocities FluidR3's grid skips, so that the two fonts together cover
+# every even MIDI note 24-96 and velocities 40 / 50 / 100 / 120.
+MUSESCORE_PACKAGE = "musescore-general-soundfont"
+MUSESCORE_SYSTEM_PATH = Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3")
+MUSESCORE_LICENSE = "MIT"
+MUSESCORE_NOTES = tuple(range(26, 95, 4))
+MUSESCORE_VELOCITIES = (40, 120)
+
 # Packages with sample files (file sources).
 HYDROGEN_DRUMKITS = "hydrogen-drumkits"
 HYDROGEN_EFFECTS = "hydrogen-drumkits-effects"
 HYDROGEN_DATA = "hydrogen-data"
 LMMS_COMMON = "lmms-common"
-FILE_PACKAGES = (HYDROGEN_DRUMKITS, HYDROGEN_EFFECTS, HYDROGEN_DATA, LMMS_COMMON)
+OXYGEN_SOUNDS = "oxygen-sounds"
+LOMIRI_SOUNDS = "lomiri-sounds"
+BUCKLESPRING_DATA = "bucklespring-data"
+#: Packages of short UI sounds, ringtones and key clicks (the ``fx`` sources): package → source.
+UI_SOUND_PACKAGES = {OXYGEN_SOUNDS: "oxygen", LOMIRI_SOUNDS: "lomiri", BUCKLESPRING_DATA: "bucklespring"}
+FILE_PACKAGES = (HYDROGEN_DRUMKITS, HYDROGEN_EFFECTS, HYDROGEN_DATA, LMMS_COMMON, *UI_SOUND_PACKAGES)
 DRUMKITS_DIR = "usr/share/hydrogen/data/drumkits"
 LMMS_SAMPLES_DIR = "usr/share/lmms/samples"
 EXCLUDED_KITS = frozenset({"BJA_Pacific", "circAfrique v4"})  # CC-BY-SA, reserved (DATA.md)
@@ -171,19 +188,30 @@ _DRUM_NOTE_CATEGORY = {
     42: "hat", 44: "hat", 46: "hat",
     49: "cymbal", 51: "cymbal", 52: "cymbal", 53: "cymbal", 55: "cymbal", 57: "cymbal", 59: "cymbal",
 }  # fmt: skip  # every other note of 35-81 is hand / Latin percussion
+#: GS extensions of the drum map: 27-34 (high Q, slap, scratches, sticks, clicks, metronome
+#: bell) and 82-87 (shaker, jingle bell, bell tree, castanets, surdos).
+_GS_DRUM_NOTE_CATEGORY = {29: "fx", 30: "fx", 34: "bell", 84: "bell"}  # every other one is perc
 _ORCHESTRA_KIT = 48
 _ORCHESTRA_TIMPANI = range(41, 54)
+#: MuseScore General's kits that do not follow the GM map: every note is one kind of drum.
+#: Marching bass drums are tuned kick drums; tenors (quads) are tuned toms.
+_KIT_CATEGORY = {55: "perc", 56: "snare", 57: "kick", 58: "cymbal", 59: "kick", 95: "tom", 96: "tom"}  # fmt: skip
 
 
 def category_for_drum_note(note: int, preset: int = 0) -> str:
-    """Category of a GM drum-map note (35-81, channel 10) in drum kit ``preset`` (bank 128).
+    """Category of a drum-map note (GM 35-81, GS 27-87; channel 10) in drum kit ``preset`` (bank 128).
 
-    The Orchestra kit (preset 48) maps notes 41-53 to timpani, which are ``perc``.
+    The Orchestra kit (preset 48) maps notes 41-53 to timpani, which are ``perc``. MuseScore
+    General's metronome (55) and marching kits (56-59, 95, 96) take one category per kit.
     """
+    if preset in _KIT_CATEGORY:
+        return _KIT_CATEGORY[preset]
     if preset == _ORCHESTRA_KIT and note in _ORCHESTRA_TIMPANI:
         return "perc"
     if 35 <= note <= 81:
         return _DRUM_NOTE_CATEGORY.get(note, "perc")
+    if 27 <= note <= 87:
+        return _GS_DRUM_NOTE_CATEGORY.get(note, "perc")
     return "other"
 
 
@@ -441,15 +469,22 @@ def _record(data_dir: Path, clip_id: str, path: Path, duration_s: float, **field
 
 
 # --------------------------------------------------------------------------------------------
-# FluidR3_GM
+# Soundfonts: sample tables, recording keys, note grids
 # --------------------------------------------------------------------------------------------
 
+#: A grid node: ``("prog", program, 0)`` (bank 0) or ``("drum", note, kit_preset)`` (bank 128).
+Node = tuple[str, int, int]
 
-def _sf2_preset_zones(path: Path) -> dict[tuple[int, int], list[tuple[int, int, int]]]:
-    """``{(bank, preset): [(key_lo, key_hi, sample_id), ...]}`` from an SF2 file's pdta chunk."""
+
+def _sf2_pdta(path: Path) -> dict[str, bytes]:
+    """The sub-chunks of an SF2/SF3 file's ``pdta`` list (``phdr``, ``pbag``, ..., ``shdr``).
+
+    SF3 (MuseScore's Ogg-compressed SoundFont) keeps SF2's RIFF ``sfbk`` layout and its ``pdta``
+    tables; only the sample data differ. Raises ``ValueError`` for another file type.
+    """
     data = path.read_bytes()
     if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
-        raise ValueError(f"{path} is not an SF2 file")
+        raise ValueError(f"{path} is not an SF2/SF3 file")
     chunks: dict[str, bytes] = {}
     pos = 12
     while pos + 8 <= len(data):
@@ -461,6 +496,12 @@ def _sf2_preset_zones(path: Path) -> dict[tuple[int, int], list[tuple[int, int, 
                 chunks[sid.decode("latin-1")] = data[sub + 8 : sub + 8 + ssize]
                 sub += 8 + ssize + (ssize & 1)
         pos += 8 + size + (size & 1)
+    return chunks
+
+
+def _sf2_preset_zones(path: Path) -> dict[tuple[int, int], list[tuple[int, int, int]]]:
+    """``{(bank, preset): [(key_lo, key_hi, sample_id), ...]}`` from an SF2/SF3 file's pdta chunk."""
+    chunks = _sf2_pdta(path)
 
     def table(name: str, fmt: str) -> list[tuple]:
         return list(struct.iter_unpack(fmt, chunks[name]))
@@ -491,7 +532,64 @@ def _sf2_preset_zones(path: Path) -> dict[tuple[int, int], list[tuple[int, int, 
     return result
 
 
-def fluidr3_recording_keys(sf2_path: Path) -> dict[tuple[str, int, int], str]:
+def _sf2_sample_names(path: Path) -> list[str]:
+    """Sample names by sample id, from the 46-byte ``shdr`` records (SoundFont 2.04 §7.10)."""
+    records = struct.iter_unpack("<20sIIIIIBbHH", _sf2_pdta(path)["shdr"])
+    return [raw[0].split(b"\0", 1)[0].decode("latin-1").strip() for raw in records]
+
+
+def _node_samples(zones: dict[tuple[int, int], list[tuple[int, int, int]]], nodes: Iterable[Node],
+                  melodic_notes: Sequence[int]) -> dict[Node, set[int]]:  # fmt: skip
+    """Sample ids each node plays: a program at ``melodic_notes``, a drum node at its note."""
+    played = {}
+    for kind, number, preset in nodes:
+        notes = melodic_notes if kind == "prog" else (number,)
+        bank, preset_number = (0, number) if kind == "prog" else (128, preset)
+        entries = zones.get((bank, preset_number), ())
+        played[(kind, number, preset)] = {s for lo, hi, s in entries for n in notes if lo <= n <= hi}
+    return played
+
+
+def _sample_sharing_groups(nodes: Sequence[Node], samples: dict[Node, set[int]]) -> list[list[Node]]:
+    """Connected components of ``nodes`` where two nodes connect when they play a common sample.
+
+    Union-find; every group's root is its least node by :func:`_node_order`, groups listed in
+    the order of their first member in ``nodes``.
+    """
+    parent = {node: node for node in nodes}
+
+    def find(node: Node) -> Node:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    owner: dict[int, Node] = {}
+    for node in nodes:
+        for sample in sorted(samples[node]):
+            if sample in owner:
+                a, b = find(node), find(owner[sample])
+                if a != b:
+                    parent[max(a, b, key=_node_order)] = min(a, b, key=_node_order)
+            else:
+                owner[sample] = node
+    groups: dict[Node, list[Node]] = {}
+    for node in nodes:
+        groups.setdefault(find(node), []).append(node)
+    return list(groups.values())
+
+
+def _node_order(node: Node) -> tuple[int, int, int]:
+    return (0 if node[0] == "prog" else 1, node[1], node[2])
+
+
+def _group_key(prefix: str, members: Sequence[Node]) -> str:
+    """``{prefix}:prog{p}`` with the group's lowest program, else ``{prefix}:drum:{n}``."""
+    programs = [n for kind, n, _ in members if kind == "prog"]
+    return f"{prefix}:prog{min(programs)}" if programs else f"{prefix}:drum:{min(n for _, n, _ in members)}"
+
+
+def fluidr3_recording_keys(sf2_path: Path) -> dict[Node, str]:
     """Recording keys of the FluidR3 grid, merging nodes that play a common soundfont sample.
 
     Nodes are melodic programs (samples at the rendered notes) and drum (preset, note) pairs.
@@ -504,64 +602,104 @@ def fluidr3_recording_keys(sf2_path: Path) -> dict[tuple[str, int, int], str]:
         ``{("prog", program, 0) | ("drum", note, preset): recording_key}``. Falls back to one key
         per program / drum note when the SF2 tables cannot be parsed.
     """
-    nodes: list[tuple[str, int, int]] = [("prog", p, 0) for p in range(128)]
+    nodes: list[Node] = [("prog", p, 0) for p in range(128)]
     nodes += [("drum", n, k) for k in DRUM_PRESETS for n in DRUM_NOTES]
-    fallback = {node: f"fluidr3:prog{node[1]}" if node[0] == "prog" else f"fluidr3:drum:{node[1]}" for node in nodes}
     try:
         zones = _sf2_preset_zones(sf2_path)
-    except Exception:
-        return fallback
-    parent = {node: node for node in nodes}
-
-    def find(node: tuple[str, int, int]) -> tuple[str, int, int]:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    owner: dict[int, tuple[str, int, int]] = {}
-    for node in nodes:
-        kind, number, preset = node
-        notes = MELODIC_NOTES if kind == "prog" else (number,)
-        bank = 0 if kind == "prog" else 128
-        samples = {s for lo, hi, s in zones.get((bank, number if kind == "prog" else preset), ()) for n in notes if lo <= n <= hi}
-        for sample in sorted(samples):
-            if sample in owner:
-                a, b = find(node), find(owner[sample])
-                if a != b:
-                    parent[max(a, b, key=_node_order)] = min(a, b, key=_node_order)
-            else:
-                owner[sample] = node
-    groups: dict[tuple[str, int, int], list[tuple[str, int, int]]] = collections.defaultdict(list)
-    for node in nodes:
-        groups[find(node)].append(node)
+    except (OSError, ValueError, KeyError, IndexError, struct.error):
+        return {node: _group_key("fluidr3", [node]) for node in nodes}
     keys = {}
-    for members in groups.values():
-        programs = [n for kind, n, _ in members if kind == "prog"]
-        key = f"fluidr3:prog{min(programs)}" if programs else f"fluidr3:drum:{min(n for _, n, _ in members)}"
+    for members in _sample_sharing_groups(nodes, _node_samples(zones, nodes, MELODIC_NOTES)):
+        for node in members:
+            keys[node] = _group_key("fluidr3", members)
+    return keys
+
+
+def musescore_recording_keys(sf3_path: Path, sf2_path: Path, drum_nodes: Sequence[Node]) -> dict[Node, str | None]:
+    """Recording keys of the MuseScore General grid that keep it on FluidR3's side of the split.
+
+    MuseScore General grew out of FluidR3 (DATA.md: ~60 % of its melodic samples are FluidR3's),
+    so a MuseScore note may be a near-duplicate of a FluidR3 render. The split of FluidR3 is fixed
+    (models were trained on it), so MuseScore notes follow it:
+
+    1. MuseScore nodes (the 128 bank-0 programs at :data:`MUSESCORE_NOTES` and ``drum_nodes``)
+       are grouped by shared MuseScore samples, as in :func:`fluidr3_recording_keys`.
+    2. Each group is linked to every FluidR3 key it may share audio with: for a program the key of
+       the FluidR3 program with the same GM number (both fonts voice the GM instrument, and SF3's
+       compressed samples cannot be compared bit for bit with SF2's); for a drum node the keys of
+       that GM note in every FluidR3 kit; and for any node the keys of FluidR3 nodes that play a
+       sample of the same name (SoundFont sample names survived the fork for ~330 samples).
+    3. A group linked to FluidR3 keys takes the least of them, so its split is FluidR3's. A group
+       linked to keys on both sides of the split cannot follow both: its nodes map to ``None`` and
+       are not used (the caller counts them). A group with no link gets its own key,
+       ``musescore:prog{p}`` / ``musescore:drum:{n}``.
+
+    Linking more than strictly needed only costs a few notes; linking too little leaks
+    near-duplicates from train into valid, which is why the rule errs towards more links.
+
+    Returns:
+        ``{node: recording_key | None}`` for the programs and ``drum_nodes``.
+
+    Raises:
+        ValueError: a file is not an SF2/SF3 soundfont.
+    """
+    fluid_keys = fluidr3_recording_keys(sf2_path)
+    fluid_zones, fluid_names = _sf2_preset_zones(sf2_path), _sf2_sample_names(sf2_path)
+    keys_by_name: dict[str, set[str]] = collections.defaultdict(set)
+    for node, samples in _node_samples(fluid_zones, fluid_keys, MELODIC_NOTES).items():
+        for sample in samples:
+            keys_by_name[fluid_names[sample]].add(fluid_keys[node])
+    keys_by_drum_note: dict[int, set[str]] = collections.defaultdict(set)
+    for (kind, number, _), key in fluid_keys.items():
+        if kind == "drum":
+            keys_by_drum_note[number].add(key)
+
+    nodes: list[Node] = [("prog", p, 0) for p in range(128)] + list(drum_nodes)
+    samples = _node_samples(_sf2_preset_zones(sf3_path), nodes, MUSESCORE_NOTES)
+    names = _sf2_sample_names(sf3_path)
+    keys: dict[Node, str | None] = {}
+    for members in _sample_sharing_groups(nodes, samples):
+        linked: set[str] = set()
+        for kind, number, preset in members:
+            linked |= {fluid_keys[(kind, number, 0)]} if kind == "prog" else keys_by_drum_note[number]
+            linked |= {key for s in samples[(kind, number, preset)] for key in keys_by_name.get(names[s], ())}
+        if len({split_for_key(key) for key in linked}) > 1:
+            key = None
+        else:
+            key = min(linked) if linked else _group_key("musescore", members)
         for node in members:
             keys[node] = key
     return keys
 
 
-def _node_order(node: tuple[str, int, int]) -> tuple[int, int, int]:
-    return (0 if node[0] == "prog" else 1, node[1], node[2])
-
-
 @dataclasses.dataclass(frozen=True)
 class NoteSpec:
-    """One FluidR3 render: ``bank`` 0 (melodic, ``preset`` = GM program) or 128 (drum kit)."""
+    """One soundfont render: ``bank`` 0 (melodic, ``preset`` = GM program) or 128 (drum kit)."""
 
     bank: int
     preset: int
     note: int
     velocity: int
+    source: str = "fluidr3"  # fluidr3 | musescore: the soundfont, and the clip-id prefix
+
+    @property
+    def node(self) -> Node:
+        """The recording-key node: ``("prog", program, 0)`` or ``("drum", note, preset)``."""
+        return ("prog", self.preset, 0) if self.bank == 0 else ("drum", self.note, self.preset)
 
     @property
     def clip_id(self) -> str:
         if self.bank == 0:
-            return f"fluidr3/prog{self.preset:03d}/n{self.note:03d}_v{self.velocity:03d}"
-        return f"fluidr3/drums/kit{self.preset:03d}/n{self.note:03d}"
+            return f"{self.source}/prog{self.preset:03d}/n{self.note:03d}_v{self.velocity:03d}"
+        return f"{self.source}/drums/kit{self.preset:03d}/n{self.note:03d}"
+
+
+def _cap(grid: list[NoteSpec], max_notes: int | None) -> list[NoteSpec]:
+    """The ``max_notes`` specs with the smallest sha1(clip_id), in grid order (all when ``None``)."""
+    if max_notes is None or max_notes >= len(grid):
+        return grid
+    chosen = set(sorted(grid, key=lambda s: hashlib.sha1(s.clip_id.encode()).hexdigest())[: max(0, max_notes)])
+    return [s for s in grid if s in chosen]
 
 
 def fluidr3_grid(max_notes: int | None = None) -> list[NoteSpec]:
@@ -572,10 +710,25 @@ def fluidr3_grid(max_notes: int | None = None) -> list[NoteSpec]:
     """
     grid = [NoteSpec(0, p, n, v) for p in range(128) for n in MELODIC_NOTES for v in MELODIC_VELOCITIES]
     grid += [NoteSpec(128, k, n, DRUM_VELOCITY) for k in DRUM_PRESETS for n in DRUM_NOTES]
-    if max_notes is not None and max_notes < len(grid):
-        chosen = set(sorted(grid, key=lambda s: hashlib.sha1(s.clip_id.encode()).hexdigest())[: max(0, max_notes)])
-        grid = [s for s in grid if s in chosen]
-    return grid
+    return _cap(grid, max_notes)
+
+
+def musescore_grid(zones: dict[tuple[int, int], list[tuple[int, int, int]]],
+                   max_notes: int | None = None) -> list[NoteSpec]:  # fmt: skip
+    """The MuseScore General render list: bank-0 programs, then every drum kit's mapped notes.
+
+    Programs present in ``zones`` (from :func:`_sf2_preset_zones`) are rendered at
+    :data:`MUSESCORE_NOTES` x :data:`MUSESCORE_VELOCITIES`; every bank-128 kit at each note 0-127
+    that one of its zones maps (GM kits use 27-87, the marching kits other ranges) at
+    :data:`DRUM_VELOCITY`. The other banks (8, 16-51: variations and articulations of the GM
+    programs) are left out, like FluidR3's. ``max_notes`` caps the list as in :func:`fluidr3_grid`.
+    """
+    programs = sorted(p for bank, p in zones if bank == 0)
+    grid = [NoteSpec(0, p, n, v, "musescore") for p in programs for n in MUSESCORE_NOTES for v in MUSESCORE_VELOCITIES]
+    for kit in sorted(p for bank, p in zones if bank == 128):
+        notes = sorted({n for lo, hi, _ in zones[(128, kit)] for n in range(lo, min(hi, 127) + 1)})
+        grid += [NoteSpec(128, kit, n, DRUM_VELOCITY, "musescore") for n in notes]
+    return _cap(grid, max_notes)
 
 
 class FluidRenderer:
@@ -642,40 +795,65 @@ class FluidRenderer:
         return audio
 
 
-def _soundfont_path(data_dir: Path, console: Console) -> tuple[Path, str]:
-    """FluidR3_GM.sf2: the system copy if installed, else extracted from the Debian package."""
-    if SOUNDFONT_SYSTEM_PATH.is_file():
-        query = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", SOUNDFONT_PACKAGE],
+@dataclasses.dataclass(frozen=True)
+class Soundfont:
+    """A soundfont to render and where it came from (recorded in each clip's ``original``)."""
+
+    source: str  # fluidr3 | musescore
+    path: Path
+    package: str
+    version: str
+    license: str
+
+
+def _soundfont(source: str, package_name: str, system_path: Path, license_: str, data_dir: Path,
+               console: Console) -> Soundfont:  # fmt: skip
+    """A soundfont from its Debian package: the system copy if installed, else extracted under
+    ``data_dir`` with :func:`fetch_package`.
+
+    Raises:
+        RuntimeError: the package cannot be fetched or lacks the file.
+    """
+    if system_path.is_file():
+        query = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package_name],
                                capture_output=True, text=True)  # fmt: skip
-        return SOUNDFONT_SYSTEM_PATH, (query.stdout.strip() if query.returncode == 0 else "") or "system"
-    package = fetch_package(SOUNDFONT_PACKAGE, data_dir, console)
-    path = package.root / SOUNDFONT_SYSTEM_PATH.relative_to("/")
+        version = (query.stdout.strip() if query.returncode == 0 else "") or "system"
+        return Soundfont(source, system_path, package_name, version, license_)
+    package = fetch_package(package_name, data_dir, console)
+    path = package.root / system_path.relative_to("/")
     if not path.is_file():
-        found = sorted(package.root.rglob("FluidR3_GM.sf2"))
+        found = sorted(package.root.rglob(system_path.name))
         if not found:
-            raise RuntimeError(f"FluidR3_GM.sf2 not found in {package.root}")
+            raise RuntimeError(f"{system_path.name} not found in {package.root}")
         path = found[0]
-    return path, package.version
+    return Soundfont(source, path, package_name, package.version, license_)
 
 
-def _prepare_fluidr3(data_dir: Path, specs: list[NoteSpec], trust: bool, console: Console,
-                     progress: Progress, stats: Stats) -> list[dict]:  # fmt: skip
-    sf2_path, sf2_version = _soundfont_path(data_dir, console)
-    keys = fluidr3_recording_keys(sf2_path)
-    renderer = FluidRenderer(sf2_path)
+def _prepare_soundfont(data_dir: Path, font: Soundfont, specs: list[NoteSpec], keys: dict[Node, str | None],
+                       trust: bool, progress: Progress, stats: Stats) -> list[dict]:  # fmt: skip
+    """Render ``specs`` (or reuse their clips) and return their manifest records.
+
+    Specs whose node maps to ``None`` in ``keys`` (no split can hold them) are skipped before
+    rendering; a drum render identical (PCM) to another kit's render of the same note is kept once.
+    """
+    renderer = FluidRenderer(font.path)
     names: dict[tuple[int, int], str | None] = {}
     drum_hashes: dict[int, set[str]] = collections.defaultdict(set)
     records = []
-    task = progress.add_task("FluidR3 renders", total=len(specs))
+    task = progress.add_task(f"{font.source} renders", total=len(specs))
     for spec in specs:
         progress.advance(task)
+        key = keys[spec.node]
+        if key is None:
+            stats.dropped[f"{font.source}: shares samples with both splits"] += 1
+            continue
         path = data_dir / "clips" / f"{spec.clip_id}.wav"
         duration = _existing_duration(path, trust)
         clip = None
         if (spec.bank, spec.preset) not in names:
             names[(spec.bank, spec.preset)] = renderer.preset_name(spec.bank, spec.preset)
         if names[(spec.bank, spec.preset)] is None:
-            stats.dropped["fluidr3: preset missing"] += 1
+            stats.dropped[f"{font.source}: preset missing"] += 1
             continue
         if duration is None:
             clip = trim_and_normalise(renderer.render(spec))
@@ -686,7 +864,7 @@ def _prepare_fluidr3(data_dir: Path, specs: list[NoteSpec], trust: bool, console
             pcm = _pcm16(clip) if clip is not None else sf.read(str(path), dtype="int16")[0]
             digest = hashlib.sha1(pcm.tobytes()).hexdigest()
             if digest in drum_hashes[spec.note]:
-                stats.dropped["fluidr3 drums: identical to another kit"] += 1
+                stats.dropped[f"{font.source} drums: identical to another kit"] += 1
                 continue
             drum_hashes[spec.note].add(digest)
         if clip is not None:
@@ -696,18 +874,16 @@ def _prepare_fluidr3(data_dir: Path, specs: list[NoteSpec], trust: bool, console
         else:
             stats.reused += 1
         if spec.bank == 0:
-            key = keys[("prog", spec.preset, 0)]
             category = category_for_program(spec.preset)
         else:
-            key = keys[("drum", spec.note, spec.preset)]
             category = category_for_drum_note(spec.note, spec.preset)
         original = {
-            "soundfont": "FluidR3_GM.sf2", "package": SOUNDFONT_PACKAGE, "version": sf2_version,
+            "soundfont": font.path.name, "package": font.package, "version": font.version,
             "bank": spec.bank, "program": spec.preset, "preset_name": names.get((spec.bank, spec.preset)),
             "note": spec.note, "velocity": spec.velocity,
         }  # fmt: skip
-        records.append(_record(data_dir, spec.clip_id, path, duration, source="fluidr3", category=category,
-                               recording_key=key, original=original, license=SOUNDFONT_LICENSE))  # fmt: skip
+        records.append(_record(data_dir, spec.clip_id, path, duration, source=font.source, category=category,
+                               recording_key=key, original=original, license=font.license))  # fmt: skip
     progress.update(task, completed=len(specs))
     return records
 
@@ -718,7 +894,7 @@ def _pcm16(clip: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Sample files (hydrogen, lmms)
+# Sample files (hydrogen, lmms, UI sounds)
 # --------------------------------------------------------------------------------------------
 
 
@@ -726,7 +902,7 @@ def _pcm16(clip: np.ndarray) -> np.ndarray:
 class FileItem:
     """One sample file to cut a clip from."""
 
-    source: str  # hydrogen | hydrogen-fx | lmms
+    source: str  # hydrogen | hydrogen-fx | lmms | oxygen | lomiri | bucklespring
     package: Package
     path: Path  # absolute, inside package.root
     clip_id: str
@@ -803,6 +979,75 @@ def _lmms_items(package: Package) -> list[FileItem]:
     return items
 
 
+def copyright_license(package: Package, path: Path) -> str:
+    """Licence of an installed file by the package's machine-readable ``debian/copyright`` (DEP-5).
+
+    DEP-5 ``Files:`` patterns name paths in the *source* tree (``share/sounds/x.ogg``), which
+    the binary package installs under a prefix (``usr/share/sounds/x.ogg``); so the installed path
+    and its suffixes are looked up, and a stanza naming the file beats the catch-all ``*``.
+    Parsing and glob semantics are python-debian's (``debian.copyright``; the last matching stanza
+    wins, as DEP-5 says).
+
+    Args:
+        package: the extracted package (``usr/share/doc/<name>/copyright`` inside it).
+        path: an absolute path inside ``package.root``.
+
+    Returns:
+        The licence synopsis (e.g. ``"CC0-1.0"``), or ``"see debian/copyright"`` when the file is
+        missing, not DEP-5, or names no stanza for ``path``.
+    """
+    from debian.copyright import Copyright, Error, NotMachineReadableError
+
+    copyright_path = package.root / "usr/share/doc" / package.name / "copyright"
+    try:
+        with open(copyright_path, encoding="utf-8") as f:
+            copyright_ = Copyright(f, strict=False)
+    except (OSError, UnicodeDecodeError, Error, NotMachineReadableError, ValueError):
+        return "see debian/copyright"
+    parts = path.relative_to(package.root).parts
+    catch_all = None
+    for start in range(len(parts)):
+        paragraph = copyright_.find_files_paragraph("/".join(parts[start:]))
+        if paragraph is None or paragraph.license is None:
+            continue
+        if tuple(paragraph.files) != ("*",):
+            return paragraph.license.synopsis
+        catch_all = catch_all or paragraph.license.synopsis
+    return catch_all or "see debian/copyright"
+
+
+def ui_sound_recording_key(source: str, rel: Path) -> str:
+    """Recording key of a UI sound, ringtone or key click (``rel``: path under the package root).
+
+    - ``oxygen``: the event family, the first two words after "Oxygen" of the file name, because
+      a family's files are variants of one sound (``Sys-Log-In``, ``Sys-Log-In-Long``,
+      ``Sys-Log-In-Short`` → ``oxygen:sys log``; ``Window-Shade-Up`` / ``-Down`` → ``window shade``).
+    - ``bucklespring``: one keyboard (an IBM Model M) recorded key by key, so all presses sound
+      alike, as do all releases: ``bucklespring:press`` for ``<scancode>-0.wav``,
+      ``bucklespring:release`` for ``-1.wav``.
+    - otherwise (``lomiri``: distinct notifications and ringtones) the file: ``lomiri:<rel>``.
+    """
+    if source == "oxygen":
+        words = [w for w in _words(rel.stem).split() if w != "oxygen"]
+        return f"oxygen:{' '.join(words[:2])}"
+    if source == "bucklespring":
+        return f"bucklespring:{'release' if rel.stem.endswith('-1') else 'press'}"
+    return f"{source}:{rel.as_posix()}"
+
+
+def _ui_sound_items(package: Package, source: str) -> list[FileItem]:
+    """Every audio file of a UI-sound package; category from the path words, ``fx`` by default
+    (``Melody piano.ogg`` is ``keys``, ``Oxygen-Sys-Warning.ogg`` is ``fx``)."""
+    items = []
+    for path in _audio_files(package.root / "usr/share"):
+        rel = path.relative_to(package.root / "usr/share")
+        category = category_for_words([path.stem, *reversed(rel.parent.parts)], default="fx")
+        clip_id = f"{source}/{_slug(rel.with_suffix('').as_posix())}"
+        items.append(FileItem(source, package, path, clip_id, category, ui_sound_recording_key(source, rel),
+                              copyright_license(package, path)))  # fmt: skip
+    return items
+
+
 def _prepare_files(data_dir: Path, items: list[FileItem], trust: bool, console: Console,
                    progress: Progress, stats: Stats) -> list[dict]:  # fmt: skip
     records = []
@@ -875,14 +1120,15 @@ def summarise(records: Sequence[dict]) -> dict:
 def prepare(data_dir: Path, max_notes: int | None = None, console: Console | None = None) -> dict:
     """Build ``data_dir``: packages, clips, ``manifest.jsonl`` and ``summary.json``.
 
-    Manifest fields: ``id``, ``path`` (relative to ``data_dir``), ``source`` (fluidr3 | hydrogen |
-    hydrogen-fx | lmms), ``category`` (one of :data:`CATEGORIES`), ``recording_key``, ``split``
+    Manifest fields: ``id``, ``path`` (relative to ``data_dir``), ``source`` (fluidr3 | musescore |
+    hydrogen | hydrogen-fx | lmms | oxygen | lomiri | bucklespring), ``category`` (one of :data:`CATEGORIES`), ``recording_key``, ``split``
     (train | valid), ``duration_s``, ``sample_rate`` (44100), ``original`` (package, version and
     file path, or soundfont bank / program / note / velocity) and ``license``.
 
     Args:
         data_dir: output folder (created).
-        max_notes: cap on FluidR3 renders (deterministic subset), ``None`` for the full grid.
+        max_notes: cap on the renders of each soundfont (deterministic subset, see
+            :func:`fluidr3_grid`), ``None`` for the full grids.
 
     Returns:
         The summary written to ``summary.json``.
@@ -915,11 +1161,29 @@ def prepare(data_dir: Path, max_notes: int | None = None, console: Console | Non
         items += _hydrogen_items(packages[HYDROGEN_EFFECTS], "hydrogen-fx", None)
     if LMMS_COMMON in packages:
         items += _lmms_items(packages[LMMS_COMMON])
-    specs = fluidr3_grid(max_notes)
+    for name, source in UI_SOUND_PACKAGES.items():
+        if name in packages:
+            items += _ui_sound_items(packages[name], source)
+
+    fluidr3 = _soundfont("fluidr3", SOUNDFONT_PACKAGE, SOUNDFONT_SYSTEM_PATH, SOUNDFONT_LICENSE, data_dir, console)
+    soundfonts = [(fluidr3, fluidr3_grid(max_notes), fluidr3_recording_keys(fluidr3.path))]
+    try:
+        musescore = _soundfont("musescore", MUSESCORE_PACKAGE, MUSESCORE_SYSTEM_PATH, MUSESCORE_LICENSE,
+                               data_dir, console)  # fmt: skip
+    except RuntimeError as error:
+        console.print(f"[red]MuseScore General unavailable, its renders are skipped:[/] {error}")
+        stats.failed.append({"path": MUSESCORE_PACKAGE, "reason": str(error)})
+    else:
+        zones = _sf2_preset_zones(musescore.path)
+        drum_nodes = [spec.node for spec in musescore_grid(zones) if spec.bank == 128]  # keys: full grid
+        keys = musescore_recording_keys(musescore.path, fluidr3.path, drum_nodes)
+        soundfonts.append((musescore, musescore_grid(zones, max_notes), keys))
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    records = []
     with Progress(*columns, console=console) as progress:
-        records = _prepare_fluidr3(data_dir, specs, trust, console, progress, stats)
+        for font, specs, keys in soundfonts:
+            records += _prepare_soundfont(data_dir, font, specs, keys, trust, progress, stats)
         records += _prepare_files(data_dir, items, trust, console, progress, stats)
     records.sort(key=lambda r: r["id"])
     ids = [r["id"] for r in records]
@@ -935,7 +1199,7 @@ def prepare(data_dir: Path, max_notes: int | None = None, console: Console | Non
     summary = summarise(records)
     summary.update(
         max_notes=max_notes,
-        fluidr3_renders_requested=len(specs),
+        renders_requested={font.source: len(specs) for font, specs, _ in soundfonts},
         sample_files_found=len(items),
         clips_written=stats.written,
         clips_reused=stats.reused,
@@ -959,9 +1223,9 @@ def _main() -> None:
 @app.command("prepare")
 def prepare_command(
     out: Path = typer.Option(..., "--out", help="Data folder (e.g. .data); created if missing."),
-    max_notes: int | None = typer.Option(None, "--max-notes", min=0, help="Cap on FluidR3 renders."),
+    max_notes: int | None = typer.Option(None, "--max-notes", min=0, help="Cap on the renders per soundfont."),
 ) -> None:
-    """Fetch the Debian sample packages, render FluidR3_GM and write clips + manifest."""
+    """Fetch the Debian sample packages, render FluidR3_GM and MuseScore General, write clips + manifest."""
     console = Console()
     summary = prepare(out, max_notes=max_notes, console=console)
     console.print(
