@@ -1,0 +1,267 @@
+"""Sample library: incremental index, failures, onset segments, similarity search, tags, CLI.
+
+Uses the committed samples in presets/samples/ and audio written to temp folders; never .data/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from latentmorph.cli import app
+from latentmorph.library import LibraryError, default_db_path, indexer, search
+from latentmorph.library.indexer import index_paths
+from latentmorph.library.search import AnnIndex, similar
+from latentmorph.library.store import SCHEMA_VERSION, Library
+from latentmorph.library.tags import path_tag
+
+from .conftest import SAMPLES_DIR, SAMPLE_RATE
+
+
+def _index(roots, db, **kwargs):
+    return index_paths([Path(r) for r in roots], db, workers=1, progress=False, **kwargs)
+
+
+@pytest.fixture
+def kit(tmp_path) -> Path:
+    """A small library: kick, snare and bass (upper-case extension) in nested folders."""
+    root = tmp_path / "kit"
+    (root / "drums").mkdir(parents=True)
+    (root / "tonal").mkdir()
+    shutil.copy(SAMPLES_DIR / "kick.wav", root / "drums" / "kick.wav")
+    shutil.copy(SAMPLES_DIR / "snare.wav", root / "drums" / "snare.wav")
+    shutil.copy(SAMPLES_DIR / "bass_c4.wav", root / "tonal" / "bass_c4.WAV")
+    (root / "drums" / "notes.txt").write_text("not audio")
+    return root
+
+
+def _embeddings_by_path(db: Path) -> dict[str, np.ndarray]:
+    with Library.open(db) as library:
+        return {it.path: it.embedding for it in library.items() if it.start_s == 0.0}
+
+
+def test_incremental_reindex_add_modify_touch_move_delete(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    first = _index([kit], db)
+    assert (first.added, first.updated, first.unchanged, first.removed, first.failed) == (3, 0, 0, 0, 0)
+    before = _embeddings_by_path(db)
+    assert str(kit / "tonal" / "bass_c4.WAV") in before  # upper-case extension is audio
+
+    again = _index([kit], db)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+
+    kick = kit / "drums" / "kick.wav"
+    os.utime(kick, ns=(kick.stat().st_atime_ns, kick.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    touched = _index([kit], db)
+    assert (touched.added, touched.updated, touched.unchanged) == (0, 0, 3)
+    with Library.open(db) as library:
+        assert library.file_records()[str(kick)].mtime_ns == kick.stat().st_mtime_ns
+
+    snare = kit / "drums" / "snare.wav"
+    audio, rate = sf.read(snare, dtype="float32")
+    sf.write(snare, np.concatenate([audio[::-1], audio]), rate)  # new content
+    modified = _index([kit], db)
+    assert (modified.added, modified.updated, modified.unchanged) == (0, 1, 2)
+    after = _embeddings_by_path(db)
+    assert not np.allclose(after[str(snare)], before[str(snare)])
+    np.testing.assert_array_equal(after[str(kick)], before[str(kick)])
+
+    moved_to = kit / "moved" / "kick_moved.wav"
+    moved_to.parent.mkdir()
+    kick.rename(moved_to)
+    moved = _index([kit], db)
+    assert (moved.added, moved.moved, moved.removed) == (0, 1, 0)
+    np.testing.assert_array_equal(_embeddings_by_path(db)[str(moved_to)], before[str(kick)])
+
+    (kit / "tonal" / "bass_c4.WAV").unlink()
+    deleted = _index([kit], db)
+    assert (deleted.removed, deleted.unchanged) == (1, 2)
+    assert set(_embeddings_by_path(db)) == {str(moved_to), str(snare)}
+
+
+def test_reindex_of_another_root_keeps_the_first(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit / "drums"], db)
+    report = _index([kit / "tonal"], db)
+    assert (report.added, report.removed) == (1, 0)
+    assert len(_embeddings_by_path(db)) == 3
+
+
+def test_bad_files_are_recorded_with_a_reason_and_not_retried(kit, tmp_path):
+    (kit / "drums" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
+    (kit / "drums" / "empty.aiff").write_bytes(b"")
+    sf.write(kit / "drums" / "silence.flac", np.zeros(SAMPLE_RATE // 2), SAMPLE_RATE)
+    db = tmp_path / "lib.sqlite"
+    report = _index([kit], db)
+    assert (report.added, report.failed) == (3, 3)
+    reasons = dict(report.failures)
+    assert "not a readable audio file" in reasons[str(kit / "drums" / "broken.wav")]
+    assert "empty" in reasons[str(kit / "drums" / "empty.aiff")]
+    assert "silent" in reasons[str(kit / "drums" / "silence.flac")]
+    with Library.open(db) as library:
+        assert dict(library.failures()) == reasons
+    again = _index([kit], db)
+    assert (again.failed, again.unchanged) == (0, 6)
+
+
+_encode_in_worker = indexer._encode_in_worker
+
+
+def _crash_on_snare(path: str):
+    """Dies like a decoder library that segfaults, on snare.wav only."""
+    if path.endswith("snare.wav"):
+        os._exit(11)
+    return _encode_in_worker(path)
+
+
+def test_a_crashing_worker_costs_only_its_file(kit, tmp_path, monkeypatch):
+    """The pool's workers fork after this patch, so they run :func:`_crash_on_snare`."""
+    monkeypatch.setattr(indexer, "_encode_in_worker", _crash_on_snare)
+    db = tmp_path / "lib.sqlite"
+    report = index_paths([kit], db, workers=2, progress=False)
+    assert (report.added, report.failed) == (2, 1)
+    assert report.failures[0][0].endswith("snare.wav") and "crashed" in report.failures[0][1]
+
+
+def _write_loop(path: Path, join_s: float) -> None:
+    """bass_c4 (padded to ``join_s``), then bell_c4, then silence to 3.5 s: two sounds, one file."""
+    bass, _ = sf.read(SAMPLES_DIR / "bass_c4.wav", dtype="float32")
+    bell, _ = sf.read(SAMPLES_DIR / "bell_c4.wav", dtype="float32")
+    loop = np.zeros(int(3.5 * SAMPLE_RATE), dtype=np.float32)
+    loop[: len(bass)] = bass
+    start = int(join_s * SAMPLE_RATE)
+    loop[start:start + len(bell)] = bell
+    sf.write(path, loop, SAMPLE_RATE)
+
+
+def test_a_sound_inside_a_loop_is_found_with_its_start(kit, tmp_path):
+    join_s = 1.6
+    _write_loop(kit / "loop_bass_bell.wav", join_s)
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    hits = similar(db, SAMPLES_DIR / "bell_c4.wav", k=3)
+    assert hits[0].path == str(kit / "loop_bass_bell.wav")
+    assert abs(hits[0].start_s - join_s) < 0.05, hits[0]
+    assert hits[0].end_s > hits[0].start_s
+    # The first half of the loop is the bass: querying that span finds the bass one-shot.
+    top = similar(db, kit / "loop_bass_bell.wav", start_s=0.0, end_s=join_s, k=1)[0]
+    assert top.path == str(kit / "tonal" / "bass_c4.WAV"), top
+
+
+def test_similar_json_cli_and_category_filter(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    runner = CliRunner()
+    result = runner.invoke(app, ["similar", str(SAMPLES_DIR / "kick.wav"), "-k", "2", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    hits = document["hits"]
+    assert len(hits) == 2 and set(hits[0]) == {"path", "start_s", "end_s", "distance", "tag"}
+    assert hits[0]["distance"] <= hits[1]["distance"]
+    assert str(kit / "drums" / "kick.wav") == hits[0]["path"]  # a copy of the query: distance 0
+    assert hits[0]["distance"] == pytest.approx(0.0, abs=1e-5)
+
+    only_bass = similar(db, SAMPLES_DIR / "kick.wav", k=5, category="bass")
+    assert [h.tag for h in only_bass] == ["bass"]
+    assert similar(db, SAMPLES_DIR / "kick.wav", k=5, category="vocal") == []
+
+
+def test_query_file_in_the_library_is_not_its_own_hit(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    query = kit / "drums" / "kick.wav"
+    assert all(h.path != str(query) for h in similar(db, query, k=5))
+
+
+def test_clear_errors(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    with pytest.raises(LibraryError, match="no library database"):
+        similar(db, SAMPLES_DIR / "kick.wav")
+    _index([kit], db)
+    with pytest.raises(LibraryError, match="cannot read the query"):
+        similar(db, tmp_path / "missing.wav")
+    with pytest.raises(LibraryError, match="outside"):
+        similar(db, SAMPLES_DIR / "kick.wav", start_s=30.0)
+    with pytest.raises(LibraryError, match="does not exist"):
+        _index([tmp_path / "nowhere"], db)
+    result = CliRunner().invoke(app, ["similar", str(tmp_path / "missing.wav"), "--db", str(db)])
+    assert result.exit_code == 1 and "cannot read the query" in result.output
+
+
+def test_a_future_schema_version_is_refused(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    with sqlite3.connect(db) as connection:
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(LibraryError, match=f"schema version {SCHEMA_VERSION + 1}"):
+        Library.open(db)
+    with pytest.raises(LibraryError, match="schema version"):
+        _index([kit], db)
+
+
+def test_default_db_path_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTMORPH_LIBRARY_DB", str(tmp_path / "x.sqlite"))
+    assert default_db_path() == tmp_path / "x.sqlite"
+    monkeypatch.delenv("LATENTMORPH_LIBRARY_DB")
+    assert default_db_path().name == "library.sqlite" and "LatentMorph" in str(default_db_path())
+
+
+@pytest.mark.parametrize("path, tag", [
+    ("Drums/TR808/BD_01.wav", "kick"),
+    ("kits/Acoustic/Bass Drum Soft.flac", "kick"),
+    ("kits/Acoustic/snare_rim.wav", "snare"),
+    ("x/HiHat_open.aif", "hat"),
+    ("x/OHH 2.wav", "hat"),
+    ("x/crash-14.wav", "cymbal"),
+    ("x/TomHi.wav", "tom"),
+    ("Percussion/conga_low.wav", "perc"),
+    ("synths/Bass/sub_01.wav", "bass"),
+    ("Leads/supersaw.ogg", "synth"),
+    ("Vox/phrase_3.mp3", "vocal"),
+    ("Loops/120bpm/kick_loop_A.wav", "loop"),
+    ("SFX/whoosh.wav", "fx"),
+    ("samples/instruments/piano_c4.wav", None),
+])
+def test_path_tags(path, tag):
+    assert path_tag(path) == tag
+
+
+def test_hnsw_agrees_with_exact_search(monkeypatch):
+    """Above EXACT_MAX_ITEMS the index is HNSW; its top 10 must mostly match brute force."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(100, 3100, dtype=np.int64)
+    monkeypatch.setattr(search, "EXACT_MAX_ITEMS", 500)
+    ann = AnnIndex.build(ids, vectors)
+    assert "HNSW" in type(ann.index).__name__
+    recall = []
+    for query in vectors[rng.choice(3000, 30, replace=False)] + 0.3 * rng.standard_normal((30, 64)).astype(np.float32):
+        query /= np.linalg.norm(query)
+        exact = set(ids[np.argsort(-(vectors @ query))[:10]])
+        recall.append(len(exact & {i for i, _ in ann.search(query, 10)}) / 10)
+    assert np.mean(recall) >= 0.9
+    allowed = ids[::7]
+    subset = ann.search(vectors[0], 10, allowed)
+    assert {i for i, _ in subset} <= set(allowed)
+    assert subset[0][0] == 100 and subset[0][1] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_index_cli_json(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    (kit / "bad.ogg").write_bytes(b"OggS" + bytes(100))
+    result = CliRunner().invoke(app, ["index", str(kit), "--db", str(db), "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["added"], document["failed"], document["items"]) == (3, 1, 3)
+    assert document["failures"][0]["path"] == str(kit / "bad.ogg") and document["failures"][0]["reason"]
+    result = CliRunner().invoke(app, ["index", str(tmp_path / "nowhere"), "--db", str(db)])
+    assert result.exit_code == 1 and "does not exist" in result.output
