@@ -8,9 +8,10 @@ BUILD_DIR   := build
 VST3        := $(BUILD_DIR)/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian bookworm packages: JUCE 7 (brings its -dev build deps), the toolchain, fluidsynth for
-# rendering training notes and factory samples.
+# rendering training notes and factory samples, headless Chromium for the library-map page test
+# (~115 MB download, 370 MB installed).
 APT_PACKAGES := juce-modules-source cmake g++ make pkg-config python3-venv python3-dev \
-                libfluidsynth3 fluid-soundfont-gm
+                libfluidsynth3 fluid-soundfont-gm chromium
 JOBS        ?= 2
 
 .PHONY: all setup apt venv build demo test bench data train export validate presets clean help

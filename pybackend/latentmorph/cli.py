@@ -1,10 +1,12 @@
-"""Command line: ``latentmorph morph A B --steps 9 --out DIR`` and ``latentmorph reconstruct IN OUT``.
+"""Command line: ``latentmorph morph A B --steps 9 --out DIR``, ``latentmorph reconstruct IN OUT`` and
+``latentmorph map --out map.html``.
 
 Errors (unreadable audio, missing model) are printed as one clear line and exit with status 1.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import soundfile as sf
@@ -12,7 +14,8 @@ import typer
 from rich.console import Console
 
 from .audio import AudioLoadError, load_audio
-from .library import commands as library_commands
+from .library import LibraryError, commands as library_commands, default_db_path
+from .library.map import build_map
 from .model import ModelError, MorphModel
 from .morph import MorphInputError, morph_positions, reconstruct, render_grid
 from .plots import save_grid_spectrograms
@@ -80,6 +83,31 @@ def reconstruct_command(
         _fail(error)
     sf.write(output_path, out, model.sample_rate, subtype="FLOAT")
     console.print(f"wrote {output_path}")
+
+
+@app.command("map")
+def map_command(
+    out: Path = typer.Option(Path("map.html"), "--out", help="interactive HTML map to write"),
+    png: Path | None = typer.Option(None, "--png", help="static PNG to write (default: --out with .png)"),
+    db: Path | None = typer.Option(None, "--db", help="library database (default: $LATENTMORPH_LIBRARY_DB, "
+                                   "else library.sqlite in the user data folder)"),
+    category: str | None = typer.Option(None, "--category", help="map only the sounds with this tag"),
+    seed: int = typer.Option(0, help="t-SNE random seed (the same seed gives the same map)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+) -> None:
+    """Write a 2-D t-SNE map of the library: an HTML page (colour: tag, hover: name, click: play) and a PNG."""
+    db_path = db if db is not None else default_db_path()
+    png_path = png if png is not None else out.with_suffix(".png")
+    try:
+        with console.status(f"laying out the library {db_path} with t-SNE"):
+            report = build_map(db_path, out, png_path=png_path, category=category, seed=seed)
+    except LibraryError as error:
+        _fail(error)
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+    else:
+        console.print(f"wrote {report.html_path} and {report.png_path}: {report.num_points} sounds, "
+                      f"{report.num_tags} tags, {report.seconds:.1f} s")
 
 
 if __name__ == "__main__":
