@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -438,3 +439,53 @@ def test_ui_sound_files_become_fx_clips_and_unreadable_ones_are_counted(tmp_path
         assert rate == SR and np.isclose(np.abs(clip).max(), data.TARGET_PEAK, atol=1e-3)  # resampled 48k → 44.1k
         assert record["split"] == data.split_for_key(record["recording_key"])
         assert record["license"] == "GPL-2+"
+
+
+# ---- manifest comparison -----------------------------------------------------------------------
+
+
+def test_compare_splits_finds_moved_removed_and_added_clips(tmp_path):
+    old = [{"id": "a", "split": "train"}, {"id": "b", "split": "valid"}, {"id": "c", "split": "train"}]
+    new = [{"id": "a", "split": "train", "source": "x"}, {"id": "b", "split": "train", "source": "x"},
+           {"id": "d", "split": "valid", "source": "musescore"}]  # fmt: skip
+    result = data.compare_splits(old, new)
+    assert result["kept"] == 2 and result["removed"] == 1 and result["added"] == 1
+    assert result["changed"] == [{"id": "b", "old": "valid", "new": "train"}]
+    assert result["added_by_source_split"] == {"musescore/valid": 1}
+    assert data.compare_splits(old, old)["changed"] == []
+
+
+def test_compare_command_exit_codes(tmp_path):
+    from typer.testing import CliRunner
+
+    def write(name, records):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+        return str(tmp_path / name)
+
+    old = write("old.jsonl", [{"id": "a", "split": "train"}])
+    same = write("same.jsonl", [{"id": "a", "split": "train"}, {"id": "z", "split": "valid"}])
+    moved = write("moved.jsonl", [{"id": "a", "split": "valid"}])
+    bad = write("bad.jsonl", [{"id": "a"}])
+    runner = CliRunner()
+    ok = runner.invoke(data.app, ["compare", old, same, "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["added"] == 1
+    assert runner.invoke(data.app, ["compare", old, moved]).exit_code == 1
+    broken = runner.invoke(data.app, ["compare", old, bad])
+    assert broken.exit_code == 2 and "bad.jsonl:1" in broken.stdout
+
+
+@pytest.mark.skipif(not data.SOUNDFONT_SYSTEM_PATH.is_file(), reason="fluid-soundfont-gm not installed")
+def test_a_render_does_not_depend_on_the_notes_before_it():
+    # Events act at fluidsynth's 64-frame block starts: a render that left the synth mid-block
+    # would shift the next note-on (FluidR3 renders of .data differed by up to +5.8 dB re peak).
+    pytest.importorskip("fluidsynth")
+    spec = data.NoteSpec(0, 40, 60, 100)
+    renders = []
+    for history in ([data.NoteSpec(0, 0, 60, 100)], [data.NoteSpec(128, 0, 38, 100), data.NoteSpec(0, 0, 61, 50)]):
+        renderer = data.FluidRenderer(data.SOUNDFONT_SYSTEM_PATH)
+        for previous in history:
+            renderer.render(previous)
+        renders.append(renderer.render(spec))
+    a, b = renders
+    assert a.shape == b.shape and np.abs(a).max() > 1e-2
+    assert np.abs(a - b).max() < 1e-3 * np.abs(a).max()  # below -60 dB re peak

@@ -773,21 +773,28 @@ class FluidRenderer:
         """Render one note: ``[samples]`` float32 at ``sample_rate``, unnormalised.
 
         Melodic notes are held ``NOTE_HOLD_S`` then released for ``NOTE_RELEASE_S``; drum notes
-        sound for ``DRUM_RENDER_S`` without a note-off. All sounds are then killed and the synth
-        flushed, so nothing leaks into the next note.
+        sound for ``DRUM_RENDER_S`` without a note-off (each rounded up to whole 64-frame blocks).
+        All sounds are then killed and the synth flushed, so nothing leaks into the next note.
+        The result depends only on ``spec``, not on the notes rendered before it.
         """
         channel = 9 if spec.bank == 128 else 0
         if self._selected != (channel, spec.bank, spec.preset):
             self.synth.program_select(channel, self.sfid, spec.bank, spec.preset)
             self._selected = (channel, spec.bank, spec.preset)
-        sr = self.sample_rate
+
+        def frames(seconds: float) -> int:
+            # Events take effect at the next block start, so a pull ending mid-block would shift
+            # the next note-on by the block phase left over (44100 frames = 689 blocks + 4).
+            # Whole blocks keep every note-on at phase 0.
+            return -(-int(seconds * self.sample_rate) // _BLOCK) * _BLOCK
+
         self.synth.noteon(channel, spec.note, spec.velocity)
         if spec.bank == 128:
-            audio = self._pull(int(DRUM_RENDER_S * sr))
+            audio = self._pull(frames(DRUM_RENDER_S))
         else:
-            held = self._pull(int(NOTE_HOLD_S * sr))
+            held = self._pull(frames(NOTE_HOLD_S))
             self.synth.noteoff(channel, spec.note)
-            audio = np.concatenate([held, self._pull(int(NOTE_RELEASE_S * sr))])
+            audio = np.concatenate([held, self._pull(frames(NOTE_RELEASE_S))])
         self.synth.all_sounds_off(channel)
         for _ in range(64):  # flush: all_sounds_off acts on the next block
             if not np.any(self._pull(_BLOCK)):
@@ -1212,6 +1219,52 @@ def prepare(data_dir: Path, max_notes: int | None = None, console: Console | Non
     return summary
 
 
+def read_manifest(path: Path) -> list[dict]:
+    """The records of a ``manifest.jsonl`` (one JSON object per line; blank lines skipped).
+
+    Raises:
+        ValueError: a line is not a JSON object with ``id`` and ``split`` (message names the line).
+        OSError: the file cannot be read.
+    """
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
+            if not isinstance(record, dict) or "id" not in record or "split" not in record:
+                raise ValueError(f"{path}:{number}: a record needs 'id' and 'split'")
+            records.append(record)
+    return records
+
+
+def compare_splits(old: Sequence[dict], new: Sequence[dict]) -> dict:
+    """How a rebuilt manifest treats the clips of an older one.
+
+    A model trained on ``old``'s train split may only be validated on clips it never saw, so a
+    rebuild must keep every surviving clip's split (``changed`` must be empty).
+
+    Returns:
+        ``{"kept": n, "changed": [{"id", "old", "new"}...], "removed": n, "added": n,
+        "added_by_source_split": {"<source>/<split>": n}}``, clips matched by ``id``.
+    """
+    old_split = {r["id"]: r["split"] for r in old}
+    new_ids = {r["id"] for r in new}
+    changed = [{"id": r["id"], "old": old_split[r["id"]], "new": r["split"]}
+               for r in new if r["id"] in old_split and r["split"] != old_split[r["id"]]]  # fmt: skip
+    added = collections.Counter(f"{r.get('source', '?')}/{r['split']}" for r in new if r["id"] not in old_split)
+    return {
+        "kept": len(new_ids & old_split.keys()),
+        "changed": changed,
+        "removed": len(old_split.keys() - new_ids),
+        "added": sum(added.values()),
+        "added_by_source_split": dict(sorted(added.items())),
+    }
+
+
 app = typer.Typer(add_completion=False, help="LatentMorph training-data preparation.")
 
 
@@ -1235,6 +1288,32 @@ def prepare_command(
     )
     for split, entry in summary["by_split"].items():
         console.print(f"  {split}: {entry['clips']} clips, {entry['seconds'] / 3600:.2f} h")
+
+
+@app.command("compare")
+def compare_command(
+    old: Path = typer.Argument(..., help="manifest.jsonl of the data a model was trained on."),
+    new: Path = typer.Argument(..., help="manifest.jsonl of the rebuilt data."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Check that a rebuilt manifest keeps every old clip's split; exit 1 when one moved."""
+    console = Console()
+    try:
+        result = compare_splits(read_manifest(old), read_manifest(new))
+    except (OSError, ValueError) as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        console.print(f"kept {result['kept']}, split changed {len(result['changed'])}, "
+                      f"removed {result['removed']}, added {result['added']}")  # fmt: skip
+        for key, count in result["added_by_source_split"].items():
+            console.print(f"  + {key}: {count}")
+        for entry in result["changed"][:20]:
+            console.print(f"  [red]moved[/] {entry['id']}: {entry['old']} → {entry['new']}")
+    if result["changed"]:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":
