@@ -9,6 +9,9 @@ and deterministically::
     DATA_DIR/manifest.jsonl                  one JSON object per clip (see :func:`prepare`)
     DATA_DIR/summary.json                    counts and seconds per source / category / split
 
+``python -m latentmorph_train.data compare OLD/manifest.jsonl NEW/manifest.jsonl [--json]`` checks
+that a rebuild keeps the split of every clip it shares with an older build (exit status 1 if not).
+
 Sources (see ``shared/DATA.md``): FluidR3_GM and MuseScore General rendered with fluidsynth
 (melodic programs and drum kits), the ``hydrogen-drumkits`` kits except ``BJA_Pacific`` and
 ``circAfrique v4``, ``hydrogen-drumkits-effects``, the two kits of ``hydrogen-data``, the samples
