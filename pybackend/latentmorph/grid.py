@@ -35,9 +35,13 @@ def cache_dir() -> Path:
     return path
 
 
-def cache_key(model_id: str, source_sha256: list[str], steps: int) -> str:
-    """Hex key of a grid: SHA-256 over render version, model id, sources and steps (32 digits)."""
-    text = "|".join([str(RENDER_VERSION), model_id, *source_sha256, str(steps)])
+def cache_key(model_id: str, source_sha256: list[str], steps: int, options: dict | None = None) -> str:
+    """Hex key of a grid: SHA-256 over render version, model id, sources, steps and the render
+    options as sorted ``name=value`` items (32 hex digits). A default two-source morph passes no
+    options, so its key is the same as before options existed; every non-default option (morph
+    alignment, interpolation, the kind of render and its parameters) must be passed."""
+    text = "|".join([str(RENDER_VERSION), model_id, *source_sha256, str(steps),
+                     *(f"{name}={(options or {})[name]}" for name in sorted(options or {}))])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -19,14 +19,20 @@ from typing import BinaryIO
 
 from .audio import AudioLoadError, load_audio, sha256_file
 from .grid import GridFileError, cache_dir, cache_key, read_grid_header, write_grid
-from .model import ModelError, get_model
-from .morph import MorphInputError, render_grid
+from .model import ModelError, default_model_dir, get_model
+from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
+                    MorphInputError, PriorStatsError, blend, check_weights, render_grid, sample_prior,
+                    variation)
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 16 << 20
 MAX_STEPS = 65
 #: Longest source accepted by the backend, in seconds (a sampler slot, not a song).
 MAX_SOURCE_S = 10.0
+#: Most points of one ``render_blend``: a 9 × 9 XY pad (NSynth Super's grid).
+MAX_BLEND_POINTS = 81
+#: Most sounds of one ``render_new`` or ``render_variation``.
+MAX_COUNT = 16
 
 log = logging.getLogger("latentmorph.server")
 
@@ -107,33 +113,156 @@ def handle_hello(request: dict) -> dict:
             "sample_rate": model.sample_rate, "pid": os.getpid()}
 
 
+def _int_field(request: dict, field: str, default: int, low: int, high: int) -> int:
+    value = request.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RequestError("bad_request", f"{field} must be an integer in [{low}, {high}]")
+    return value
+
+
+def _number_field(request: dict, field: str, default: float, low: float, high: float) -> float:
+    value = request.get(field, default)
+    # NaN fails both comparisons; JSON has no infinities
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise RequestError("bad_request", f"{field} must be a number in [{low:g}, {high:g}]")
+    return float(value)
+
+
+def _choice_field(request: dict, field: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = request.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in allowed:
+        raise RequestError("bad_request", f"{field} must be one of {', '.join(allowed)} (or absent)")
+    return value
+
+
+def _source_paths(request: dict, low: int, high: int) -> list[Path]:
+    sources = request.get("sources")
+    if not isinstance(sources, list) or not low <= len(sources) <= high or not all(
+            isinstance(s, dict) and isinstance(s.get("path"), str) and s["path"] for s in sources):
+        count = f"{low}" if low == high else f"{low} to {high}"
+        raise RequestError("bad_request", f"sources must be a list of {count} {{\"path\": str}} objects")
+    return [Path(s["path"]) for s in sources]
+
+
+_DEFAULT_MORPH_OPTIONS = {"align": DEFAULT_ALIGN, "interp": DEFAULT_INTERP}
+
+
+def _morph_options(request: dict) -> dict[str, str]:
+    """``align`` and ``interp`` of a request (absent or null: the defaults)."""
+    return {"align": _choice_field(request, "align", DEFAULT_ALIGN, ALIGN_MODES),
+            "interp": _choice_field(request, "interp", DEFAULT_INTERP, INTERP_MODES)}
+
+
+def _render_cached(model, key_sources: list[str], rows: int, options: dict, render) -> dict:
+    """Fields of a grid answer: the grid ``render()`` returns (``[rows, samples]``) is written into
+    the cache under a key of the model, ``key_sources``, ``rows`` and ``options``, or served from
+    it when already there. Failures of ``render`` map to protocol errors."""
+    path = cache_dir() / f"{cache_key(model.model_id, key_sources, rows, options)}.lmgrid"
+    num_samples = _cached_num_samples(path, rows, model.sample_rate)
+    if num_samples is None:
+        try:
+            grid = render()
+        except (AudioLoadError, MorphInputError) as error:
+            raise RequestError("audio_load_error", str(error)) from error
+        except PriorStatsError as error:
+            raise RequestError("model_error", str(error)) from error
+        write_grid(path, grid, model.sample_rate)
+        num_samples = grid.shape[1]
+    return {"grid_path": str(path), "steps": rows, "num_samples": int(num_samples),
+            "sample_rate": model.sample_rate, "model_id": model.model_id}
+
+
+def _hash_sources(paths: list[Path]) -> list[str]:
+    try:
+        return [_hash_source(p) for p in paths]
+    except AudioLoadError as error:
+        raise RequestError("audio_load_error", str(error)) from error
+
+
+def _load_sources(paths: list[Path], sample_rate: int) -> list:
+    return [load_audio(p, sample_rate, MAX_SOURCE_S)[0] for p in paths]
+
+
 def handle_render_grid(request: dict) -> dict:
     """Render (or fetch from the disk cache) the grid of two sources; see docs/protocol.md."""
-    sources = request.get("sources")
-    steps = request.get("steps", 9)
-    if not isinstance(sources, list) or len(sources) != 2 or not all(
-            isinstance(s, dict) and isinstance(s.get("path"), str) and s["path"] for s in sources):
-        raise RequestError("bad_request", "sources must be a list of two {\"path\": str} objects")
-    if not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS:
-        raise RequestError("bad_request", f"steps must be an integer in [2, {MAX_STEPS}]")
+    paths = _source_paths(request, 2, 2)
+    steps = _int_field(request, "steps", 9, 2, MAX_STEPS)
+    options = _morph_options(request)
     model = _model()
-    paths = [Path(s["path"]) for s in sources]
+    hashes = _hash_sources(paths)
+    # only options that differ from the defaults enter the key: default grids keep their old keys
+    key_options = {k: v for k, v in options.items() if v != _DEFAULT_MORPH_OPTIONS[k]}
+
+    def render():
+        audio = _load_sources(paths, model.sample_rate)
+        return render_grid(model, audio[0], audio[1], steps, **options)
+
+    return {**_render_cached(model, hashes, steps, key_options, render), "source_sha256": hashes}
+
+
+def handle_render_blend(request: dict) -> dict:
+    """Render (or fetch from the cache) N-way morphs of 2–4 sources at barycentric weights."""
+    paths = _source_paths(request, 2, MAX_SOURCES)
+    weights = request.get("weights")
+    if not (isinstance(weights, list) and 1 <= len(weights) <= MAX_BLEND_POINTS and all(
+            isinstance(row, list) and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in row)
+            for row in weights)):
+        raise RequestError("bad_request", f"weights must be a list of 1 to {MAX_BLEND_POINTS} rows of numbers")
     try:
-        hashes = [_hash_source(p) for p in paths]
-        path = cache_dir() / f"{cache_key(model.model_id, hashes, steps)}.lmgrid"
-        num_samples = _cached_num_samples(path, steps, model.sample_rate)
-        if num_samples is None:
-            audio = [load_audio(p, model.sample_rate, MAX_SOURCE_S)[0] for p in paths]
-            grid = render_grid(model, audio[0], audio[1], steps)
-            write_grid(path, grid, model.sample_rate)
-            num_samples = grid.shape[1]
-    except (AudioLoadError, MorphInputError) as error:
-        raise RequestError("audio_load_error", str(error)) from error
-    return {"grid_path": str(path), "steps": steps, "num_samples": int(num_samples),
-            "sample_rate": model.sample_rate, "model_id": model.model_id, "source_sha256": hashes}
+        normalised = check_weights(weights, len(paths))
+    except ValueError as error:
+        raise RequestError("bad_request", str(error)) from error
+    options = _morph_options(request)
+    model = _model()
+    hashes = _hash_sources(paths)
+    key_options = {"cmd": "render_blend", "weights": json.dumps(weights), **options}
+
+    def render():
+        return blend(model, _load_sources(paths, model.sample_rate), normalised, **options)
+
+    return {**_render_cached(model, hashes, len(weights), key_options, render), "source_sha256": hashes}
 
 
-HANDLERS = {"hello": handle_hello, "render_grid": handle_render_grid, "ping": lambda request: {}}
+def handle_render_new(request: dict) -> dict:
+    """Render (or fetch from the cache) new sounds sampled from the latent prior."""
+    seconds = _number_field(request, "seconds", 1.5, 0.01, 2.0)
+    count = _int_field(request, "count", 4, 1, MAX_COUNT)
+    seed = _int_field(request, "seed", 0, 0, 2**32 - 1)
+    temperature = _number_field(request, "temperature", 1.0, 0.0, 4.0)
+    model = _model()
+    prior_path = default_model_dir() / PRIOR_FILE
+    try:  # the prior's content is part of the key: a refitted prior gives new sounds
+        prior_sha256 = sha256_file(prior_path)
+    except OSError as error:
+        raise RequestError("model_error", f"latent prior {prior_path} unreadable: "
+                           f"{error.strerror or error} (write it with `latentmorph fit-prior`)") from error
+    key_options = {"cmd": "render_new", "seconds": seconds, "seed": seed, "temperature": temperature,
+                   "prior": prior_sha256}
+    return _render_cached(model, [], count, key_options,
+                          lambda: sample_prior(model, seconds, count, seed, temperature, prior=prior_path))
+
+
+def handle_render_variation(request: dict) -> dict:
+    """Render (or fetch from the cache) variations of one source."""
+    paths = _source_paths(request, 1, 1)
+    amount = _number_field(request, "amount", 0.3, 0.0, 1.0)
+    count = _int_field(request, "count", 4, 1, MAX_COUNT)
+    seed = _int_field(request, "seed", 0, 0, 2**32 - 1)
+    model = _model()
+    hashes = _hash_sources(paths)
+    key_options = {"cmd": "render_variation", "amount": amount, "seed": seed}
+
+    def render():
+        return variation(model, _load_sources(paths, model.sample_rate)[0], amount, count, seed)
+
+    return {**_render_cached(model, hashes, count, key_options, render), "source_sha256": hashes}
+
+
+HANDLERS = {"hello": handle_hello, "render_grid": handle_render_grid, "render_blend": handle_render_blend,
+            "render_new": handle_render_new, "render_variation": handle_render_variation,
+            "ping": lambda request: {}}
 
 
 def respond(request: dict) -> dict:
