@@ -10,6 +10,11 @@ Not a test module (pytest does not collect it): timings are measured and reporte
   (starts the backend, loads the model, renders the grid, plays one note of 1 s).
 - ``plugin_slot_change_to_ready_s``: later slot changes with an already running backend.
 - ``decoder_rtf`` / ``encoder_rtf``: seconds of audio per second of compute, one thread.
+- ``library_*``: 3,000 synthetic 1-s one-shots indexed with all cores (files/s), re-indexed
+  unchanged (s), database bytes per 1,000 files, one ``similar`` call (encode the query, load the
+  cached ANN index, search); ANN query latency (ms, median of 200) and recall@10 against brute
+  force on synthetic 64-D unit vectors at 10k (exact) and 100k (HNSW) items; with Ray installed,
+  the same index as Ray tasks on a fresh local instance (files/s including ``ray.init``).
 """
 
 from __future__ import annotations
@@ -116,6 +121,91 @@ def bench_plugin(pairs) -> dict:
             "plugin_slot_change_to_ready_s": statistics.median(out["slot_change_s"])}
 
 
+LIBRARY_FILES = 3000
+
+
+def _one_shots(root: Path, count: int) -> None:
+    """``count`` distinct synthetic 1-s one-shots: decaying partials or noise bursts, 16-bit WAV."""
+    rng = np.random.default_rng(1)
+    t = np.arange(SR) / SR
+    for i in range(count):
+        if i % 2:
+            audio = np.sin(2 * np.pi * rng.uniform(40, 2000) * t * (1 + rng.uniform(0, 0.5) * np.exp(-20 * t)))
+        else:
+            audio = rng.standard_normal(SR)
+        audio *= 0.5 * np.exp(-rng.uniform(2, 30) * t)
+        folder = root / f"{i // 100:02d}"
+        folder.mkdir(exist_ok=True)
+        sf.write(folder / f"shot_{i:04d}.wav", audio, SR, subtype="PCM_16")
+
+
+def bench_library(root: Path) -> dict:
+    """Index ``LIBRARY_FILES`` 1-s one-shots (all cores), re-index them unchanged, query the library;
+    ANN query latency on synthetic unit vectors at 10k and 100k items (exact / HNSW)."""
+    from latentmorph.library.indexer import index_paths
+    from latentmorph.library.search import AnnIndex, similar
+
+    shots, db = root / "shots", root / "library.sqlite"
+    shots.mkdir()
+    _one_shots(shots, LIBRARY_FILES)
+    report = index_paths([shots], db, progress=False)
+    unchanged = index_paths([shots], db, progress=False)
+    query = shots / "00" / "shot_0001.wav"
+    similar(db, query)  # builds and caches the ANN index
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        similar(db, query)
+        times.append(time.perf_counter() - started)
+    out = {"library_index_files_per_s": report.added / report.seconds, "library_index_failed": report.failed,
+           "library_reindex_unchanged_3000_files_s": unchanged.seconds,
+           "library_db_bytes_per_1000_files": db.stat().st_size * 1000 / LIBRARY_FILES,
+           "library_similar_call_s": statistics.median(times)}
+    rng = np.random.default_rng(0)
+    for count in (10_000, 100_000):
+        vectors = rng.standard_normal((count, 64)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        started = time.perf_counter()
+        ann = AnnIndex.build(np.arange(count, dtype=np.int64), vectors)
+        build_s = time.perf_counter() - started
+        queries = vectors[:200] + 0.5 * rng.standard_normal((200, 64)).astype(np.float32) / 8
+        latencies, recall = [], []
+        for q in queries / np.linalg.norm(queries, axis=1, keepdims=True):
+            started = time.perf_counter()
+            hits = ann.search(q, 10)
+            latencies.append(time.perf_counter() - started)
+            recall.append(len({i for i, _ in hits} & set(np.argsort(-(vectors @ q))[:10])) / 10)
+        name = f"library_query_{count // 1000}k"
+        out.update({f"{name}_ms": 1000 * statistics.median(latencies), f"{name}_recall_at_10": float(np.mean(recall)),
+                    f"{name}_index_build_s": build_s, f"{name}_index": type(ann.index).__name__})
+    return out
+
+
+def bench_library_ray(root: Path, count: int = 200) -> dict:
+    """The same index as Ray tasks on a fresh local Ray instance (skipped without ``ray``):
+    files/s including ``ray.init``, and the largest difference from the process-pool embeddings."""
+    try:
+        import ray
+    except ImportError:
+        return {"library_ray": "not installed (pip install 'latentmorph[cluster]')"}
+    from latentmorph.library.indexer import index_paths
+    from latentmorph.library.store import Library
+
+    shots = root / "ray_shots"
+    shots.mkdir()
+    _one_shots(shots, count)
+    embeddings = []
+    for db, address in ((root / "pool.sqlite", None), (root / "ray.sqlite", "local")):
+        started = time.perf_counter()
+        report = index_paths([shots], db, ray_address=address, progress=False)
+        seconds = time.perf_counter() - started
+        with Library.open(db) as library:
+            embeddings.append({it.path: it.embedding for it in library.items()})
+    ray.shutdown()
+    difference = max(float(np.abs(embeddings[0][p] - embeddings[1][p]).max()) for p in embeddings[0])
+    return {"library_ray_local_files_per_s": report.added / seconds, "library_ray_vs_pool_max_abs_diff": difference}
+
+
 def main() -> None:
     from latentmorph.model import get_model
 
@@ -129,6 +219,8 @@ def main() -> None:
         results.update(bench_model())
         results.update(bench_backend(pairs[:REPEATS]))
         results.update(bench_plugin(pairs[REPEATS:]))
+        results.update(bench_library(Path(tmp)))
+        results.update(bench_library_ray(Path(tmp)))
     out_path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     print(f"wrote {out_path}")

@@ -219,6 +219,8 @@ def test_default_db_path_follows_the_environment(tmp_path, monkeypatch):
     ("kits/Acoustic/Bass Drum Soft.flac", "kick"),
     ("kits/Acoustic/snare_rim.wav", "snare"),
     ("x/HiHat_open.aif", "hat"),
+    ("Millo/hhclosed_03.flac", "hat"),
+    ("BJA/SN4_03.aiff", "snare"),
     ("x/OHH 2.wav", "hat"),
     ("x/crash-14.wav", "cymbal"),
     ("x/TomHi.wav", "tom"),

@@ -107,8 +107,10 @@ def embed_audio(model: MorphModel, audio: np.ndarray, *, segments: bool = True) 
     if audio.ndim != 1 or audio.size == 0:
         raise ValueError(f"audio must be a non-empty [samples] array, got shape {audio.shape}")
     peak = float(np.max(np.abs(audio)))
+    if peak == 0.0:
+        raise SilentAudioError("silent: every sample is 0")
     if peak <= 10 ** (SILENCE_PEAK_DBFS / 20):
-        raise SilentAudioError(f"silent: peak {20 * np.log10(max(peak, 1e-30)):.0f} dBFS")
+        raise SilentAudioError(f"silent: peak {20 * np.log10(peak):.0f} dBFS")
     z = model.encode(audio[None])[0]
     hop, rate = model.hop_length, model.sample_rate
     level_db = frame_rms_db(audio, hop, z.shape[0])

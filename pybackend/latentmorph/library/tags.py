@@ -23,9 +23,10 @@ TAGS = ("kick", "snare", "hat", "cymbal", "tom", "perc", "bass", "synth", "pad",
 #: Path word → tag. Two-word names ("bass drum", "hi hat") are joined before look-up.
 SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("kick", "kicks", "bd", "bassdrum", "kickdrum", "kik"), "kick"),
-    **dict.fromkeys(("snare", "snares", "sd", "snr", "rimshot"), "snare"),
-    **dict.fromkeys(("hat", "hats", "hh", "hihat", "hihats", "chh", "ohh", "openhat", "closedhat"), "hat"),
-    **dict.fromkeys(("cymbal", "cymbals", "cym", "crash", "ride", "china", "splash"), "cymbal"),
+    **dict.fromkeys(("snare", "snares", "sd", "sn", "snr", "rimshot", "sidestick"), "snare"),
+    **dict.fromkeys(("hat", "hats", "hh", "hihat", "hihats", "chh", "ohh", "hhc", "hho", "hhclosed", "hhopen",
+                     "openhat", "closedhat"), "hat"),
+    **dict.fromkeys(("cymbal", "cymbals", "cym", "crash", "ride", "rd", "china", "splash"), "cymbal"),
     **dict.fromkeys(("tom", "toms", "floortom", "tomtom"), "tom"),
     **dict.fromkeys(("perc", "percussion", "clap", "claps", "handclap", "shaker", "conga", "congas", "bongo",
                      "bongos", "cowbell", "tambourine", "tamb", "clave", "claves", "woodblock", "guiro", "cabasa",
