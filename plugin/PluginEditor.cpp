@@ -22,6 +22,12 @@ SlotPanel::SlotPanel (SlotLoader& slots, int index) : slots_ (slots), index_ (in
     title_.setInterceptsMouseClicks (false, false);
     addAndMakeVisible (title_);
     addAndMakeVisible (fileName_);
+    searchMessage_.setFont (juce::Font (13.0f));
+    searchMessage_.setMinimumHorizontalScale (0.6f);
+    addAndMakeVisible (searchMessage_);
+    findSimilar_.setTooltip ("List the sounds of the indexed library (latentmorph index DIR) nearest to this slot's sample");
+    findSimilar_.onClick = [this] { findSimilar(); };
+    addAndMakeVisible (findSimilar_);
     showPath ({});
 }
 
@@ -60,7 +66,71 @@ void SlotPanel::filesDropped (const juce::StringArray& files, int, int)
     repaint();
 
     if (isInterestedInFileDrag (files))
-        slots_.setSlotPath (index_, slot_paths::fromFile (juce::File (files[0])));
+        loadFile (juce::File (files[0]));
+}
+
+void SlotPanel::loadFile (const juce::File& file)
+{
+    slots_.setSlotPath (index_, slot_paths::fromFile (file));
+}
+
+void SlotPanel::findSimilar()
+{
+    const auto slotPath = slots_.getSlots()[static_cast<std::size_t> (index_)].path;
+
+    if (slotPath.isEmpty())
+        return showSearchMessage ("drop a sample here first: similar sounds are found for the slot's sample", true);
+
+    juce::File query;
+
+    if (const auto resolved = slot_paths::resolve (slotPath, query); resolved.failed())
+        return showSearchMessage (resolved.getErrorMessage(), true);
+
+    showSearchMessage ("searching the library...", false);
+    search_.start (query, [safeThis = juce::Component::SafePointer<SlotPanel> (this), name = query.getFileName()] (const SimilarSearch::Result& result)
+    {
+        if (safeThis != nullptr)
+            safeThis->showSimilar (result, name);
+    });
+}
+
+void SlotPanel::showSimilar (const SimilarSearch::Result& result, const juce::String& queryName)
+{
+    if (result.errorMessage.isNotEmpty())
+        return showSearchMessage (result.errorMessage, true);
+
+    if (result.hits.empty())
+        return showSearchMessage ("the library has no sounds to compare with", true);
+
+    showSearchMessage ({}, false);
+    juce::PopupMenu menu;
+    menu.addSectionHeader ("Similar to " + queryName);
+
+    for (std::size_t i = 0; i < result.hits.size(); ++i)
+    {
+        const auto& hit = result.hits[i];
+        auto text = juce::File (hit.path).getFileName();
+
+        if (hit.startS > 0.0)   // a segment of a long file: the slot loads the file from its start
+            text << " @ " << juce::String (hit.startS, 1) << "-" << juce::String (hit.endS, 1) << " s";
+
+        text << "   " << (hit.tag.isNotEmpty() ? hit.tag : juce::String ("untagged")) << "   d " << juce::String (hit.distance, 3);
+        menu.addItem (static_cast<int> (i) + 1, text);   // item ids start at 1: 0 means dismissed
+    }
+
+    menu.showMenuAsync (juce::PopupMenu::Options().withTargetComponent (&findSimilar_),
+                        [safeThis = juce::Component::SafePointer<SlotPanel> (this), hits = result.hits] (int chosen)
+    {
+        if (safeThis != nullptr && chosen > 0 && chosen <= static_cast<int> (hits.size()))
+            safeThis->loadFile (juce::File (hits[static_cast<std::size_t> (chosen - 1)].path));
+    });
+}
+
+void SlotPanel::showSearchMessage (const juce::String& message, bool isError)
+{
+    searchMessage_.setText (message, juce::dontSendNotification);
+    searchMessage_.setTooltip (message);
+    searchMessage_.setColour (juce::Label::textColourId, isError ? kError : juce::Colours::lightgrey);
 }
 
 void SlotPanel::paint (juce::Graphics& g)
@@ -76,6 +146,9 @@ void SlotPanel::resized()
 {
     auto area = getLocalBounds().reduced (10);
     title_.setBounds (area.removeFromTop (24));
+    auto searchRow = area.removeFromBottom (26);
+    findSimilar_.setBounds (searchRow.removeFromRight (110));
+    searchMessage_.setBounds (searchRow.withTrimmedRight (6));
     fileName_.setBounds (area);
 }
 
@@ -102,7 +175,7 @@ LatentMorphEditor::LatentMorphEditor (LatentMorphProcessor& owner)
         knobs_.push_back (std::move (knob));
     }
 
-    setSize (720, 380);
+    setSize (720, 410);
     timerCallback();
     startTimerHz (10);
 }
@@ -142,7 +215,7 @@ void LatentMorphEditor::resized()
     auto area = getLocalBounds().reduced (12);
     area.removeFromTop (32);
 
-    auto slotRow = area.removeFromTop (110);
+    auto slotRow = area.removeFromTop (140);
     slotA_.setBounds (slotRow.removeFromLeft (slotRow.getWidth() / 2).reduced (4));
     slotB_.setBounds (slotRow.reduced (4));
 

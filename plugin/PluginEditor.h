@@ -1,6 +1,7 @@
 #pragma once
 
 #include "PluginProcessor.h"
+#include "SimilarSearch.h"
 
 #include <juce_gui_basics/juce_gui_basics.h>
 
@@ -9,7 +10,9 @@
 
 namespace latentmorph {
 
-/** A sample slot that accepts one dropped audio file (extensions checked case-insensitively). */
+/** A sample slot that accepts one dropped audio file (extensions checked case-insensitively), with a
+    "Find similar" button: the backend lists the library sounds nearest to the slot's sample in a menu,
+    and choosing one loads it into the slot exactly as dropping that file would. */
 class SlotPanel final : public juce::Component, public juce::FileDragAndDropTarget
 {
 public:
@@ -28,10 +31,17 @@ public:
     static constexpr const char* kAudioExtensions = ".wav;.wave;.aif;.aiff;.flac;.ogg;.mp3";
 
 private:
+    void loadFile (const juce::File& file);   // the one way a file gets into the slot: drop or menu
+    void findSimilar();
+    void showSimilar (const SimilarSearch::Result& result, const juce::String& queryName);
+    void showSearchMessage (const juce::String& message, bool isError);
+
     SlotLoader& slots_;
     const int index_;
     bool dragOver_ = false;
-    juce::Label title_, fileName_;
+    juce::Label title_, fileName_, searchMessage_;
+    juce::TextButton findSimilar_ { "Find similar" };
+    SimilarSearch search_;
 };
 
 /** Two slot panels, a status line and a rotary knob for every parameter of kParameterTable.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -83,7 +84,7 @@ def render_in_chromium(page: Path, profile_dir: Path) -> tuple[str, list[str]]:
     result = subprocess.run(
         [chromium, "--headless", "--disable-gpu", "--no-sandbox", "--enable-logging=stderr", "--v=0",
          f"--user-data-dir={profile_dir}", "--window-size=1000,700", "--virtual-time-budget=5000",
-         "--dump-dom", page.as_uri()],
+         "--autoplay-policy=no-user-gesture-required", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout, [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
@@ -98,6 +99,22 @@ def page_data(page: Path) -> dict:
     """The points the page embeds, parsed as its script parses them (JSON of <script id="map-data">)."""
     match = re.search(r'<script type="application/json" id="map-data">(.*?)</script>', page.read_text("utf-8"), re.S)
     return json.loads(match.group(1))
+
+
+#: Appended to a page: moves the pointer onto point POINT (placed as the page places it: a centred
+#: square, 12 px margin, y up) and clicks it, as a user would.
+_HOVER_AND_CLICK = """<script>
+(function () {
+  const points = JSON.parse(document.getElementById("map-data").textContent).points;
+  const plot = document.getElementById("plot"), canvas = document.getElementById("map");
+  const side = Math.min(plot.clientWidth, plot.clientHeight) - 24, box = canvas.getBoundingClientRect();
+  const at = {clientX: box.left + (plot.clientWidth - side) / 2 + points.x[POINT] * side,
+              clientY: box.top + (plot.clientHeight - side) / 2 + (1 - points.y[POINT]) * side};
+  canvas.dispatchEvent(new MouseEvent("mousemove", at));
+  canvas.dispatchEvent(new MouseEvent("click", at));
+})();
+</script>
+</body>"""
 
 
 def _items(count: int, tags: list[str | None]) -> list[Item]:
@@ -187,8 +204,22 @@ def test_map_command_writes_a_page_and_png_of_the_library(tiny_library, tmp_path
     assert report["png_path"] == str(out.with_suffix(".png")) and out.with_suffix(".png").stat().st_size > 10_000
     dom, console = render_in_chromium(out, tmp_path / "profile")
     assert console == [] and points_drawn(dom) == num_items
-    labels = page_data(out)["points"]["label"]
-    assert HOSTILE_NAME in labels and sorted({Path(f).name for f in sum(files.values(), [])}) == sorted(set(labels))
+    points = page_data(out)["points"]
+    assert HOSTILE_NAME in points["label"] and {p.name for p in sum(files.values(), [])} == set(points["label"])
+
+    # Hover shows the name and tag; a click points the <audio> element at the file and its span.
+    hostile = points["label"].index(HOSTILE_NAME)
+    clicked = tmp_path / "clicked.html"
+    clicked.write_text(out.read_text("utf-8").replace("</body>", _HOVER_AND_CLICK.replace("POINT", str(hostile))),
+                       encoding="utf-8")
+    dom, console = render_in_chromium(clicked, tmp_path / "profile")
+    assert console == []
+    tooltip = re.search(r'<div id="tooltip"[^>]*>(.*?)</div>', dom, re.S).group(1)
+    assert tooltip == html.escape(HOSTILE_NAME, quote=False) + "\nkick"
+    src = html.unescape(re.search(r'<audio id="player"[^>]* src="([^"]*)"', dom).group(1))
+    url, fragment = src.split("#")
+    assert Path(unquote(urlparse(url).path)) == files["kick"][-1]
+    assert fragment == f"t={points['start_s'][hostile]:g},{points['end_s'][hostile]:g}" and points["end_s"][hostile] > 0.4
 
     pads = CliRunner().invoke(app, ["map", "--db", str(db_path), "--out", str(tmp_path / "pads.html"),
                                     "--category", "pad", "--json"])

@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 from .audio import AudioLoadError, load_audio, sha256_file
 from .grid import GridFileError, cache_dir, cache_key, read_grid_header, write_grid
+from .library import LibraryError, default_db_path
+from .library.embedding import SilentAudioError
 from .model import ModelError, default_model_dir, get_model
 from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
                     MorphInputError, PriorStatsError, blend, check_weights, render_grid, sample_prior,
@@ -33,6 +35,8 @@ MAX_SOURCE_S = 10.0
 MAX_BLEND_POINTS = 81
 #: Most sounds of one ``render_new`` or ``render_variation``.
 MAX_COUNT = 16
+#: Most hits one ``similar`` request may ask for (a list a person reads, not a bulk export).
+MAX_SIMILAR_K = 100
 
 log = logging.getLogger("latentmorph.server")
 
@@ -260,9 +264,37 @@ def handle_render_variation(request: dict) -> dict:
     return {**_render_cached(model, hashes, count, key_options, render), "source_sha256": hashes}
 
 
-HANDLERS = {"hello": handle_hello, "render_grid": handle_render_grid, "render_blend": handle_render_blend,
-            "render_new": handle_render_new, "render_variation": handle_render_variation,
-            "ping": lambda request: {}}
+def _optional_text(request: dict, field: str) -> str | None:
+    value = request.get(field)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise RequestError("bad_request", f"{field} must be a non-empty string or null")
+    return value
+
+
+def handle_similar(request: dict) -> dict:
+    """The ``k`` library sounds nearest to a file (latentmorph.library.search.similar); see docs/protocol.md."""
+    path = request.get("path")
+    if not isinstance(path, str) or not path:
+        raise RequestError("bad_request", "path must be a non-empty string")
+    k = _int_field(request, "k", 10, 1, MAX_SIMILAR_K)
+    category, db = _optional_text(request, "category"), _optional_text(request, "db")
+    # Imported here: FAISS adds ~0.25 s to the start of a backend that may never search.
+    from .library.search import similar
+
+    model = _model()
+    try:
+        hits = similar(Path(db) if db is not None else default_db_path(), Path(path), k=k, category=category,
+                       model=model)
+    except LibraryError as error:
+        # similar() raises LibraryError for both sides; its cause tells a bad query from a bad library.
+        query_failed = isinstance(error.__cause__, (AudioLoadError, SilentAudioError))
+        raise RequestError("audio_load_error" if query_failed else "no_library", str(error)) from error
+    return {"hits": [hit.to_json() for hit in hits]}
+
+
+HANDLERS = {"hello": handle_hello, "render_grid": handle_render_grid, "similar": handle_similar,
+            "render_blend": handle_render_blend, "render_new": handle_render_new,
+            "render_variation": handle_render_variation, "ping": lambda request: {}}
 
 
 def respond(request: dict) -> dict:
