@@ -267,3 +267,15 @@ def test_index_cli_json(kit, tmp_path):
     assert document["failures"][0]["path"] == str(kit / "bad.ogg") and document["failures"][0]["reason"]
     result = CliRunner().invoke(app, ["index", str(tmp_path / "nowhere"), "--db", str(db)])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_embeddings_of_another_model_or_pooling_are_never_mixed(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE meta SET value = 'lm-older/pooling-v1' WHERE key = 'embedding_id'")
+    with pytest.raises(LibraryError, match="re-index"):
+        similar(db, SAMPLES_DIR / "kick.wav")
+    report = _index([kit], db)
+    assert (report.added, report.unchanged) == (3, 0)  # everything encoded again
+    assert similar(db, SAMPLES_DIR / "kick.wav", k=1)

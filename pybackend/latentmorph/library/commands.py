@@ -147,10 +147,13 @@ def library_eval(
     if as_json:
         _print_json(result)
         return
-    table = Table("embedding", f"precision@{k}", "classifier accuracy",
-                  title=f"{result['queries']} validation queries against {result['database']} clips")
+    table = Table("embedding", f"precision@{k} within validation", f"precision@{k} other recordings",
+                  "classifier accuracy", title=f"{result['queries']} validation queries; other recordings: "
+                  f"against all {result['database']} clips, the query's recording left out")
     for name in ("latent", "mfcc"):
-        table.add_row(name, f"{result[name]['precision_at_k']['all']:.3f}", f"{result[name]['classifier_accuracy']:.3f}")
+        precision = result[name]["precision_at_k"]
+        table.add_row(name, f"{precision['validation']['all']:.3f}", f"{precision['other_recordings']['all']:.3f}",
+                      f"{result[name]['classifier_accuracy']:.3f}")
     Console().print(table)
 
 

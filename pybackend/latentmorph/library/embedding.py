@@ -1,11 +1,16 @@
 """Latent sequence → one vector per sound: the whole file and, for long files, onset segments.
 
 The encoder gives ``z [frames, latent_dim]`` with one frame per ``hop_length`` samples (512 at
-44.1 kHz = 11.6 ms). A sound's embedding is the mean and the standard deviation of ``z`` over its
-*active* frames — those whose RMS is within ``ACTIVE_RANGE_DB`` of the loudest frame — so the
-silent tail of a one-shot, or the padding of a short file, does not dilute the vector; the
-concatenation ``[mean, std]`` (``2 · latent_dim`` values) is L2-normalised so that the inner
-product is the cosine similarity.
+44.1 kHz = 11.6 ms). A sound's embedding pools ``z`` over its *active* frames — those whose RMS is
+within ``ACTIVE_RANGE_DB`` of the loudest frame — so the silent tail of a one-shot, or the padding
+of a short file, does not dilute the vector: the mean, the standard deviation, and the mean of the
+first ``ATTACK_FRAMES`` active frames (the attack: 4 · 512 / 44100 = 46 ms), concatenated
+(``3 · latent_dim`` values) and L2-normalised so that the inner product is the cosine similarity.
+
+Measured with ``latentmorph library-eval`` protocol on the 675 validation clips (precision@10
+"same category", queries against the validation clips): mean only 0.695, mean + std 0.733,
+mean + std + attack mean 0.806; the attack carries what distinguishes a plucked from a bowed or
+blown note, which the time average blurs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from .store import Segment
 
 #: Frames quieter than the loudest frame by more than this are left out of the pooling.
 ACTIVE_RANGE_DB = 40.0
+#: Version of the pooling below; with the model id it names the embedding space
+#: (:func:`embedding_id`). 1: mean + std; 2: mean + std + attack mean.
+POOLING_VERSION = 2
+#: Active frames averaged for the attack part of the embedding (4 · 512 / 44100 = 46 ms).
+ATTACK_FRAMES = 4
 #: Files longer than this are cut at onsets into segments (loops, stems, phrases).
 SEGMENT_MIN_FILE_S = 3.0
 #: A segment runs from one onset to the next, but at most this long (a one-shot inside a loop).
@@ -32,6 +42,11 @@ SILENCE_PEAK_DBFS = -90.0
 
 class SilentAudioError(ValueError):
     """The audio has no sample above ``SILENCE_PEAK_DBFS``: there is no sound to describe."""
+
+
+def embedding_id(model: MorphModel) -> str:
+    """Names the embedding space: vectors with different ids must not be compared."""
+    return f"{model.model_id}/pooling-v{POOLING_VERSION}"
 
 
 def frame_rms_db(audio: np.ndarray, hop_length: int, frames: int) -> np.ndarray:
@@ -50,17 +65,19 @@ def frame_rms_db(audio: np.ndarray, hop_length: int, frames: int) -> np.ndarray:
 
 
 def pool_latents(z: np.ndarray, level_db: np.ndarray) -> np.ndarray:
-    """Mean and std of ``z [frames, D]`` over frames within ``ACTIVE_RANGE_DB`` of the loudest.
+    """Mean and std of ``z [frames, D]`` over frames within ``ACTIVE_RANGE_DB`` of the loudest, and
+    the mean of the first ``ATTACK_FRAMES`` of those frames.
 
     Returns:
-        float32 ``[2·D]`` = ``[mean, std]``, L2-normalised.
+        float32 ``[3·D]`` = ``[mean, std, attack mean]``, L2-normalised.
     Raises:
         ValueError: ``z`` has no frames or ``level_db`` a different frame count.
     """
     if z.ndim != 2 or z.shape[0] == 0 or level_db.shape != (z.shape[0],):
         raise ValueError(f"need z [frames > 0, D] and level_db [frames], got {z.shape} and {level_db.shape}")
     active = z[level_db >= level_db.max() - ACTIVE_RANGE_DB]
-    vector = np.concatenate([active.mean(axis=0), active.std(axis=0)]).astype(np.float32)
+    vector = np.concatenate([active.mean(axis=0), active.std(axis=0),
+                             active[:ATTACK_FRAMES].mean(axis=0)]).astype(np.float32)
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
@@ -98,7 +115,7 @@ def embed_audio(model: MorphModel, audio: np.ndarray, *, segments: bool = True) 
         audio: float32 ``[samples]``, mono.
     Returns:
         ``[whole, *segments]`` (untagged); times in seconds from the start of ``audio``; the whole
-        item ends at ``len(audio) / sample_rate``; embeddings float32 ``[2 · latent_dim]``.
+        item ends at ``len(audio) / sample_rate``; embeddings float32 ``[3 · latent_dim]``.
     Raises:
         SilentAudioError: peak below ``SILENCE_PEAK_DBFS``.
         ValueError: ``audio`` is not 1-D or is empty.

@@ -32,7 +32,7 @@ from rich.text import Text
 from ..audio import AudioLoadError, is_audio_path, load_audio, sha256_file
 from ..model import MorphModel, get_model
 from . import LibraryError
-from .embedding import SilentAudioError, embed_audio
+from .embedding import SilentAudioError, embed_audio, embedding_id
 from .store import FileRecord, FileResult, Library
 from .tags import classify_untagged, path_tag
 
@@ -279,9 +279,9 @@ def index_paths(roots: list[Path], db_path: Path, *, model: MorphModel | None = 
     report = IndexReport()
     found = scan(roots)
     root_strings = [os.path.abspath(r) for r in roots]
-    model_id = (model or get_model()).model_id
+    space = embedding_id(model or get_model())
     with Library.open(db_path, create=True) as library:
-        if library.meta("model_id") not in (None, model_id):  # other model, other latent space
+        if library.meta("embedding_id") not in (None, space):  # other model or pooling: other space
             library.clear()
         records = library.file_records()
         to_encode, touched = _plan(found, records, root_strings, library, report)
@@ -289,7 +289,7 @@ def index_paths(roots: list[Path], db_path: Path, *, model: MorphModel | None = 
             library.update_stats(touched)
         report.unchanged += len(touched)
         if to_encode:
-            _encode_all(to_encode, records, library, model, model_id, workers, ray_address, progress, report)
+            _encode_all(to_encode, records, library, model, space, workers, ray_address, progress, report)
             classify_untagged(library)
         report.items = library.item_count()
     report.seconds = time.perf_counter() - started
@@ -326,7 +326,7 @@ def _plan(found: dict[str, tuple[int, int]], records: dict[str, FileRecord], roo
 
 
 def _encode_all(paths: list[str], records: dict[str, FileRecord], library: Library, model: MorphModel | None,
-                model_id: str, workers: int | None, ray_address: str | None, progress: bool,
+                space: str, workers: int | None, ray_address: str | None, progress: bool,
                 report: IndexReport) -> None:
     workers = workers or os.cpu_count() or 1
     if ray_address:
@@ -349,9 +349,9 @@ def _encode_all(paths: list[str], records: dict[str, FileRecord], library: Libra
                 else:
                     report.added += 1
                 if len(batch) >= BATCH_FILES:
-                    library.write_files(batch, model_id)
+                    library.write_files(batch, space)
                     batch = []
                 bar.advance(task)
         finally:  # also on Ctrl-C: keep every finished file
             if batch:
-                library.write_files(batch, model_id)
+                library.write_files(batch, space)

@@ -1,11 +1,16 @@
 """Retrieval evaluation: does a sound's neighbourhood share its category?
 
 On the labelled clips of a data manifest (``.data/manifest.jsonl``: ``path``, ``split``,
-``category``, ``recording_key``), every validation clip queries all clips (train and validation);
-neighbours from the query's own recording (same ``recording_key``: the same instrument or drum at
-another note or velocity) are left out, so the score measures category, not recording, similarity.
-``precision@k`` is the fraction of the ``k`` nearest that share the query's category, averaged over
-queries (Manning et al., *Introduction to Information Retrieval*, 2008, §8.4).
+``category``, ``recording_key``), ``precision@k`` is the fraction of a query's ``k`` nearest
+neighbours that share its category, averaged over queries (Manning et al., *Introduction to
+Information Retrieval*, 2008, §8.4). Two protocols:
+
+- ``validation``: every validation clip queries the other validation clips. Neighbours may come
+  from the query's own recording (the same instrument or drum at another note or velocity), as
+  they would in a user's library.
+- ``other_recordings``: every validation clip queries all clips (train and validation) but
+  neighbours from its own recording (same ``recording_key``) are left out, so the score measures
+  category, not recording, similarity — much harder.
 
 Two embeddings are compared by the same code: the library's latent embedding (read from a library
 database that indexes the clips) and a baseline of MFCC statistics (mean and std over time of 20
@@ -123,8 +128,9 @@ def evaluate(data_dir: Path, db_path: Path, *, k: int = 10, workers: int | None 
     The clips are indexed into ``db_path`` first (incremental: a second run re-encodes nothing).
 
     Returns:
-        ``{"k", "queries", "database", "latent": {"precision_at_k": {...}, "classifier_accuracy"},
-        "mfcc": {...}}``.
+        ``{"k", "queries", "database", "latent": {"precision_at_k": {"validation": {...},
+        "other_recordings": {...}}, "classifier_accuracy"}, "mfcc": {...}}``; each precision dict
+        has ``"all"`` and one entry per category.
     """
     clips = read_manifest(data_dir)
     if not any(c.split == "valid" for c in clips):
@@ -142,10 +148,13 @@ def evaluate(data_dir: Path, db_path: Path, *, k: int = 10, workers: int | None 
     groups = [c.recording_key for c in clips]
     queries = np.array([i for i, c in enumerate(clips) if c.split == "valid"])
     train = np.array([i for i, c in enumerate(clips) if c.split != "valid"])
+    valid_categories = [categories[i] for i in queries]
     out = {"k": k, "queries": int(len(queries)), "database": len(clips)}
     for name, x in (("latent", latent), ("mfcc", mfcc)):
-        classifier = evaluate_split(x[train], [categories[i] for i in train], x[queries],
-                                    [categories[i] for i in queries])
-        out[name] = {"precision_at_k": precision_at_k(x, categories, groups, queries, k),
-                     "classifier_accuracy": classifier.accuracy}
+        classifier = evaluate_split(x[train], [categories[i] for i in train], x[queries], valid_categories)
+        out[name] = {"precision_at_k": {
+            "validation": precision_at_k(x[queries], valid_categories, [str(i) for i in queries],
+                                         np.arange(len(queries)), k),
+            "other_recordings": precision_at_k(x, categories, groups, queries, k)},
+            "classifier_accuracy": classifier.accuracy}
     return out

@@ -21,7 +21,7 @@ import numpy as np
 from ..audio import AudioLoadError, load_audio
 from ..model import MorphModel, get_model
 from . import LibraryError
-from .embedding import SilentAudioError, embed_audio
+from .embedding import SilentAudioError, embed_audio, embedding_id
 from .store import Library
 
 #: Up to this many items the search is exact (brute force); above it, HNSW.
@@ -174,9 +174,9 @@ def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, en
     with Library.open(db_path) as library:
         if library.item_count() == 0:
             raise LibraryError(f"the library '{db_path}' is empty: run `latentmorph index DIR` first")
-        if library.meta("model_id") != model.model_id:
-            raise LibraryError(f"the library was indexed with model {library.meta('model_id')}, the query uses "
-                               f"{model.model_id}: re-index with `latentmorph index`")
+        if library.meta("embedding_id") != embedding_id(model):
+            raise LibraryError(f"the library holds embeddings {library.meta('embedding_id')}, this query makes "
+                               f"{embedding_id(model)}: re-index with `latentmorph index`")
         query = embed_query(model, query_path, start_s, end_s)
         ann = AnnIndex.for_library(library)
         allowed = library.item_ids_with_tag(category) if category is not None else None

@@ -2,7 +2,8 @@
 
 Tables (schema version 1):
 
-- ``meta(key, value)`` — ``model_id`` of the encoder the embeddings come from, ``embedding_dim``,
+- ``meta(key, value)`` — ``embedding_id`` (encoder model id and pooling version of the
+  embeddings, :func:`latentmorph.library.embedding.embedding_id`), ``embedding_dim``,
   ``content_version`` (incremented by every write, the key of the cached ANN index).
 - ``files(id, path, size_bytes, mtime_ns, sha256, duration_s, error)`` — one row per audio file
   seen; ``error`` holds the reason a file could not be indexed (then it has no items), so an
@@ -196,16 +197,16 @@ class Library:
         """``(path, reason)`` of every file that could not be indexed, sorted by path."""
         return list(self._db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path"))
 
-    def write_files(self, results: Iterable[FileResult], model_id: str | None = None) -> None:
+    def write_files(self, results: Iterable[FileResult], embedding_id: str | None = None) -> None:
         """Insert or replace files with their items in one transaction (a file's previous items are
-        deleted). ``model_id`` (when given) is recorded as the encoder of the embeddings.
+        deleted). ``embedding_id`` (when given) is recorded as the space of the embeddings.
 
         Raises:
             LibraryError: an embedding's dimension differs from the one already stored.
         """
         with self._transaction():
-            if model_id is not None:
-                self._set_meta("model_id", model_id)
+            if embedding_id is not None:
+                self._set_meta("embedding_id", embedding_id)
             dim = self.meta("embedding_dim")
             for r in results:
                 file_id = self._db.execute(
@@ -245,7 +246,7 @@ class Library:
             self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
 
     def clear(self) -> None:
-        """Delete every file and item (the embeddings of another model are useless)."""
+        """Delete every file and item (embeddings of another model or pooling are not comparable)."""
         with self._transaction():
             self._db.execute("DELETE FROM files")
             self._db.execute("DELETE FROM meta WHERE key = 'embedding_dim'")
