@@ -14,7 +14,7 @@ APT_PACKAGES := juce-modules-source cmake g++ make pkg-config python3-venv pytho
                 libfluidsynth3 fluid-soundfont-gm chromium
 JOBS        ?= 2
 
-.PHONY: all setup apt venv build demo test bench data train export validate presets clean help
+.PHONY: all setup apt venv build demo test bench data train export validate eval presets clean help
 
 all: demo
 
@@ -23,6 +23,7 @@ help:
 	@echo "make test   - set up everything and run the test suite"
 	@echo "make data   - fetch and render the training data into .data/"
 	@echo "make train  - train the default model (resumes), then 'make export'"
+	@echo "make eval   - reconstruction and morph metrics against baselines into out/eval/"
 
 setup: apt venv build
 
@@ -66,6 +67,11 @@ export:
 
 validate:
 	$(PY) -m latentmorph_train.validate --data .data --out runs/default/validation.json --curves runs/default/metrics.jsonl
+
+# Objective reconstruction and morph metrics of the shipped model against mel + Griffin-Lim and
+# crossfade baselines (150 validation clips, 40 pairs; `--limit 0` for the whole split).
+eval: data
+	nice -n 5 $(VENV)/bin/latentmorph eval --manifest .data/manifest.jsonl --split valid --out out/eval
 
 presets: setup
 	$(PY) presets/build_presets.py --plugin $(VST3)

@@ -1,5 +1,5 @@
-"""Command line: ``latentmorph morph A B --steps 9 --out DIR``, ``latentmorph reconstruct IN OUT`` and
-``latentmorph map --out map.html``.
+"""Command line: ``latentmorph morph A B --steps 9 --out DIR``, ``latentmorph reconstruct IN OUT``,
+``latentmorph eval [DIR ...] [--manifest M --split valid]`` and ``latentmorph map --out map.html``.
 
 Errors (unreadable audio, missing model) are printed as one clear line and exit with status 1.
 """
@@ -13,6 +13,7 @@ import soundfile as sf
 import typer
 from rich.console import Console
 
+from . import evaluation
 from .audio import AudioLoadError, load_audio
 from .library import LibraryError, commands as library_commands, default_db_path
 from .library.map import build_map
@@ -109,6 +110,49 @@ def map_command(
         console.print(f"wrote {report.html_path} and {report.png_path}: {report.num_points} sounds, "
                       f"{report.num_tags} tags, {report.seconds:.1f} s")
 
+
+@app.command("eval")
+def eval_command(
+    dirs: list[Path] = typer.Argument(None, metavar="[DIR]...", help="folders of audio (category = parent folder)"),
+    manifest: Path | None = typer.Option(None, help="data manifest (JSON lines) instead of folders"),
+    split: str = typer.Option("valid", help="manifest split to evaluate"),
+    pairs: Path | None = typer.Option(None, help="morph pairs, lines 'A<TAB>B[<TAB>kind]' (default: built from the clips)"),
+    model_dir: Path | None = MODEL_DIR_OPTION,
+    steps: int = typer.Option(9, min=3, max=65, help="morph steps K (odd: t = 0.5 must be a step)"),
+    limit: int = typer.Option(150, min=0, help="clips for reconstruction, seeded random subset (0: all)"),
+    num_pairs: int = typer.Option(40, min=0, help="pairs built when no --pairs is given (half pitched, half drum)"),
+    seed: int = typer.Option(0, help="seed of the clip subset and the pairs"),
+    baselines: bool = typer.Option(True, help="also run the oracle mel + Griffin-Lim baselines"),
+    gl_iterations: int = typer.Option(evaluation.GL_ITERATIONS, min=1, help="Griffin-Lim iterations of the baselines"),
+    align: str | None = typer.Option(None, help="forwarded to render_grid(align=...) when given"),
+    interp: str | None = typer.Option(None, help="forwarded to render_grid(interp=...) when given"),
+    out: Path = typer.Option(Path("out/eval"), help="folder for eval.json, eval.md, eval.png"),
+    json_output: bool = typer.Option(False, "--json", help="print summary and targets as JSON on stdout"),
+) -> None:
+    """Objective reconstruction and morph metrics of the model against baselines (see eval.md)."""
+    if steps % 2 == 0:
+        _fail(ValueError(f"--steps must be odd so that t = 0.5 is a step, got {steps}"))
+    if bool(dirs) == (manifest is not None):
+        _fail(ValueError("give folders or --manifest (one of the two)"))
+    try:
+        clips = evaluation.clips_from_manifest(manifest, split) if manifest else evaluation.clips_from_dirs(dirs)
+        pair_list = (evaluation.read_pairs(pairs, clips) if pairs
+                     else evaluation.build_pairs(clips, num_pairs, seed))
+        render_options = evaluation.render_options(align, interp)
+    except ValueError as error:  # EvaluationError, or an unknown align / interp
+        _fail(error)
+    model = _load_model(model_dir)
+    selected = evaluation.select_clips(clips, limit, seed)
+    console.print(f"model {model.model_id}: {len(selected)} of {len(clips)} clips, {len(pair_list)} pairs, "
+                  f"{steps} steps, baselines {'on' if baselines else 'off'}", highlight=False)
+    config = evaluation.EvaluationConfig(steps, seed, baselines, gl_iterations, render_options)
+    report = evaluation.evaluate(model, selected, pair_list, config, console)
+    paths = evaluation.write_report(report, out)
+    if json_output:
+        typer.echo(json.dumps(evaluation.json_safe({k: report[k] for k in ("model", "sizes", "summary", "targets")})))
+    else:
+        console.print(evaluation.markdown_report(report).split("\n## Reconstruction")[0], highlight=False)
+    console.print(f"wrote {', '.join(map(str, paths))}", highlight=False)
 
 if __name__ == "__main__":
     app()
