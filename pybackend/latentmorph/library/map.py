@@ -50,7 +50,8 @@ _TEMPLATE_FIELDS = re.compile(r"__LM_(TITLE|DATA)__")
 
 @dataclass(frozen=True)
 class MapReport:
-    """What :func:`build_map` wrote: paths, number of points and tags, wall time in seconds."""
+    """What :func:`build_map` wrote: the paths, the number of points, the number of legend entries
+    (tags, plus one for untagged items if any) and the wall time in seconds."""
 
     html_path: str
     png_path: str | None
@@ -109,13 +110,10 @@ def tag_colours(items: list[Item]) -> dict[str | None, str]:
     return colours
 
 
-def _is_segment(item: Item) -> bool:
-    return item.start_s > 0.0
-
-
 def _label(item: Item) -> str:
+    """The file name; for a segment (``start_s > 0``) also its span in seconds."""
     name = Path(item.path).name
-    return f"{name}  {item.start_s:.2f}–{item.end_s:.2f} s" if _is_segment(item) else name
+    return f"{name}  {item.start_s:.2f}–{item.end_s:.2f} s" if item.start_s > 0.0 else name
 
 
 def _script_json(value) -> str:
