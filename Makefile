@@ -64,6 +64,7 @@ train: data
 export:
 	$(PY) -m latentmorph_train.onnx_export runs/default/checkpoint.pt --out pybackend/latentmorph/models \
 	  --parity-audio presets/samples/kick.wav --parity-audio presets/samples/bell_c4.wav
+	$(PY) -m latentmorph.cli fit-prior --manifest .data/manifest.jsonl --out pybackend/latentmorph/models/latent_prior.npz
 
 validate:
 	$(PY) -m latentmorph_train.validate --data .data --out runs/default/validation.json --curves runs/default/metrics.jsonl

@@ -1,5 +1,6 @@
 """Command line: ``latentmorph morph A B --steps 9 --out DIR``, ``latentmorph reconstruct IN OUT``,
-``latentmorph eval [DIR ...] [--manifest M --split valid]`` and ``latentmorph map --out map.html``.
+``latentmorph eval [DIR ...] [--manifest M --split valid]`` and ``latentmorph map --out map.html``;
+``latentmorph blend A B [C D] --weights …``, ``new``, ``variation FILE`` and ``fit-prior`` (morph.py).
 
 Errors (unreadable audio, missing model) are printed as one clear line and exit with status 1.
 """
@@ -9,16 +10,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 import typer
 from rich.console import Console
+from rich.progress import track
 
 from . import evaluation
 from .audio import AudioLoadError, load_audio
 from .library import LibraryError, commands as library_commands, default_db_path
 from .library.map import build_map
-from .model import ModelError, MorphModel
-from .morph import MorphInputError, morph_positions, reconstruct, render_grid
+from .model import ModelError, MorphModel, default_model_dir
+from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
+                    MorphInputError, blend, fit_latent_prior, morph_positions, reconstruct, render_grid,
+                    sample_prior, variation)
 from .plots import save_grid_spectrograms
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -28,6 +33,23 @@ library_commands.register(app)  # index, similar, tags, library-eval
 
 MODEL_DIR_OPTION = typer.Option(None, "--model-dir", help="folder with encoder.onnx/decoder.onnx "
                                 "(default: the shipped model, or $LATENTMORPH_MODEL_DIR)")
+
+
+def _choice(allowed: tuple[str, ...]):
+    """Option callback refusing values outside ``allowed`` with a usage error."""
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+    return check
+
+
+ALIGN_OPTION = typer.Option(DEFAULT_ALIGN, callback=_choice(ALIGN_MODES),
+                            help="latent alignment: onset (pad so onsets coincide) or dtw (also "
+                            "time-warp the latent sequences against each other)")
+INTERP_OPTION = typer.Option(DEFAULT_INTERP, callback=_choice(INTERP_MODES),
+                             help="latent interpolation per frame: linear or slerp (spherical)")
+JSON_OPTION = typer.Option(False, "--json", help="print the written files as JSON on stdout")
 
 
 def _fail(error: Exception) -> None:
@@ -42,12 +64,24 @@ def _load_model(model_dir: Path | None) -> MorphModel:
         _fail(error)
 
 
+def _write_wavs(audio: np.ndarray, sample_rate: int, paths: list[Path], json_output: bool = False) -> None:
+    """Write ``audio [n, samples]`` as float WAVs, one per path (their folder is created)."""
+    for path, clip in zip(paths, audio):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, clip, sample_rate, subtype="FLOAT")
+        console.print(f"wrote {path}", highlight=False)
+    if json_output:
+        typer.echo(json.dumps({"files": [str(p) for p in paths], "sample_rate": sample_rate}))
+
+
 @app.command()
 def morph(
     sample_a: Path = typer.Argument(..., help="first source (t = 0)"),
     sample_b: Path = typer.Argument(..., help="second source (t = 1)"),
     steps: int = typer.Option(9, min=2, max=65, help="grid steps K, t = i/(K-1)"),
     out: Path = typer.Option(Path("morph_out"), help="output folder"),
+    align: str = ALIGN_OPTION,
+    interp: str = INTERP_OPTION,
     model_dir: Path | None = MODEL_DIR_OPTION,
 ) -> None:
     """Write one WAV per morph step (step_00_t0.000.wav …) and morph.png with their spectrograms."""
@@ -56,14 +90,11 @@ def morph(
         a, _ = load_audio(sample_a, model.sample_rate)
         b, _ = load_audio(sample_b, model.sample_rate)
         with console.status(f"rendering {steps} steps"):
-            grid = render_grid(model, a, b, steps)
+            grid = render_grid(model, a, b, steps, align=align, interp=interp)
     except (AudioLoadError, MorphInputError) as error:
         _fail(error)
-    out.mkdir(parents=True, exist_ok=True)
-    for i, (t, audio) in enumerate(zip(morph_positions(steps), grid)):
-        path = out / f"step_{i:02d}_t{t:.3f}.wav"
-        sf.write(path, audio, model.sample_rate, subtype="FLOAT")
-        console.print(f"wrote {path}")
+    _write_wavs(grid, model.sample_rate,
+                [out / f"step_{i:02d}_t{t:.3f}.wav" for i, t in enumerate(morph_positions(steps))])
     png = save_grid_spectrograms(grid, model.sample_rate, out / "morph.png",
                                  title=f"{sample_a.name} → {sample_b.name} ({model.model_id})")
     console.print(f"wrote {png}")
@@ -86,29 +117,105 @@ def reconstruct_command(
     console.print(f"wrote {output_path}")
 
 
-@app.command("map")
-def map_command(
-    out: Path = typer.Option(Path("map.html"), "--out", help="interactive HTML map to write"),
-    png: Path | None = typer.Option(None, "--png", help="static PNG to write (default: --out with .png)"),
-    db: Path | None = typer.Option(None, "--db", help="library database (default: $LATENTMORPH_LIBRARY_DB, "
-                                   "else library.sqlite in the user data folder)"),
-    category: str | None = typer.Option(None, "--category", help="map only the sounds with this tag"),
-    seed: int = typer.Option(0, help="t-SNE random seed (the same seed gives the same map)"),
-    as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+@app.command("blend")
+def blend_command(
+    samples: list[Path] = typer.Argument(..., metavar="A B [C [D]]", help=f"2 to {MAX_SOURCES} sources"),
+    weights: list[str] = typer.Option(..., "--weights", help="one weight per source, comma-separated, "
+                                      "each ≥ 0, summing to 1 (\"0.25,0.25,0.25,0.25\"); repeat for "
+                                      "more points"),
+    out: Path = typer.Option(Path("blend_out"), help="output folder"),
+    align: str = ALIGN_OPTION,
+    interp: str = INTERP_OPTION,
+    model_dir: Path | None = MODEL_DIR_OPTION,
+    json_output: bool = JSON_OPTION,
 ) -> None:
-    """Write a 2-D t-SNE map of the library: an HTML page (colour: tag, hover: name, click: play) and a PNG."""
-    db_path = db if db is not None else default_db_path()
-    png_path = png if png is not None else out.with_suffix(".png")
+    """N-way morph: write one WAV per --weights row (blend_00.wav …)."""
+    if not 2 <= len(samples) <= MAX_SOURCES:
+        _fail(ValueError(f"give 2 to {MAX_SOURCES} sources, got {len(samples)}"))
+    rows = []
+    for row in weights:
+        try:
+            rows.append([float(w) for w in row.split(",")])
+        except ValueError:
+            _fail(ValueError(f"--weights {row!r} is not a comma-separated list of numbers"))
+        if len(rows[-1]) != len(samples):
+            _fail(ValueError(f"--weights {row!r} has {len(rows[-1])} values for {len(samples)} sources"))
+    model = _load_model(model_dir)
     try:
-        with console.status(f"laying out the library {db_path} with t-SNE"):
-            report = build_map(db_path, out, png_path=png_path, category=category, seed=seed)
-    except LibraryError as error:
+        sources = [load_audio(path, model.sample_rate)[0] for path in samples]
+        with console.status(f"rendering {len(rows)} points"):
+            audio = blend(model, sources, np.array(rows), align=align, interp=interp)
+    except (AudioLoadError, ValueError) as error:
         _fail(error)
-    if as_json:
-        typer.echo(json.dumps(report.to_json()))
-    else:
-        console.print(f"wrote {report.html_path} and {report.png_path}: {report.num_points} sounds, "
-                      f"{report.num_tags} tags, {report.seconds:.1f} s")
+    _write_wavs(audio, model.sample_rate, [out / f"blend_{i:02d}.wav" for i in range(len(rows))], json_output)
+
+
+@app.command("new")
+def new_command(
+    seconds: float = typer.Option(1.5, min=0.01, help="length of each sound in seconds (≤ 2)"),
+    count: int = typer.Option(4, min=1, max=64, help="number of sounds"),
+    seed: int = typer.Option(0, min=0, help="random seed (the same seed gives the same sounds)"),
+    temperature: float = typer.Option(1.0, min=0.0, help="spread around the mean sound (0: the mean)"),
+    prior: Path | None = typer.Option(None, help=f"latent prior file (default: {PRIOR_FILE} in the model folder)"),
+    out: Path = typer.Option(Path("new_out"), help="output folder"),
+    model_dir: Path | None = MODEL_DIR_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """New sounds sampled from the latent prior of the training clips: new_00.wav …"""
+    model = _load_model(model_dir)
+    try:
+        audio = sample_prior(model, seconds, count, seed, temperature,
+                             prior=prior or (model_dir or default_model_dir()) / PRIOR_FILE)
+    except ValueError as error:
+        _fail(error)
+    _write_wavs(audio, model.sample_rate, [out / f"new_{i:02d}.wav" for i in range(count)], json_output)
+
+
+@app.command("variation")
+def variation_command(
+    input_path: Path = typer.Argument(..., metavar="FILE", help="audio file to vary"),
+    amount: float = typer.Option(0.3, min=0.0, max=1.0, help="noise relative to the latent's std per dimension"),
+    count: int = typer.Option(4, min=1, max=64, help="number of variations"),
+    seed: int = typer.Option(0, min=0, help="random seed (the same seed gives the same variations)"),
+    out: Path = typer.Option(Path("variation_out"), help="output folder"),
+    model_dir: Path | None = MODEL_DIR_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Variations of one sound (small smooth latent perturbations): variation_00.wav …"""
+    model = _load_model(model_dir)
+    try:
+        audio, _ = load_audio(input_path, model.sample_rate)
+        renders = variation(model, audio, amount, count, seed)
+    except (AudioLoadError, ValueError) as error:
+        _fail(error)
+    _write_wavs(renders, model.sample_rate, [out / f"variation_{i:02d}.wav" for i in range(count)], json_output)
+
+
+@app.command("fit-prior")
+def fit_prior_command(
+    manifest: Path = typer.Option(Path(".data/manifest.jsonl"), help="data manifest (JSON lines)"),
+    split: str = typer.Option("train", help="manifest split to fit on"),
+    max_clips: int = typer.Option(2000, min=1, help="clips used, seeded random subset"),
+    seed: int = typer.Option(0, help="seed of the subset"),
+    components: int = typer.Option(64, min=1, help="principal components kept"),
+    out: Path | None = typer.Option(None, help=f"file to write (default: {PRIOR_FILE} in the model folder)"),
+    model_dir: Path | None = MODEL_DIR_OPTION,
+) -> None:
+    """Fit the latent prior that `latentmorph new` samples from (run after every model export)."""
+    try:
+        clips = evaluation.select_clips(evaluation.clips_from_manifest(manifest, split), max_clips, seed)
+    except evaluation.EvaluationError as error:
+        _fail(error)
+    model = _load_model(model_dir)
+    loaded = (load_audio(clip.path, model.sample_rate)[0]
+              for clip in track(clips, description="encoding clips", console=console))
+    try:
+        prior = fit_latent_prior(model, loaded, n_components=components)
+    except (AudioLoadError, ValueError) as error:
+        _fail(error)
+    path = prior.save(out or (model_dir or default_model_dir()) / PRIOR_FILE)
+    console.print(f"wrote {path}: {prior.num_clips} clips, {components} components keep "
+                  f"{100 * prior.explained_variance:.1f} % of the variance", highlight=False)
 
 
 @app.command("eval")
@@ -153,6 +260,32 @@ def eval_command(
     else:
         console.print(evaluation.markdown_report(report).split("\n## Reconstruction")[0], highlight=False)
     console.print(f"wrote {', '.join(map(str, paths))}", highlight=False)
+
+
+@app.command("map")
+def map_command(
+    out: Path = typer.Option(Path("map.html"), "--out", help="interactive HTML map to write"),
+    png: Path | None = typer.Option(None, "--png", help="static PNG to write (default: --out with .png)"),
+    db: Path | None = typer.Option(None, "--db", help="library database (default: $LATENTMORPH_LIBRARY_DB, "
+                                   "else library.sqlite in the user data folder)"),
+    category: str | None = typer.Option(None, "--category", help="map only the sounds with this tag"),
+    seed: int = typer.Option(0, help="t-SNE random seed (the same seed gives the same map)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+) -> None:
+    """Write a 2-D t-SNE map of the library: an HTML page (colour: tag, hover: name, click: play) and a PNG."""
+    db_path = db if db is not None else default_db_path()
+    png_path = png if png is not None else out.with_suffix(".png")
+    try:
+        with console.status(f"laying out the library {db_path} with t-SNE"):
+            report = build_map(db_path, out, png_path=png_path, category=category, seed=seed)
+    except LibraryError as error:
+        _fail(error)
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+    else:
+        console.print(f"wrote {report.html_path} and {report.png_path}: {report.num_points} sounds, "
+                      f"{report.num_tags} tags, {report.seconds:.1f} s")
+
 
 if __name__ == "__main__":
     app()
