@@ -216,6 +216,7 @@ class MelGriffinLim:
     def __call__(self, audio: np.ndarray, audio_rate: int) -> np.ndarray:
         """float32 ``[samples]`` at ``audio_rate`` → float32 of the same length and rate."""
         x = soxr.resample(audio, audio_rate, self.sample_rate, quality="HQ") if audio_rate != self.sample_rate else audio
+        x = np.pad(x, (0, max(0, self.n_fft - len(x))))  # at least one frame
         mel = librosa.feature.melspectrogram(y=x, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
                                              n_mels=self.n_mels)
         magnitude = np.sqrt(np.maximum(_mel_pseudo_inverse(self.sample_rate, self.n_fft, self.n_mels) @ mel, 0.0))
@@ -550,8 +551,9 @@ def markdown_report(report: dict) -> str:
 
 
 def save_plot(report: dict, path: Path) -> Path:
-    """Box plots (PNG at ``path``): reconstruction MR-STFT and HF excess per system; R² of
-    centroid / loudness / attack, doubling (pitched pairs) and step smoothness, ours vs crossfade."""
+    """Box plots (PNG at ``path``, 2 × 4 panels): reconstruction MR-STFT, log-spectral distance and
+    HF excess per system; doubling on pitched pairs, R² of centroid / loudness / attack time and
+    step smoothness of the morphs, ours vs crossfade."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -564,20 +566,21 @@ def save_plot(report: dict, path: Path) -> Path:
     clips, pairs = report["clips"], report["pairs"]
     recon_systems = list(report["summary"]["reconstruction"])
     morph_systems = list(report["summary"]["morph"])
-    panels = [("reconstruction MR-STFT", [(s, values(clips, s, "mrstft")) for s in recon_systems]),
-              ("HF excess > 12 kHz (dB)", [(s, values(clips, s, "hf_excess_db")) for s in recon_systems])]
-    for metric, title in (("centroid_r2", "centroid R²"), ("loudness_r2", "loudness R²"), ("attack_r2", "attack R²"),
-                          ("step_smoothness", "step smoothness (max/mean)")):
-        panels.append((title, [(s, values(pairs, s, metric)) for s in morph_systems]))
-    panels.append(("doubling at t=0.5, pitched", [(s, values(pairs, s, "doubling", "pitched")) for s in morph_systems]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.8))
-    for ax, (title, series) in zip(axes, panels):
+    panels = [(title, [(s, values(clips, s, metric)) for s in recon_systems])
+              for metric, title in (("mrstft", "reconstruction MR-STFT"), ("lsd_db", "log-spectral distance (dB)"),
+                                    ("hf_excess_db", "HF excess > 12 kHz (dB)"))]
+    panels.append(("doubling at t=0.5, pitched pairs", [(s, values(pairs, s, "doubling", "pitched")) for s in morph_systems]))
+    panels += [(title, [(s, values(pairs, s, metric)) for s in morph_systems])
+               for metric, title in (("centroid_r2", "morph: centroid R²"), ("loudness_r2", "morph: loudness R²"),
+                                     ("attack_r2", "morph: attack-time R²"), ("step_smoothness", "morph: step smoothness"))]
+    fig, axes = plt.subplots(2, 4, figsize=(13, 7))
+    for ax, (title, series) in zip(axes.flat, panels):
         shown = [(name, v) for name, v in series if v]
         if shown:
-            ax.boxplot([v for _, v in shown], showfliers=True)
-            ax.set_xticks(range(1, len(shown) + 1), [name.replace("_", "\n", 1) for name, _ in shown], fontsize=7)
+            ax.boxplot([v for _, v in shown])
+            ax.set_xticks(range(1, len(shown) + 1), [name.replace("_", "\n", 1) for name, _ in shown], fontsize=8)
         ax.set_title(title, fontsize=9)
-        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="y", labelsize=8)
     fig.suptitle(f"LatentMorph evaluation — {report['model']['model_id']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -63,6 +63,8 @@ def _common_length(output: np.ndarray, reference: np.ndarray) -> tuple[np.ndarra
 
 
 def _power_spectrogram(audio: np.ndarray, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> np.ndarray:
+    # A signal shorter than one frame is zero-padded to one (what librosa does anyway, with a warning).
+    audio = np.pad(audio, (0, max(0, n_fft - len(audio))))
     return np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=hop_length, window="hann")) ** 2
 
 
