@@ -168,6 +168,33 @@ def test_read_pairs_and_errors(tmp_path):
         evaluation.clips_from_manifest(tmp_path / "manifest.jsonl", "valid")
 
 
+def test_select_clips_is_a_seeded_ordered_subset():
+    clips = [_clip(f"c{i}", "keys", i) for i in range(20)]
+    subset = evaluation.select_clips(clips, 5, seed=3)
+    assert subset == evaluation.select_clips(clips, 5, seed=3) != evaluation.select_clips(clips, 5, seed=4)
+    assert len(subset) == 5 and subset == sorted(subset, key=clips.index)
+    assert evaluation.select_clips(clips, 0, seed=3) == clips
+
+
+def test_targets_compare_ours_with_thresholds_and_baselines():
+    def clip_row(ours_mrstft: float, baseline_mrstft: float) -> dict:
+        return {"category": "keys", "systems": {
+            "ours": {"mrstft": ours_mrstft, "lsd_db": 1.0, "hf_excess_db": 0.5},
+            "mel_gl_44k_128": {"mrstft": baseline_mrstft, "lsd_db": 1.0, "hf_excess_db": 0.0}}}
+
+    pair_row = {"kind": "drum", "systems": {"ours": {m: 0.95 for m in evaluation.MORPH_METRICS}}}
+    targets = {t["metric"]: t for t in evaluation.check_targets(
+        evaluation.summarise([clip_row(0.4, 0.5), clip_row(0.6, 0.7)], [pair_row]))}
+    assert targets["mrstft"]["value"] == pytest.approx(0.5) and targets["mrstft"]["threshold"] == pytest.approx(0.6)
+    assert targets["mrstft"]["met"] is True
+    assert targets["hf_excess_db"]["met"] is True  # 0.5 dB ≤ 1 dB
+    assert targets["centroid_r2"]["met"] is True  # 0.95 ≥ 0.9
+    assert targets["step_smoothness"]["met"] is True and targets["endpoint_ratio"]["met"] is True
+    assert targets["doubling"]["met"] is None  # no pitched pair: not measured
+    worse = evaluation.check_targets(evaluation.summarise([clip_row(0.8, 0.5)], [pair_row]))
+    assert next(t for t in worse if t["metric"] == "mrstft")["met"] is False
+
+
 def test_stats_ignore_undefined_values():
     assert evaluation.stats([1.0, float("nan"), 3.0, None, 2.0, 4.0]) == {"count": 4, "median": 2.5, "q1": 1.75, "q3": 3.25}
     assert evaluation.stats([float("nan")])["median"] is None

@@ -363,6 +363,8 @@ def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], co
     Returns the report dict written by :func:`write_report`: ``model``, ``config``, ``sizes``,
     ``skipped`` (count and reasons), ``clips`` / ``pairs`` (per item, per system metrics; NaN
     where undefined), ``summary`` (:func:`summarise`) and ``targets`` (:func:`check_targets`).
+    ``ours`` morphs also get ``endpoint_ratio`` = ``endpoint_mrstft`` / mean reconstruction
+    MR-STFT of A and B: 1 when the grid's ends are as good as plain reconstructions.
     Clips and pairs that raise one of :data:`SKIPPABLE` are skipped and counted.
     """
     console = console or Console(stderr=True)
