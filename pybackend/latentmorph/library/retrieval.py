@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import librosa
@@ -141,8 +143,10 @@ def evaluate(data_dir: Path, db_path: Path, *, k: int = 10, workers: int | None 
     paths = [c.path for c in clips]
     latent = file_embeddings(db_path, paths)
     sample_rate = get_model().sample_rate
-    mfcc = np.stack([mfcc_statistics(p, sample_rate)
-                     for p in track(paths, description="MFCC baseline", disable=not progress, transient=True)])
+    with ProcessPoolExecutor(workers or os.cpu_count()) as pool:
+        features = pool.map(partial(mfcc_statistics, sample_rate=sample_rate), paths, chunksize=32)
+        mfcc = np.stack(list(track(features, total=len(paths), description="MFCC baseline",
+                                   disable=not progress, transient=True)))
     mfcc = (mfcc - mfcc.mean(axis=0)) / np.maximum(mfcc.std(axis=0), 1e-12)
     categories = [c.category for c in clips]
     groups = [c.recording_key for c in clips]
