@@ -96,16 +96,21 @@ def encode_file(path: str, model: MorphModel) -> FileResult:
         a :class:`FileResult` with the file's items (whole file first, then onset segments), each
         tagged from the path, or with ``error`` set.
     """
-    stat = os.stat(path)
-    digest = sha256_file(path)
+    try:
+        stat = os.stat(path)
+        digest = sha256_file(path)
+    except OSError as error:  # removed since the scan, or unreadable: retried on the next run
+        return FileResult(path, 0, 0, "", None, f"cannot read the file: {error.strerror}", ())
     try:
         with _time_limit(FILE_TIMEOUT_S):
             audio, _ = load_audio(path, model.sample_rate, max_duration_s=INDEX_MAX_DURATION_S)
             segments = embed_audio(model, audio)
     except AudioLoadError as error:
         return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, None, error.reason, ())
-    except (SilentAudioError, TimeoutError, ValueError, MemoryError) as error:
+    except SilentAudioError as error:
         return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, None, str(error), ())
+    except Exception as error:  # a decoder or encoder failure belongs to this file, not to the run
+        return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, None, f"{type(error).__name__}: {error}", ())
     tag = path_tag(path)
     tagged = tuple(replace(s, tag=tag, tag_source="path" if tag else None) for s in segments)
     return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, len(audio) / model.sample_rate, None, tagged)
