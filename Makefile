@@ -28,7 +28,7 @@ help:
 setup: apt venv build
 
 apt: $(VENV)/.apt-stamp
-$(VENV)/.apt-stamp:
+$(VENV)/.apt-stamp: Makefile  # re-checked when the package list may have changed
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
@@ -37,7 +37,7 @@ $(VENV)/.apt-stamp:
 	@mkdir -p $(VENV) && touch $@
 
 venv: $(VENV)/.pip-stamp
-$(VENV)/.pip-stamp: pyproject.toml $(VENV)/.apt-stamp
+$(VENV)/.pip-stamp: pyproject.toml | $(VENV)/.apt-stamp
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[train,dev]'
