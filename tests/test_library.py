@@ -326,3 +326,15 @@ def test_library_eval_on_a_synthetic_manifest(tmp_path):
     for name in ("latent", "mfcc"):
         assert document[name]["precision_at_k"]["validation"]["all"] >= 0.8, document[name]
         assert document[name]["classifier_accuracy"] >= 0.8, document[name]
+
+
+def test_untagged_files_get_the_classifier_tag(kit, tmp_path):
+    """A second snare under a name that says nothing is tagged by the classifier, as a snare."""
+    audio, rate = sf.read(SAMPLES_DIR / "snare.wav", dtype="float32")
+    sf.write(kit / "take_7.wav", 0.8 * audio, rate)
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    result = CliRunner().invoke(app, ["tags", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    counts = {(row["tag"], row["source"]): row["items"] for row in json.loads(result.stdout)["counts"]}
+    assert counts == {("kick", "path"): 1, ("snare", "path"): 1, ("bass", "path"): 1, ("snare", "classifier"): 1}

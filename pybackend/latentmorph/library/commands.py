@@ -94,7 +94,7 @@ def tags(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Tag counts by source (path words / classifier); --evaluate scores the classifier on the
-    path-tagged items of folders it did not learn from."""
+    path-tagged files of folders it did not learn from."""
     from .tags import evaluate_classifier
 
     db = db or default_db_path()
@@ -107,7 +107,10 @@ def tags(
     document: dict = {"db": str(db), "items": len(items),
                       "counts": [{"tag": t, "source": s, "items": n} for (t, s), n in sorted(counts.items())]}
     if evaluate:
-        known = [it for it in items if it.tag_source == "path" and it.tag != "loop"]
+        whole_files = {}  # score files: a long file's 64 segments would outweigh 64 one-shots
+        for item in items:
+            whole_files.setdefault(item.path, item)
+        known = [it for it in whole_files.values() if it.tag_source == "path" and it.tag != "loop"]
         if not known:
             _fail(LibraryError("no item has a tag from its path: nothing to evaluate the classifier on"))
         try:
@@ -126,7 +129,7 @@ def tags(
     if evaluate:
         c = document["classifier"]
         console.print(f"classifier accuracy on held-out folders: {c['accuracy']:.3f} "
-                      f"({c['train_items']} train / {c['test_items']} test items)", highlight=False)
+                      f"({c['train_items']} train / {c['test_items']} test files)", highlight=False)
 
 
 def library_eval(
