@@ -338,3 +338,15 @@ def test_untagged_files_get_the_classifier_tag(kit, tmp_path):
     assert result.exit_code == 0, result.output
     counts = {(row["tag"], row["source"]): row["items"] for row in json.loads(result.stdout)["counts"]}
     assert counts == {("kick", "path"): 1, ("snare", "path"): 1, ("bass", "path"): 1, ("snare", "classifier"): 1}
+
+
+def test_a_recreated_database_never_gets_a_stale_ann_index(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit / "drums"], db)
+    assert {h.path for h in similar(db, SAMPLES_DIR / "bell_c4.wav")} == {
+        str(kit / "drums" / "kick.wav"), str(kit / "drums" / "snare.wav")}
+    for path in tmp_path.glob("lib.sqlite*"):
+        if not path.name.endswith(".ann.npz"):  # the ANN cache file stays behind
+            path.unlink()
+    _index([kit / "tonal"], db)  # same number of writes, other content
+    assert [h.path for h in similar(db, SAMPLES_DIR / "bell_c4.wav")] == [str(kit / "tonal" / "bass_c4.WAV")]

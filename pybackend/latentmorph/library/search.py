@@ -47,6 +47,10 @@ class Hit:
                 "distance": round(self.distance, 6), "tag": self.tag}
 
 
+#: Indexes loaded in this process: cache file → (content_version, AnnIndex).
+_LOADED: dict[str, tuple[str, "AnnIndex"]] = {}
+
+
 class AnnIndex:
     """The item embeddings and their FAISS index, as of one ``content_version`` of a library.
 
@@ -71,13 +75,23 @@ class AnnIndex:
 
     @classmethod
     def for_library(cls, library: Library) -> "AnnIndex":
-        """Load the cached index of ``library``, or build (and cache) it when the library changed."""
+        """The index of ``library`` as of its ``content_version``: kept in this process (a backend
+        answers repeated queries without reloading), else loaded from the file cache, else built and
+        cached."""
         cache = Path(str(library.path) + ".ann.npz")
         version = library.content_version
+        loaded = _LOADED.get(str(cache))
+        if loaded is not None and loaded[0] == version:
+            return loaded[1]
+        _LOADED[str(cache)] = (version, cls._load_or_build(library, cache, version))
+        return _LOADED[str(cache)][1]
+
+    @classmethod
+    def _load_or_build(cls, library: Library, cache: Path, version: str) -> "AnnIndex":
         if cache.is_file():
             try:
                 with np.load(cache) as data:
-                    if int(data["content_version"]) == version:
+                    if str(data["content_version"]) == version:
                         index = faiss.deserialize_index(data["index"])
                         return cls(data["item_ids"], data["matrix"], index)
             except (OSError, ValueError, KeyError, RuntimeError):  # torn or foreign file: rebuild

@@ -2,7 +2,7 @@
 
 Tables (schema version 1):
 
-- ``meta(key, value)`` — ``embedding_id`` (encoder model id and pooling version of the
+- ``meta(key, value)`` — ``library_id`` (random, made at creation), ``embedding_id`` (encoder model id and pooling version of the
   embeddings, :func:`latentmorph.library.embedding.embedding_id`), ``embedding_dim``,
   ``content_version`` (incremented by every write, the key of the cached ANN index).
 - ``files(id, path, size_bytes, mtime_ns, sha256, duration_s, error)`` — one row per audio file
@@ -16,6 +16,7 @@ Tables (schema version 1):
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -158,6 +159,7 @@ class Library:
         if version < SCHEMA_VERSION:
             with db:
                 db.executescript(_SCHEMA)
+                db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('library_id', ?)", (uuid.uuid4().hex,))
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return cls(db, path)
 
@@ -180,9 +182,10 @@ class Library:
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     @property
-    def content_version(self) -> int:
-        """Incremented by every write; keys caches derived from the items (the ANN index)."""
-        return int(self.meta("content_version") or 0)
+    def content_version(self) -> str:
+        """``<library_id>:<write count>``: changes with every write, and differs between two
+        databases (a random id made at creation); keys caches derived from the items (ANN index)."""
+        return f"{self.meta('library_id')}:{self.meta('content_version') or 0}"
 
     def _transaction(self):
         return _Transaction(self)
