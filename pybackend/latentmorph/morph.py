@@ -206,7 +206,11 @@ def alignment_path(z: np.ndarray, align: str = DEFAULT_ALIGN) -> np.ndarray:
     their onsets). ``"dtw"``: each source is warped against source 0 by ``librosa.sequence.dtw``
     (Euclidean cost on latent frames standardised per dimension over all sources, steps
     (1, 1), (1, 0), (0, 1)); the pairwise paths are merged through source 0's frame index, and
-    where several sources advance over one frame of source 0 they advance in proportion.
+    where several sources advance over one frame of source 0 they advance in proportion. With
+    these unweighted steps a warp costs extra cells, so the path leaves the diagonal only for a
+    clear correspondence (a later hit, a stretched decay); dissimilar one-shots stay onset-aligned
+    (16 of 20 validation pairs kept the diagonal). Weighting the diagonal step ×2 (symmetric DTW)
+    warped more and measured worse (``latentmorph eval``: attack monotonicity 0.95 → 0.73).
 
     Raises:
         ValueError: unknown ``align``.
