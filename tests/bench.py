@@ -13,7 +13,7 @@ Not a test module (pytest does not collect it): timings are measured and reporte
 - ``library_*``: 3,000 synthetic 1-s one-shots indexed with all cores (files/s), re-indexed
   unchanged (s), database bytes per 1,000 files, one ``similar`` call (encode the query, load the
   cached ANN index, search); ANN query latency (ms, median of 200) and recall@10 against brute
-  force on synthetic 64-D unit vectors at 10k (exact) and 100k (HNSW) items; with Ray installed,
+  force on synthetic unit vectors of the embedding's size at 10k (exact) and 100k (HNSW) items; with Ray installed,
   the same index as Ray tasks on a fresh local instance (files/s including ``ray.init``).
 """
 
@@ -142,14 +142,20 @@ def _one_shots(root: Path, count: int) -> None:
 def bench_library(root: Path) -> dict:
     """Index ``LIBRARY_FILES`` 1-s one-shots (all cores), re-index them unchanged, query the library;
     ANN query latency on synthetic unit vectors at 10k and 100k items (exact / HNSW)."""
+    from latentmorph.library.embedding import embed_audio
     from latentmorph.library.indexer import index_paths
     from latentmorph.library.search import AnnIndex, similar
+    from latentmorph.model import get_model
 
     shots, db = root / "shots", root / "library.sqlite"
     shots.mkdir()
     _one_shots(shots, LIBRARY_FILES)
     report = index_paths([shots], db, progress=False)
     unchanged = index_paths([shots], db, progress=False)
+    started = time.perf_counter()  # the same from the command line: interpreter, imports, model load
+    subprocess.run([sys.executable, "-m", "latentmorph.cli", "index", str(shots), "--db", str(db), "--json"],
+                   check=True, capture_output=True)
+    unchanged_cli_s = time.perf_counter() - started
     query = shots / "00" / "shot_0001.wav"
     similar(db, query)  # builds and caches the ANN index
     times = []
@@ -159,16 +165,19 @@ def bench_library(root: Path) -> dict:
         times.append(time.perf_counter() - started)
     out = {"library_index_files_per_s": report.added / report.seconds, "library_index_failed": report.failed,
            "library_reindex_unchanged_3000_files_s": unchanged.seconds,
+           "library_reindex_unchanged_3000_files_cli_s": unchanged_cli_s,
            "library_db_bytes_per_1000_files": db.stat().st_size * 1000 / LIBRARY_FILES,
            "library_similar_call_s": statistics.median(times)}
+    dim = embed_audio(get_model(), np.random.default_rng(2).standard_normal(SR).astype(np.float32))[0].embedding.size
+    out["library_embedding_dim"] = dim
     rng = np.random.default_rng(0)
     for count in (10_000, 100_000):
-        vectors = rng.standard_normal((count, 64)).astype(np.float32)
+        vectors = rng.standard_normal((count, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         started = time.perf_counter()
         ann = AnnIndex.build(np.arange(count, dtype=np.int64), vectors)
         build_s = time.perf_counter() - started
-        queries = vectors[:200] + 0.5 * rng.standard_normal((200, 64)).astype(np.float32) / 8
+        queries = vectors[:200] + 0.5 * rng.standard_normal((200, dim)).astype(np.float32) / 8
         latencies, recall = [], []
         for q in queries / np.linalg.norm(queries, axis=1, keepdims=True):
             started = time.perf_counter()
