@@ -19,7 +19,7 @@ from latentmorph.metrics import mrstft_distance
 from latentmorph.model import MorphModel, default_model_dir, get_model
 from latentmorph.morph import (ALIGN_MODES, INTERP_MODES, PRIOR_FILE, LatentPrior, PriorStatsError, align_sources,
                                blend, fit_latent_prior, interpolate_latents, morph_latents, prepare_source,
-                               reconstruct, render_grid, sample_prior, variation)
+                               reconstruct, render_grid, rms_db, sample_prior, variation)
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR
 from .test_backend import Backend
@@ -124,8 +124,11 @@ def test_grid_endpoints_stay_a_and_b_for_every_option(model, samples, align, int
     grid = render_grid(model, a, b, 3, align=align, interp=interp)
     aligned = align_sources([prepare_source(a), prepare_source(b)])
     for step, source, own in ((0, a, aligned[0]), (-1, b, aligned[1])):
-        # the source's own reconstruction, padded as the morph pads it, at the source's level
-        expected = reconstruct(model, own * (np.abs(source).max() / np.abs(own).max()))
+        # the source's own reconstruction, padded as the morph pads it, at the source's RMS level
+        expected = reconstruct(model, own)
+        length = len(own)
+        expected = expected * 10.0 ** ((rms_db(own[None] * np.abs(source).max() / np.abs(own).max(), length)[0]
+                                        - rms_db(expected[None], length)[0]) / 20.0)
         body = slice(0, len(expected) - 300)  # the morph fades the last 5 ms out
         np.testing.assert_allclose(grid[step, body], expected[body], atol=1e-4)
 

@@ -115,3 +115,51 @@ def test_runtime_refuses_an_older_contract(tmp_path):
     onnx.save(proto, str(tmp_path / "decoder.onnx"))
     with pytest.raises(ModelError, match="contract version 1"):
         MorphModel.load(tmp_path)
+
+
+def test_shipped_model_weights_are_recovered_bit_exactly():
+    """The shipped ONNX pair gives back the PyTorch model whose state dict hashes to its model id."""
+    from latentmorph.model import default_model_dir
+    from latentmorph_train.onnx_export import model_from_onnx, model_id_of
+
+    model = model_from_onnx(default_model_dir())
+    assert model_id_of(model) == MorphModel.load(default_model_dir()).model_id
+
+
+def test_training_continues_from_an_exported_model(tmp_path):
+    from latentmorph_train.model import LatentMorphVAE
+    from latentmorph_train.onnx_export import model_from_onnx, model_id_of
+
+    config = REPO_ROOT / "export" / "configs" / "tiny.toml"
+    cfg, _ = load_config(config)
+    torch.manual_seed(5)
+    exported = LatentMorphVAE(cfg)
+    with torch.no_grad():  # distinct values everywhere, as in a trained model (the exporter
+        for p in exported.parameters():  # merges identical tensors, e.g. fresh LayerNorm weights)
+            p.add_(0.01 * torch.randn_like(p))
+    export_model(exported, tmp_path / "onnx")
+    # a tampered file is refused: its weights no longer hash to the model id in its metadata
+    import onnx
+    proto = onnx.load(str(tmp_path / "onnx" / "decoder.onnx"))
+    tampered = tmp_path / "tampered"
+    tampered.mkdir()
+    (tampered / "encoder.onnx").write_bytes((tmp_path / "onnx" / "encoder.onnx").read_bytes())
+    proto.graph.initializer[0].raw_data = bytes(len(proto.graph.initializer[0].raw_data))
+    onnx.save(proto, str(tampered / "decoder.onnx"))
+    with pytest.raises(ParityError, match="hash"):
+        model_from_onnx(tampered)
+
+    data = _synthetic_data(tmp_path / "data")
+    ckpt = train(config, data, tmp_path / "run", device_name="cpu", max_steps=7,
+                 init_from=tmp_path / "onnx", init_step=5)
+    state = torch.load(ckpt, weights_only=False)
+    assert state["step"] == 7  # two steps from step 5
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert min(steps) > 5
+    # the weights moved from the exported ones, not from a random initialisation
+    continued = model_from_checkpoint(ckpt)
+    start = model_from_onnx(tmp_path / "onnx")
+    assert model_id_of(start) == model_id_of(exported)
+    drift = max(float((a - b).abs().max()) for a, b in zip(continued.parameters(), start.parameters()))
+    fresh = max(float((a - b).abs().max()) for a, b in zip(LatentMorphVAE(cfg).parameters(), start.parameters()))
+    assert 0.0 < drift < 0.1 * fresh

@@ -4,6 +4,11 @@ Reads the clip manifest written by :mod:`latentmorph_train.data`, trains the VAE
 with multi-resolution STFT loss + β·KL (β warmed up linearly), validates on a fixed set of
 validation clips, checkpoints atomically every ``checkpoint_every`` steps and resumes from
 ``RUN_DIR/checkpoint.pt`` when it exists. Metrics go to ``RUN_DIR/metrics.jsonl``.
+
+``--init-from MODEL_DIR --init-step N`` starts a new run (no checkpoint yet) from the weights of an
+exported ONNX model instead of random ones, at step ``N`` of the learning-rate schedule, with a
+fresh optimiser — how a shipped model is trained further once its checkpoint is gone
+(:func:`latentmorph_train.onnx_export.model_from_onnx` recovers the weights bit-exactly).
 """
 
 from __future__ import annotations
@@ -135,7 +140,8 @@ def learning_rate_at(cfg: TrainConfig, step: int) -> float:
 
 
 def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "auto",
-          max_steps: int | None = None, threads: int | None = None) -> Path:
+          max_steps: int | None = None, threads: int | None = None, init_from: Path | None = None,
+          init_step: int = 0) -> Path:
     """Train (or resume) and return the checkpoint path. See the module docstring."""
     model_cfg, train_cfg = load_config(config_path)
     if max_steps is not None:
@@ -160,6 +166,15 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         console.print(f"resumed from {ckpt_path} at step {step}")
+    elif init_from is not None:
+        from .onnx_export import model_from_onnx, model_id_of
+
+        initial = model_from_onnx(init_from)
+        if initial.cfg != model_cfg:
+            raise ValueError(f"{init_from} has model config {initial.cfg}, {config_path} says {model_cfg}")
+        model.load_state_dict(initial.state_dict())
+        step = init_step
+        console.print(f"starting from the weights of {init_from} ({model_id_of(initial)}) at step {step}")
 
     train_set = ClipSet(data_dir, "train", model_cfg.sample_rate)
     valid_set = ClipSet(data_dir, "valid", model_cfg.sample_rate, limit=train_cfg.num_valid_clips)
@@ -225,9 +240,11 @@ def main(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     max_steps: int | None = typer.Option(None, help="override train.max_steps"),
     threads: int | None = typer.Option(None, help="torch intra-op threads"),
+    init_from: Path | None = typer.Option(None, help="new run only: start from this exported model's weights"),
+    init_step: int = typer.Option(0, help="with --init-from: the schedule step to start at"),
 ) -> None:
     """Train or resume a LatentMorph VAE."""
-    path = train(config, data, run, device, max_steps, threads)
+    path = train(config, data, run, device, max_steps, threads, init_from, init_step)
     console.print(f"checkpoint: {path}")
 
 

@@ -14,8 +14,10 @@ model rate:
    latent values along the path are interpolated (``interp="linear"``: ``Σ w_i z_i``;
    ``"slerp"``: spherical, see :func:`interpolate_latents`) and so is the time axis, then the
    result is resampled to whole latent frames (:func:`_resample_path`);
-6. all points are decoded in one batch; each is rescaled by its gain, interpolated in dB
-   (``Σ w_i · gain_db_i``), limited to a peak of 1 and faded out over :data:`FADE_OUT_MS`.
+6. all points are decoded in one batch; each is scaled so that its RMS level is the sources'
+   levels interpolated in dB (``Σ w_i · level_db_i``, :func:`matched_gain_db`: no level dip or
+   bump mid-morph, whatever the decoder's own level), limited to a peak of 1 and faded out over
+   :data:`FADE_OUT_MS`.
 
 "New sounds" (:func:`sample_prior`) are drawn from a Gaussian fitted to the encoded latent
 sequences of the training clips (:class:`LatentPrior`, shipped next to the model); variations
@@ -40,6 +42,9 @@ PEAK_TARGET = 0.9
 ONSET_THRESHOLD = 0.1
 FADE_OUT_MS = 5.0
 MIN_PEAK = 1e-5
+#: Largest level correction :func:`matched_gain_db` applies, in dB either way (a decode that came
+#: out near-silent is not blown up into noise).
+MAX_LEVEL_CORRECTION_DB = 24.0
 
 ALIGN_MODES = ("onset", "dtw")
 INTERP_MODES = ("linear", "slerp")
@@ -273,6 +278,36 @@ def morph_latents(z: np.ndarray, weights: np.ndarray, *, align: str = DEFAULT_AL
     return np.stack(out).astype(np.float32)
 
 
+def rms_db(audio: np.ndarray, num_samples: int) -> np.ndarray:
+    """RMS level in dBFS of each row of ``audio [n, samples]`` over its first ``num_samples``
+    samples (zero-padded when shorter): float64 ``[n]``, −200 dB for a silent row."""
+    audio = np.asarray(audio, dtype=np.float64)[:, :num_samples]
+    power = np.sum(audio**2, axis=1) / max(num_samples, 1)
+    return 10.0 * np.log10(np.maximum(power, 1e-20))
+
+
+def matched_gain_db(decoded: np.ndarray, sources: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Gains in dB that give each decoded morph point the RMS level of its sources, interpolated in
+    dB: ``target_p = Σ_i w_pi · L_i`` with ``L_i`` the RMS level of source ``i`` (at its own
+    gain), measured like the points over the sources' common aligned length — the loudness
+    descriptor that ``latentmorph eval`` checks for linearity along a morph (RMS rather than
+    BS.1770 LUFS, whose 400 ms gating blocks do not fit short drum hits). A one-hot point gets its
+    source's level. The correction is clipped to ±:data:`MAX_LEVEL_CORRECTION_DB`.
+
+    Args:
+        decoded: float ``[points, samples']`` decoder output (``samples' ≥ samples``).
+        sources: float ``[n_sources, samples]`` aligned sources at their own levels.
+        weights: ``[points, n_sources]`` barycentric weights.
+
+    Returns:
+        float64 ``[points]`` gains in dB.
+    """
+    length = sources.shape[1]
+    target_db = np.asarray(weights, dtype=np.float64) @ rms_db(sources, length)
+    correction = target_db - rms_db(decoded, length)
+    return np.clip(correction, -MAX_LEVEL_CORRECTION_DB, MAX_LEVEL_CORRECTION_DB)
+
+
 def _finish(audio: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> np.ndarray:
     """Scale renders ``[n, samples]`` by ``gain_db [n]``, limit each to a peak of 1 and fade the
     last :data:`FADE_OUT_MS` out. Returns C-contiguous float32 ``[n, samples]``."""
@@ -298,8 +333,8 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
         interp: ``"linear"`` or ``"slerp"`` (see :func:`interpolate_latents`).
 
     Returns:
-        float32 ``[points, samples]`` at ``model.sample_rate``, peak ≤ 1 per point, level
-        interpolated in dB between the sources'; ``samples`` is the onset-aligned length rounded
+        float32 ``[points, samples]`` at ``model.sample_rate``, peak ≤ 1 per point, RMS level
+        interpolated in dB between the sources' (:func:`matched_gain_db`); ``samples`` is the onset-aligned length rounded
         up to whole latent frames.
 
     Raises:
@@ -312,10 +347,11 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
         raise ValueError(f"blend needs 2 to {MAX_SOURCES} sources, got {len(sources)}")
     weights = check_weights(weights, len(sources))
     prepared = [prepare_source(audio, f"sample {chr(ord('A') + i)}") for i, audio in enumerate(sources)]
-    z = model.encode(align_sources(prepared))  # [n, frames, dim]
+    aligned = align_sources(prepared)
+    z = model.encode(aligned)  # [n, frames, dim]
     audio = model.decode(morph_latents(z, weights, align=align, interp=interp))
-    gain_db = weights @ (20.0 * np.log10([s.gain for s in prepared]))
-    return _finish(audio, gain_db, model.sample_rate)
+    own_level = aligned * np.array([s.gain for s in prepared], dtype=np.float32)[:, None]
+    return _finish(audio, matched_gain_db(audio, own_level, weights), model.sample_rate)
 
 
 def render_grid(model: MorphModel, audio_a: np.ndarray, audio_b: np.ndarray, steps: int, *,
