@@ -14,7 +14,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from latentmorph.cli import app
-from latentmorph.grid import cache_key, read_grid
+from latentmorph.grid import RENDER_VERSION, cache_key, read_grid
 from latentmorph.metrics import mrstft_distance
 from latentmorph.model import MorphModel, default_model_dir, get_model
 from latentmorph.morph import (ALIGN_MODES, INTERP_MODES, PRIOR_FILE, LatentPrior, PriorStatsError, align_sources,
@@ -118,17 +118,21 @@ def test_unknown_options_and_bad_weights_are_refused(model, samples):
 
 # --- audio through the model ---------------------------------------------------------------------
 
+def reconstruction_at_source_level(model, source, own):
+    """What a one-hot morph point must be: the reconstruction of ``own`` (the source as the morph
+    aligned it) scaled to the RMS level of the source at its own gain, over the aligned length."""
+    recon = reconstruct(model, own)
+    own_level = own * (np.abs(source).max() / np.abs(own).max())
+    return recon * 10.0 ** ((rms_db(own_level[None], len(own))[0] - rms_db(recon[None], len(own))[0]) / 20.0)
+
+
 @pytest.mark.parametrize("align, interp", OPTIONS)
 def test_grid_endpoints_stay_a_and_b_for_every_option(model, samples, align, interp):
     a, b = samples["bass_c4"], samples["snare"]
     grid = render_grid(model, a, b, 3, align=align, interp=interp)
     aligned = align_sources([prepare_source(a), prepare_source(b)])
     for step, source, own in ((0, a, aligned[0]), (-1, b, aligned[1])):
-        # the source's own reconstruction, padded as the morph pads it, at the source's RMS level
-        expected = reconstruct(model, own)
-        length = len(own)
-        expected = expected * 10.0 ** ((rms_db(own[None] * np.abs(source).max() / np.abs(own).max(), length)[0]
-                                        - rms_db(expected[None], length)[0]) / 20.0)
+        expected = reconstruction_at_source_level(model, source, own)
         body = slice(0, len(expected) - 300)  # the morph fades the last 5 ms out
         np.testing.assert_allclose(grid[step, body], expected[body], atol=1e-4)
 
@@ -153,8 +157,7 @@ def test_blend_one_hot_rows_are_the_reconstructions_and_two_sources_are_render_g
     aligned = align_sources([prepare_source(s) for s in sources])
     body = slice(0, grid.shape[1] - 300)
     for row, source, own in zip(grid, sources, aligned):
-        expected = reconstruct(model, own * (np.abs(source).max() / np.abs(own).max()))
-        np.testing.assert_allclose(row[body], expected[body], atol=1e-4)
+        np.testing.assert_allclose(row[body], reconstruction_at_source_level(model, source, own)[body], atol=1e-4)
     t = np.array([0.0, 0.3, 1.0])
     two = blend(model, sources[:2], np.stack([1 - t, t], axis=1), align="dtw", interp="slerp")
     # render_grid is blend at [1 − t, t]: its 11-step grid has t = 0.3 at step 3
@@ -247,8 +250,8 @@ def test_server_render_grid_options_have_their_own_cache_entries(backend, model)
     explicit = backend.request("render_grid", sources=sources, steps=3, align="onset", interp="linear")
     warped = backend.request("render_grid", sources=sources, steps=3, align="dtw", interp="slerp")
     assert default["ok"] and explicit["ok"] and warped["ok"], (default, explicit, warped)
-    # the default keeps the key it had before options existed
-    old_key = hashlib.sha256("|".join(["1", model.model_id, *default["source_sha256"], "3"]).encode()).hexdigest()[:32]
+    # the default has the key of a grid without options (as before options existed)
+    old_key = hashlib.sha256("|".join([str(RENDER_VERSION), model.model_id, *default["source_sha256"], "3"]).encode()).hexdigest()[:32]
     assert default["grid_path"].endswith(f"{old_key}.lmgrid") and explicit["grid_path"] == default["grid_path"]
     assert warped["grid_path"] != default["grid_path"]
     assert cache_key(model.model_id, default["source_sha256"], 3, {"align": "dtw"}) != old_key

@@ -3,6 +3,8 @@
 ``latentmorph blend A B [C D] --weights …``, ``new``, ``variation FILE`` and ``fit-prior`` (morph.py).
 
 Errors (unreadable audio, missing model) are printed as one clear line and exit with status 1.
+The evaluation, map and plotting modules (scipy.signal, matplotlib) are imported by the commands
+that use them, so ``--help`` and the backend-facing commands start without them.
 """
 
 from __future__ import annotations
@@ -16,15 +18,12 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from . import evaluation
 from .audio import AudioLoadError, load_audio
 from .library import LibraryError, commands as library_commands, default_db_path
-from .library.map import build_map
 from .model import ModelError, MorphModel, default_model_dir
 from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
                     MorphInputError, blend, fit_latent_prior, morph_positions, reconstruct, render_grid,
                     sample_prior, variation)
-from .plots import save_grid_spectrograms
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LatentMorph: morph between samples in a learned latent space.")
@@ -85,6 +84,8 @@ def morph(
     model_dir: Path | None = MODEL_DIR_OPTION,
 ) -> None:
     """Write one WAV per morph step (step_00_t0.000.wav …) and morph.png with their spectrograms."""
+    from .plots import save_grid_spectrograms
+
     model = _load_model(model_dir)
     try:
         a, _ = load_audio(sample_a, model.sample_rate)
@@ -202,6 +203,8 @@ def fit_prior_command(
     model_dir: Path | None = MODEL_DIR_OPTION,
 ) -> None:
     """Fit the latent prior that `latentmorph new` samples from (run after every model export)."""
+    from . import evaluation
+
     try:
         clips = evaluation.select_clips(evaluation.clips_from_manifest(manifest, split), max_clips, seed)
     except evaluation.EvaluationError as error:
@@ -230,13 +233,16 @@ def eval_command(
     num_pairs: int = typer.Option(40, min=0, help="pairs built when no --pairs is given (half pitched, half drum)"),
     seed: int = typer.Option(0, help="seed of the clip subset and the pairs"),
     baselines: bool = typer.Option(True, help="also run the oracle mel + Griffin-Lim baselines"),
-    gl_iterations: int = typer.Option(evaluation.GL_ITERATIONS, min=1, help="Griffin-Lim iterations of the baselines"),
+    gl_iterations: int | None = typer.Option(None, min=1, help="Griffin-Lim iterations of the baselines "
+                                             "(default: evaluation.GL_ITERATIONS, 32)"),
     align: str | None = typer.Option(None, help="forwarded to render_grid(align=...) when given"),
     interp: str | None = typer.Option(None, help="forwarded to render_grid(interp=...) when given"),
     out: Path = typer.Option(Path("out/eval"), help="folder for eval.json, eval.md, eval.png"),
     json_output: bool = typer.Option(False, "--json", help="print summary and targets as JSON on stdout"),
 ) -> None:
     """Objective reconstruction and morph metrics of the model against baselines (see eval.md)."""
+    from . import evaluation
+
     if steps % 2 == 0:
         _fail(ValueError(f"--steps must be odd so that t = 0.5 is a step, got {steps}"))
     if bool(dirs) == (manifest is not None):
@@ -252,7 +258,8 @@ def eval_command(
     selected = evaluation.select_clips(clips, limit, seed)
     console.print(f"model {model.model_id}: {len(selected)} of {len(clips)} clips, {len(pair_list)} pairs, "
                   f"{steps} steps, baselines {'on' if baselines else 'off'}", highlight=False)
-    config = evaluation.EvaluationConfig(steps, seed, baselines, gl_iterations, render_options)
+    config = evaluation.EvaluationConfig(steps, seed, baselines, gl_iterations or evaluation.GL_ITERATIONS,
+                                         render_options)
     report = evaluation.evaluate(model, selected, pair_list, config, console)
     paths = evaluation.write_report(report, out)
     if json_output:
@@ -273,6 +280,8 @@ def map_command(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
 ) -> None:
     """Write a 2-D t-SNE map of the library: an HTML page (colour: tag, hover: name, click: play) and a PNG."""
+    from .library.map import build_map
+
     db_path = db if db is not None else default_db_path()
     png_path = png if png is not None else out.with_suffix(".png")
     try:
