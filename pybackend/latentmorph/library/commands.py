@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from ..model import ModelError
 from . import LibraryError, default_db_path
@@ -82,7 +82,7 @@ def similar_command(
         _print_json({"query": str(query), "start_s": start_s, "end_s": end_s, "k": k, "category": category,
                      "hits": [hit.to_json() for hit in hits]})
         return
-    table = Table("#", "distance", "tag", "start_s", "end_s", "path")
+    table = Table("#", "distance", "tag", "start_s", "end_s", Column("path", overflow="fold"))  # whole path, wrapped
     for rank, hit in enumerate(hits, 1):
         table.add_row(str(rank), f"{hit.distance:.4f}", hit.tag or "", f"{hit.start_s:.3f}", f"{hit.end_s:.3f}", hit.path)
     Console().print(table)
