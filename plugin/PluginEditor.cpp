@@ -111,8 +111,8 @@ void SlotPanel::showSimilar (const SimilarSearch::Result& result, const juce::St
         const auto& hit = result.hits[i];
         auto text = juce::File (hit.path).getFileName();
 
-        if (hit.startS > 0.0)   // a segment of a long file: the slot loads the file from its start
-            text << " @ " << juce::String (hit.startS, 1) << "-" << juce::String (hit.endS, 1) << " s";
+        if (hit.segmentPath.isNotEmpty())   // a sound inside a longer file: the slot loads just that span
+            text << " @ " << juce::String (hit.startS, 2) << "-" << juce::String (hit.endS, 2) << " s";
 
         text << "   " << (hit.tag.isNotEmpty() ? hit.tag : juce::String ("untagged")) << "   d " << juce::String (hit.distance, 3);
         menu.addItem (static_cast<int> (i) + 1, text);   // item ids start at 1: 0 means dismissed
@@ -122,7 +122,7 @@ void SlotPanel::showSimilar (const SimilarSearch::Result& result, const juce::St
                         [safeThis = juce::Component::SafePointer<SlotPanel> (this), hits = result.hits] (int chosen)
     {
         if (safeThis != nullptr && chosen > 0 && chosen <= static_cast<int> (hits.size()))
-            safeThis->loadFile (juce::File (hits[static_cast<std::size_t> (chosen - 1)].path));
+            safeThis->loadFile (juce::File (hits[static_cast<std::size_t> (chosen - 1)].fileToLoad()));
     });
 }
 

@@ -86,7 +86,8 @@ SimilarSearch::Result SimilarSearch::parseReply (const BackendClient::Reply& rep
         }
 
         result.hits.push_back ({ path, static_cast<double> (hit["start_s"]), static_cast<double> (hit["end_s"]),
-                                 static_cast<double> (hit["distance"]), hit["tag"].isString() ? hit["tag"].toString() : juce::String() });
+                                 static_cast<double> (hit["distance"]), hit["tag"].isString() ? hit["tag"].toString() : juce::String(),
+                                 hit["segment_path"].isString() ? hit["segment_path"].toString() : juce::String() });
     }
 
     return result;

@@ -30,6 +30,10 @@ public:
         double endS = 0.0;      ///< segment end, seconds
         double distance = 0.0;  ///< embedding distance to the query (smaller is more similar)
         juce::String tag;       ///< category tag, empty when the library has none for it
+        juce::String segmentPath; ///< a segment's span written as its own WAV by the backend (empty for a whole file)
+
+        /** The file a slot loads for this hit: the segment's own WAV, else the file itself. */
+        juce::String fileToLoad() const { return segmentPath.isNotEmpty() ? segmentPath : path; }
     };
 
     /** The outcome of one search: `hits` nearest first when `errorMessage` is empty. */

@@ -38,7 +38,8 @@ def test_similar_lists_the_same_family_nearest_first_without_the_query(library_b
     query = files[family][0]
     hits = _hits(library_backend.request("similar", path=str(query), k=3, category=None, db=None))
     assert len(hits) == 3
-    assert all(set(hit) == {"path", "start_s", "end_s", "distance", "tag"} for hit in hits)
+    assert all(set(hit) == {"path", "start_s", "end_s", "distance", "tag", "segment"} for hit in hits)
+    assert not any(hit["segment"] for hit in hits)  # one-shots: whole files, loaded as they are
     distances = [hit["distance"] for hit in hits]
     assert distances == sorted(distances) and 0.0 <= distances[0]
     assert str(query) not in {hit["path"] for hit in hits}  # the slot's own sample is no suggestion
@@ -93,3 +94,35 @@ def test_similar_turns_bad_requests_and_queries_into_error_replies(library_backe
         reply = library_backend.request("similar", **fields)
         assert reply["error"]["code"] == "bad_request", (fields, reply)
     assert library_backend.request("ping")["ok"]
+
+
+def test_a_segment_hit_comes_with_its_span_as_a_file_the_slot_can_load(tmp_path):
+    """A sound found inside a loop is written out as its own WAV beside the library, so "find
+    similar" loads that sound into the slot, not the whole loop; the file is written once."""
+    from .test_library import _write_loop
+
+    folder = tmp_path / "loops"
+    folder.mkdir()
+    _write_loop(folder / "loop_bass_bell.wav", 1.6)
+    db = tmp_path / "lib" / "library.sqlite"
+    index_paths([folder], db, model=get_model(), workers=1, progress=False)
+    server = Backend(env={**os.environ, "LATENTMORPH_LIBRARY_DB": str(db)})
+    try:
+        query = str(Path(__file__).parent.parent / "presets" / "samples" / "bell_c4.wav")
+        hits = _hits(server.request("similar", path=query, k=3))
+        again = _hits(server.request("similar", path=query, k=3))
+    finally:
+        server.proc.kill()
+        server.proc.wait()
+    top = hits[0]
+    assert top["segment"] and top["start_s"] > 1.0, top
+    segment = Path(top["segment_path"])
+    assert segment.parent == db.parent / "segments" and segment.name.startswith("loop_bass_bell_")
+    audio, rate = sf.read(segment, dtype="float32")
+    loop = np.pad(sf.read(folder / "loop_bass_bell.wav", dtype="float32")[0], (0, 8))
+    assert rate == SAMPLE_RATE and abs(len(audio) / rate - (top["end_s"] - top["start_s"])) < 1e-3
+    first = int(round(top["start_s"] * rate))  # the answer's times are rounded to 0.1 ms: ±1 sample
+    error = min(np.abs(audio - loop[start:start + len(audio)]).max() for start in (first - 1, first, first + 1))
+    assert error < 1e-4
+    assert again[0]["segment_path"] == top["segment_path"]
+    assert all("segment_path" not in hit for hit in hits if not hit["segment"])

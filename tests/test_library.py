@@ -150,10 +150,11 @@ def test_a_sound_inside_a_loop_is_found_with_its_start(kit, tmp_path):
     hits = similar(db, SAMPLES_DIR / "bell_c4.wav", k=3)
     assert hits[0].path == str(kit / "loop_bass_bell.wav")
     assert abs(hits[0].start_s - join_s) < 0.05, hits[0]
-    assert hits[0].end_s > hits[0].start_s
+    assert hits[0].end_s > hits[0].start_s and hits[0].segment
     # The first half of the loop is the bass: querying that span finds the bass one-shot.
     top = similar(db, kit / "loop_bass_bell.wav", start_s=0.0, end_s=join_s, k=1)[0]
     assert top.path == str(kit / "tonal" / "bass_c4.WAV"), top
+    assert not top.segment  # a one-shot's hit is the whole file
 
 
 def test_similar_json_cli_and_category_filter(kit, tmp_path):
@@ -164,7 +165,7 @@ def test_similar_json_cli_and_category_filter(kit, tmp_path):
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     hits = document["hits"]
-    assert len(hits) == 2 and set(hits[0]) == {"path", "start_s", "end_s", "distance", "tag"}
+    assert len(hits) == 2 and set(hits[0]) == {"path", "start_s", "end_s", "distance", "tag", "segment"}
     assert hits[0]["distance"] <= hits[1]["distance"]
     assert str(kit / "drums" / "kick.wav") == hits[0]["path"]  # a copy of the query: distance 0
     assert hits[0]["distance"] == pytest.approx(0.0, abs=1e-5)

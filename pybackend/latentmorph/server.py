@@ -9,6 +9,7 @@ can never corrupt the protocol stream.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,8 @@ import struct
 import sys
 from pathlib import Path
 from typing import BinaryIO
+
+import soundfile as sf
 
 from .audio import AudioLoadError, load_audio, sha256_file
 from .grid import GridFileError, cache_dir, cache_key, read_grid_header, write_grid
@@ -35,6 +38,8 @@ MAX_SOURCE_S = 10.0
 MAX_BLEND_POINTS = 81
 #: Most sounds of one ``render_new`` or ``render_variation``.
 MAX_COUNT = 16
+#: Folder beside the library database where segment hits are written as WAV files.
+SEGMENTS_DIR = "segments"
 #: Most hits one ``similar`` request may ask for (a list a person reads, not a bulk export).
 MAX_SIMILAR_K = 100
 
@@ -282,14 +287,45 @@ def handle_similar(request: dict) -> dict:
     from .library.search import similar
 
     model = _model()
+    db_path = Path(db) if db is not None else default_db_path()
     try:
-        hits = similar(Path(db) if db is not None else default_db_path(), Path(path), k=k, category=category,
-                       model=model)
+        hits = similar(db_path, Path(path), k=k, category=category, model=model)
     except LibraryError as error:
         # similar() raises LibraryError for both sides; its cause tells a bad query from a bad library.
         query_failed = isinstance(error.__cause__, (AudioLoadError, SilentAudioError))
         raise RequestError("audio_load_error" if query_failed else "no_library", str(error)) from error
-    return {"hits": [hit.to_json() for hit in hits]}
+    answers = []
+    for hit in hits:
+        answer = hit.to_json()
+        if hit.segment:
+            segment = _segment_file(hit, db_path.parent / SEGMENTS_DIR, model.sample_rate)
+            if segment is not None:
+                answer["segment_path"] = str(segment)
+        answers.append(answer)
+    return {"hits": answers}
+
+
+def _segment_file(hit, folder: Path, sample_rate: int) -> Path | None:
+    """The span of a segment hit as its own WAV (float32, ``sample_rate``) in ``folder``, written once
+    and kept: a slot that loads it must find it again when the project is reopened. The name
+    carries the file's stem, the span and a hash of path, modification time and span, so an edited
+    source gets a new file. ``None`` (logged) when the source cannot be read or written any more."""
+    source = Path(hit.path)
+    try:
+        stamp = f"{source.resolve()}|{source.stat().st_mtime_ns}|{hit.start_s:.4f}|{hit.end_s:.4f}"
+        digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]
+        target = folder / f"{source.stem}_{hit.start_s:.2f}-{hit.end_s:.2f}s_{digest}.wav"
+        if not target.exists():
+            audio, _ = load_audio(source, sample_rate, max_duration_s=hit.end_s + 1.0)
+            span = audio[int(round(hit.start_s * sample_rate)):int(round(hit.end_s * sample_rate))]
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp.wav")
+            sf.write(tmp, span, sample_rate, subtype="FLOAT")
+            os.replace(tmp, target)
+        return target
+    except (OSError, AudioLoadError, ValueError) as error:
+        log.warning("cannot write the segment %s %.2f-%.2f s: %s", hit.path, hit.start_s, hit.end_s, error)
+        return None
 
 
 HANDLERS = {"hello": handle_hello, "render_grid": handle_render_grid, "similar": handle_similar,

@@ -22,7 +22,7 @@ from ..audio import AudioLoadError, load_audio
 from ..model import MorphModel, get_model
 from . import LibraryError
 from .embedding import SilentAudioError, embed_audio, embedding_id
-from .store import Library
+from .store import Item, Library
 
 #: Up to this many items the search is exact (brute force); above it, HNSW.
 EXACT_MAX_ITEMS = 20_000
@@ -32,21 +32,25 @@ EXACT_MAX_ITEMS = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512
+#: A hit starting at 0 and ending this close to its file's indexed duration (seconds) is the whole file.
+SPAN_TOLERANCE_S = 1e-3
 
 
 @dataclass
 class Hit:
-    """One neighbour: the file, the span of the item in seconds, cosine distance, its tag."""
+    """One neighbour: the file, the span of the item in seconds, cosine distance, its tag, and
+    whether the span is a segment (part of the file) rather than the whole file."""
 
     path: str
     start_s: float
     end_s: float
     distance: float
     tag: str | None
+    segment: bool = False
 
     def to_json(self) -> dict:
         return {"path": self.path, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
-                "distance": round(self.distance, 6), "tag": self.tag}
+                "distance": round(self.distance, 6), "tag": self.tag, "segment": self.segment}
 
 
 #: Indexes loaded in this process: cache file → (content_version, AnnIndex).
@@ -208,4 +212,10 @@ def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, en
         found = ann.search(query, k + len(own), allowed)
         found = [(item_id, d) for item_id, d in found if item_id not in own][:k]
         items = library.items_by_id(item_id for item_id, _ in found)
-    return [Hit(items[i].path, items[i].start_s, items[i].end_s, d, items[i].tag) for i, d in found]
+        durations = library.file_durations(item.path for item in items.values())
+
+    def is_segment(item: Item) -> bool:  # the whole-file item spans 0 … the file's duration
+        return item.start_s > 0.0 or item.end_s < durations.get(item.path, item.end_s) - SPAN_TOLERANCE_S
+
+    return [Hit(items[i].path, items[i].start_s, items[i].end_s, d, items[i].tag, is_segment(items[i]))
+            for i, d in found]

@@ -275,6 +275,16 @@ class Library:
         rows = self._db.execute(self._ITEM_SELECT + f" WHERE items.id IN ({marks})", ids)
         return {row[0]: Item(*row[:6], _vector(row[6])) for row in rows}
 
+    def file_durations(self, paths: Iterable[str]) -> dict[str, float]:
+        """Durations in seconds of indexed files by path (unknown or failed files left out)."""
+        paths = list(set(paths))
+        if not paths:
+            return {}
+        marks = ",".join("?" * len(paths))
+        rows = self._db.execute(f"SELECT path, duration_s FROM files WHERE duration_s IS NOT NULL AND path IN ({marks})",
+                                paths)
+        return {path: float(duration) for path, duration in rows}
+
     def item_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
 
