@@ -59,7 +59,7 @@ from latentmorph.audio import AudioLoadError, is_audio_path, load_audio
 # --------------------------------------------------------------------------------------------
 
 #: Bump when anything that changes the written clips changes: older clips are then re-made.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: soundfont notes rendered in whole 64-frame blocks, independent of the notes before
 
 SAMPLE_RATE = 44100
 MAX_CLIP_S = 2.0
