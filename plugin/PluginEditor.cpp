@@ -169,6 +169,10 @@ LatentMorphEditor::LatentMorphEditor (LatentMorphProcessor& owner)
         knob->slider.setColour (juce::Slider::rotarySliderFillColourId, kAccent);
         knob->label.setText (spec.name, juce::dontSendNotification);
         knob->label.setJustificationType (juce::Justification::centred);
+
+        if (*spec.unit != '\0')   // before the attachment, which sets the text from the parameter
+            knob->slider.setTextValueSuffix (juce::String (" ") + spec.unit);
+
         knob->attachment = std::make_unique<juce::AudioProcessorValueTreeState::SliderAttachment> (owner.getParameterState(), spec.id, knob->slider);
         addAndMakeVisible (knob->slider);
         addAndMakeVisible (knob->label);
