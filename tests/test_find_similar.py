@@ -12,7 +12,7 @@ import soundfile as sf
 from latentmorph.library.indexer import index_paths
 from latentmorph.model import get_model
 
-from .conftest import SAMPLE_RATE
+from .conftest import SAMPLE_RATE, SAMPLES_DIR
 from .test_backend import Backend
 from .test_library_map import FAMILIES, _family_sound, tiny_library  # noqa: F401  (fixture)
 
@@ -108,7 +108,7 @@ def test_a_segment_hit_comes_with_its_span_as_a_file_the_slot_can_load(tmp_path)
     index_paths([folder], db, model=get_model(), workers=1, progress=False)
     server = Backend(env={**os.environ, "LATENTMORPH_LIBRARY_DB": str(db)})
     try:
-        query = str(Path(__file__).parent.parent / "presets" / "samples" / "bell_c4.wav")
+        query = str(SAMPLES_DIR / "bell_c4.wav")
         hits = _hits(server.request("similar", path=query, k=3))
         again = _hits(server.request("similar", path=query, k=3))
     finally:
