@@ -1,4 +1,4 @@
-// editor_snapshot: renders the plugin's editor off-screen into a PNG, without a host or a display.
+// LatentMorphEditorSnapshot: renders the plugin's editor off-screen into a PNG, without a host or a display.
 //
 //   LatentMorphEditorSnapshot OUT.png [STATE.xml]
 //

@@ -334,8 +334,8 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
 
     Returns:
         float32 ``[points, samples]`` at ``model.sample_rate``, peak ≤ 1 per point, RMS level
-        interpolated in dB between the sources' (:func:`matched_gain_db`); ``samples`` is the onset-aligned length rounded
-        up to whole latent frames.
+        interpolated in dB between the sources' (:func:`matched_gain_db`); ``samples`` is the
+        onset-aligned length rounded up to whole latent frames.
 
     Raises:
         MorphInputError: a source is silent, not mono or not finite. ``ValueError``: fewer than 2 or

@@ -15,8 +15,9 @@ import logging
 import os
 import struct
 import sys
+import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import soundfile as sf
 
@@ -28,6 +29,9 @@ from .model import ModelError, default_model_dir, get_model
 from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
                     MorphInputError, PriorStatsError, blend, check_weights, render_grid, sample_prior,
                     variation)
+
+if TYPE_CHECKING:  # search imports FAISS, which the backend loads only on a first search
+    from .library.search import Hit
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 16 << 20
@@ -305,7 +309,7 @@ def handle_similar(request: dict) -> dict:
     return {"hits": answers}
 
 
-def _segment_file(hit, folder: Path, sample_rate: int) -> Path | None:
+def _segment_file(hit: Hit, folder: Path, sample_rate: int) -> Path | None:
     """The span of a segment hit as its own WAV (float32, ``sample_rate``) in ``folder``, written once
     and kept: a slot that loads it must find it again when the project is reopened. The name
     carries the file's stem, the span and a hash of path, modification time and span, so an edited
@@ -319,7 +323,9 @@ def _segment_file(hit, folder: Path, sample_rate: int) -> Path | None:
             audio, _ = load_audio(source, sample_rate, max_duration_s=hit.end_s + 1.0)
             span = audio[int(round(hit.start_s * sample_rate)):int(round(hit.end_s * sample_rate))]
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp.wav")
+            # a temp file of its own (another host's backend may write the same segment) + rename
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".wav")
+            os.close(fd)
             sf.write(tmp, span, sample_rate, subtype="FLOAT")
             os.replace(tmp, target)
         return target
