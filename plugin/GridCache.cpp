@@ -8,9 +8,10 @@ GridCache& GridCache::instance()
     return cache;
 }
 
-juce::String GridCache::keyFor (const std::array<juce::File, 2>& sources, int steps)
+juce::String GridCache::keyFor (const std::array<juce::File, 2>& sources, int steps, float detail)
 {
     juce::String key (steps);
+    key << '\t' << juce::String (detail, 3);
 
     for (const auto& file : sources)
         key << '\n' << file.getFullPathName() << '\t' << file.getSize() << '\t' << file.getLastModificationTime().toMilliseconds();

@@ -35,7 +35,7 @@ public:
     static GridCache& instance();
 
     /** The key of a grid of `steps` steps between `sources` as they are on disk now (stats the files). */
-    static juce::String keyFor (const std::array<juce::File, 2>& sources, int steps);
+    static juce::String keyFor (const std::array<juce::File, 2>& sources, int steps, float detail);
 
     std::optional<Entry> find (const juce::String& key);
     void insert (const juce::String& key, Entry entry);

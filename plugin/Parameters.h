@@ -22,7 +22,7 @@ struct ParameterSpec
 };
 
 /** The plugin's parameters: the only place they are defined. State, editor, host and engine all read this. */
-inline constexpr std::array<ParameterSpec, 7> kParameterTable { {
+inline constexpr std::array<ParameterSpec, 8> kParameterTable { {
     // id            name         min      max       default  interval centre   unit  integer
     { "morph",      "Morph",      0.0f,    1.0f,     0.0f,    0.001f,  0.5f,    "",   false },
     { "gain_db",    "Gain",       -48.0f,  12.0f,    0.0f,    0.1f,    -18.0f,  "dB", false },
@@ -31,10 +31,13 @@ inline constexpr std::array<ParameterSpec, 7> kParameterTable { {
     { "sustain",    "Sustain",    0.0f,    1.0f,     1.0f,    0.001f,  0.5f,    "",   false },
     { "release_ms", "Release",    1.0f,    10000.0f, 200.0f,  1.0f,    500.0f,  "ms", false },
     { "root_note",  "Root note",  0.0f,    127.0f,   60.0f,   1.0f,    63.5f,   "",   true },
+    // how far each sample's own detail (its residual against the model) reaches into the morph;
+    // a change re-renders the grid, so it moves in steps of 0.05 (default: latentmorph.morph.DEFAULT_DETAIL)
+    { "detail",     "Detail",     0.0f,    1.0f,     0.5f,    0.05f,   0.5f,    "",   false },
 } };
 
 /** Index of each parameter in kParameterTable. */
-enum class ParameterIndex { morph, gainDb, attackMs, decayMs, sustain, releaseMs, rootNote };
+enum class ParameterIndex { morph, gainDb, attackMs, decayMs, sustain, releaseMs, rootNote, detail };
 
 /** Looks a spec up by id; nullptr when unknown. Message thread only (string comparison). */
 const ParameterSpec* findParameterSpec (const juce::String& id) noexcept;

@@ -47,6 +47,8 @@ void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce:
 {
     const juce::ScopedNoDenormals noDenormals;
 
+    slotLoader_.setDetail (parameterValues_.get (ParameterIndex::detail));
+
     if (isNonRealtime() && slotLoader_.isBusy())
         slotLoader_.waitUntilDone (kOfflineGridWait, [this] { engine_.beginBlock(); });
 
@@ -104,6 +106,7 @@ void LatentMorphProcessor::setStateInformation (const void* data, int sizeInByte
         parameter->setValueNotifyingHost (parameter->convertTo0to1 (state.parameters[i]));
     }
 
+    slotLoader_.setDetail (state.parameters[static_cast<std::size_t> (ParameterIndex::detail)]);
     slotLoader_.setSlots (state.slots, state.modelId);
 }
 

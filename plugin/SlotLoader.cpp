@@ -50,7 +50,7 @@ juce::Result loadGrid (const juce::var& answer, GridCache::Entry& entry)
     return juce::Result::ok();
 }
 
-juce::var renderGridRequest (const std::array<juce::File, 2>& sources)
+juce::var renderGridRequest (const std::array<juce::File, 2>& sources, float detail)
 {
     juce::Array<juce::var> sourceList;
 
@@ -64,6 +64,7 @@ juce::var renderGridRequest (const std::array<juce::File, 2>& sources)
     juce::DynamicObject::Ptr fields = new juce::DynamicObject();
     fields->setProperty ("sources", sourceList);
     fields->setProperty ("steps", SlotLoader::kGridSteps);
+    fields->setProperty ("detail", detail);
     return juce::var (fields.get());
 }
 
@@ -173,7 +174,9 @@ const char* SlotLoader::toString (State state) noexcept
 void SlotLoader::startRequest (const juce::String& savedModelId)
 {
     const auto generation = ++requestedGeneration_;
-    pendingJob_ = Job { generation, slots_, savedModelId };
+    const auto detail = wantedDetail_.load();
+    requestedDetail_ = detail;
+    pendingJob_ = Job { generation, slots_, savedModelId, detail };
 
     if (slots_[0].path.isEmpty() || slots_[1].path.isEmpty())
         requestStatus_ = emptyStatus (slots_);
@@ -192,9 +195,12 @@ void SlotLoader::run()
 
     while (! stopping_)
     {
+        if (! pendingJob_.has_value() && wantedDetail_.load() != requestedDetail_.load())
+            startRequest (modelId_);   // the detail parameter moved: same slots, new grid
+
         if (! pendingJob_.has_value())
         {
-            wakeWorker_.wait_for (lock, 250ms);
+            wakeWorker_.wait_for (lock, kDetailPollInterval);
             lock.unlock();
             engine_.collectGarbage();
             lock.lock();
@@ -228,12 +234,12 @@ void SlotLoader::process (const Job& job)
         if (const auto resolved = slot_paths::resolve (job.slots[i].path, sources[i]); resolved.failed())
             return fail ({ State::error, juce::String ("slot ") + slotName (i) + ": " + resolved.getErrorMessage() });
 
-    const auto key = GridCache::keyFor (sources, kGridSteps);
+    const auto key = GridCache::keyFor (sources, kGridSteps, job.detail);
     auto entry = GridCache::instance().find (key);
 
     if (! entry.has_value())
     {
-        const auto reply = BackendClient::instance().request ("render_grid", renderGridRequest (sources),
+        const auto reply = BackendClient::instance().request ("render_grid", renderGridRequest (sources, job.detail),
                                                               [this, &job] { return isSuperseded (job.generation); });
 
         if (reply.errorCode == "abandoned")

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "Parameters.h"
 #include "engine/Engine.h"
 
 #include <juce_core/juce_core.h>
@@ -49,6 +50,8 @@ public:
     };
 
     static constexpr int kGridSteps = 17;
+    static constexpr std::chrono::milliseconds kDetailPollInterval { 20 };
+    static constexpr float kDefaultDetail = kParameterTable[static_cast<std::size_t> (ParameterIndex::detail)].defaultValue;
 
     explicit SlotLoader (Engine& engine);
 
@@ -64,6 +67,11 @@ public:
     /** Message thread. Sets one slot (0 = A, 1 = B), e.g. from a file drop. */
     void setSlotPath (int index, const juce::String& path);
 
+    /** Any thread, the audio thread included (one atomic store): the `detail` the grid should be
+        rendered with. The worker notices a change within kDetailPollInterval and re-renders; until
+        then isBusy() is true, so offline renders wait for the new grid. */
+    void setDetail (float detail) noexcept { wantedDetail_.store (detail); }
+
     /** Shows an error that is not about the slots (e.g. a rejected state) until the next setSlots. */
     void reportError (const juce::String& message);
 
@@ -72,7 +80,10 @@ public:
     Status getStatus() const;
 
     /** True while a request has not finished (and published its grid). Real-time safe: one atomic load pair. */
-    bool isBusy() const noexcept { return completedGeneration_.load() != requestedGeneration_.load(); }
+    bool isBusy() const noexcept
+    {
+        return completedGeneration_.load() != requestedGeneration_.load() || wantedDetail_.load() != requestedDetail_.load();
+    }
 
     /** Offline rendering only (it blocks): waits until the latest request has finished and its grid is
         published, at most `timeout`. `whileWaiting` runs every few ms on the calling (audio) thread; the
@@ -87,6 +98,7 @@ private:
         std::uint64_t generation = 0;
         Slots slots;
         juce::String savedModelId;
+        float detail = 0.0f;
     };
 
     void startRequest (const juce::String& savedModelId);   // mutex_ held
@@ -106,6 +118,7 @@ private:
     juce::String otherError_;
     std::optional<Job> pendingJob_;
     std::atomic<std::uint64_t> requestedGeneration_ { 0 }, completedGeneration_ { 0 };
+    std::atomic<float> wantedDetail_ { kDefaultDetail }, requestedDetail_ { kDefaultDetail };
     std::atomic<bool> stopping_ { false };
     std::thread worker_;   // started by the first request
 };

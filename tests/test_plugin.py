@@ -14,7 +14,7 @@ PRESETS = {
     "drums_kick_to_snare": ("kick.wav", "snare.wav"),
     "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav"),
 }
-PARAMETERS = ("morph", "gain_db", "attack_ms", "decay_ms", "sustain", "release_ms", "root_note")
+PARAMETERS = ("morph", "gain_db", "attack_ms", "decay_ms", "sustain", "release_ms", "root_note", "detail")
 
 
 def db(x: float) -> float:

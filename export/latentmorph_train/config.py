@@ -20,6 +20,13 @@ class ModelConfig:
     channels: int = 192
     encoder_blocks: tuple[int, int] = (2, 2)
     decoder_blocks: tuple[int, int] = (2, 4)
+    #: Decoder phase: "absolute" per frame (the models up to lm-33b3aba2bfd553cc, which buzz at the
+    #: latent frame rate) or "integrated" instantaneous frequency (features.IntegratedPhaseHead).
+    phase: str = "absolute"
+
+    def __post_init__(self):
+        if self.phase not in ("absolute", "integrated"):
+            raise ValueError(f"model.phase must be 'absolute' or 'integrated', got {self.phase!r}")
 
     @property
     def latent_hop_length(self) -> int:
@@ -41,6 +48,9 @@ class TrainConfig:
     max_steps: int = 200000
     kl_beta: float = 1e-3
     kl_warmup_steps: int = 2000
+    #: Weights of losses.head_losses (integrated-phase decoders only).
+    head_magnitude_weight: float = 0.5
+    head_phase_weight: float = 0.1
     checkpoint_every: int = 250
     validate_every: int = 1000
     num_valid_clips: int = 64

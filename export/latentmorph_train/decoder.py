@@ -7,7 +7,7 @@ from torch import nn
 
 from .blocks import stack
 from .config import ModelConfig
-from .features import ISTFTHead
+from .features import ISTFTHead, IntegratedPhaseHead, integrate_phase
 
 
 class Decoder(nn.Module):
@@ -15,6 +15,7 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
+        self.cfg = cfg
         c = cfg.channels
         self.embed = nn.Conv1d(cfg.latent_dim, c, kernel_size=7, padding=3)
         self.blocks_coarse = stack(c, cfg.decoder_blocks[0])
@@ -23,14 +24,22 @@ class Decoder(nn.Module):
                                      stride=cfg.latent_stride, padding=cfg.latent_stride // 2)
         self.blocks_fine = stack(c, cfg.decoder_blocks[1])
         self.norm = nn.LayerNorm(c)
-        self.head = ISTFTHead(c, cfg.n_fft, cfg.hop_length)
+        head = {"absolute": ISTFTHead, "integrated": IntegratedPhaseHead}[cfg.phase]
+        self.head = head(c, cfg.n_fft, cfg.hop_length)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.head.istft(*self.spectrum(z))
+    def forward(self, z: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """``noise``: the standard normal draws of :func:`integrate_phase` (``phase = "integrated"``
+        only; drawn when ``None``)."""
+        spectrum = self.spectrum(z)
+        if self.cfg.phase == "integrated":
+            spectrum = integrate_phase(*spectrum, noise)
+        return self.head.istft(*spectrum)
 
-    def spectrum(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``z`` → the head's STFT (real, imag), each ``[batch, n_fft//2+1, frames * latent_stride]``;
-        the ONNX decoder ends here (contract 2) and the backend inverts it in NumPy."""
+    def spectrum(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``z`` → the head's outputs, each ``[batch, n_fft//2+1, frames * latent_stride]``: the STFT
+        ``(real, imag)`` for ``phase = "absolute"`` (contract 2), ``(magnitude, phase_increment,
+        phase_sigma)`` for ``"integrated"`` (contract 3, see :class:`IntegratedPhaseHead`). The ONNX
+        decoder ends here and the backend does the rest in NumPy."""
         h = self.blocks_coarse(self.embed(z.transpose(1, 2)))
         h = self.blocks_fine(self.up(h))
         h = self.norm(h.transpose(1, 2)).transpose(1, 2)

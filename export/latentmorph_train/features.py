@@ -1,4 +1,4 @@
-"""Feature extractor and inverse-STFT head as fixed convolutions.
+"""Feature extractor and inverse-STFT heads as fixed convolutions.
 
 The STFT and its inverse are written as ``conv1d`` / ``conv_transpose1d`` with constant DFT bases
 so that they export to every ONNX opset and run in ONNX Runtime without complex tensors
@@ -113,3 +113,70 @@ class ISTFTHead(nn.Module):
         pad = (self.n_fft - self.hop_length) // 2
         out = frames / envelope.clamp(min=1e-3)
         return out[:, 0, pad:-pad]
+
+
+def wrap_phase(angle: torch.Tensor) -> torch.Tensor:
+    """Angles mapped to (−π, π] (the anti-wrapping function of Ai & Ling 2023, APNet, eq. 8)."""
+    return torch.atan2(torch.sin(angle), torch.cos(angle))
+
+
+class IntegratedPhaseHead(ISTFTHead):
+    """Magnitude and *instantaneous frequency* per bin; the phase is their running sum over frames.
+
+    Why: the decoder is a stack of convolutions, so it is equivariant to shifts of one frame. Fed a
+    stationary latent (a held note), it outputs the same frame again and again; with an absolute
+    phase per frame (:class:`ISTFTHead`) the audio then repeats every latent hop (512 samples): a
+    comb at 44100 / 512 = 86.13 Hz whatever the note. An instantaneous frequency is the same in
+    every frame of a stationary partial, so a shift-equivariant network *can* predict it, and its
+    running sum advances the phase at the partial's true frequency (Engel et al. 2019, GANSynth:
+    log-magnitude + instantaneous frequency, phase by cumulative sum).
+
+    Per frame ``m`` and bin ``k`` the head predicts the log-magnitude, the deviation ``δ`` of the
+    phase advance from the bin centre's ``2πkH/N`` and the spread ``σ`` of that advance (noise-like
+    bins have no predictable phase: their advance is drawn, ``ε ~ N(0, 1)``), and for frame 0 an
+    absolute start phase ``ψ``:
+
+        φ_0 = ψ,   φ_m = φ_{m−1} + wrap(2πkH/N) + δ_m + σ_m ε_m.
+
+    :meth:`spectrum` returns ``(magnitude, phase_increment, phase_sigma)``, each
+    ``[batch, n_fft//2+1, frames]`` float32, where ``phase_increment[..., 0] = ψ`` and
+    ``phase_sigma[..., 0] = 0``; :func:`integrate_phase` turns them into the complex STFT. The ONNX
+    decoder ends at :meth:`spectrum` (contract 3) and ``latentmorph.model`` integrates in NumPy.
+    """
+
+    #: Bounds of log σ (σ in radians per frame): 0.0067 rad resolves 0.1 cent at 41 Hz; 3.3 rad is
+    #: a uniformly random phase.
+    LOG_SIGMA_RANGE = (-5.0, 1.2)
+
+    def __init__(self, channels: int, n_fft: int, hop_length: int):
+        super().__init__(channels, n_fft, hop_length)
+        n_bins = n_fft // 2 + 1
+        self.proj = nn.Linear(channels, 4 * n_bins)  # log-magnitude, ψ, δ, log σ
+        advance = 2.0 * math.pi * np.arange(n_bins) * hop_length / n_fft
+        advance = np.angle(np.exp(1j * advance))  # wrapped: exact multiples of π/2 for H = N/4
+        self.register_buffer("bin_advance", torch.tensor(advance, dtype=torch.float32)[None, :, None],
+                             persistent=False)
+
+    def forward(self, h: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return self.istft(*integrate_phase(*self.spectrum(h), noise))
+
+    def spectrum(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.proj(h.transpose(1, 2)).transpose(1, 2)
+        log_mag, start, deviation, log_sigma = x.chunk(4, dim=1)
+        magnitude = torch.exp(log_mag).clamp(max=1e3)
+        increment = torch.cat([start[..., :1], (self.bin_advance + deviation)[..., 1:]], dim=-1)
+        sigma = torch.exp(log_sigma.clamp(*self.LOG_SIGMA_RANGE))
+        sigma = torch.cat([torch.zeros_like(sigma[..., :1]), sigma[..., 1:]], dim=-1)
+        return magnitude, increment, sigma
+
+
+def integrate_phase(magnitude: torch.Tensor, increment: torch.Tensor, sigma: torch.Tensor,
+                    noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``φ = cumsum(increment + σ·noise)`` along frames (in float64, so hours of frames keep their
+    precision) → ``(real, imag)`` of ``magnitude · e^{iφ}``. All tensors ``[batch, bins, frames]``;
+    ``noise`` standard normal of that shape (or broadcastable), drawn when ``None``. The NumPy twin
+    is ``latentmorph.model.integrate_phase``."""
+    if noise is None:
+        noise = torch.randn_like(increment)
+    phase = torch.cumsum((increment + sigma * noise).double(), dim=-1)
+    return magnitude * torch.cos(phase).float(), magnitude * torch.sin(phase).float()

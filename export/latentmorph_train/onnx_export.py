@@ -12,10 +12,12 @@ Contract (``metadata_props``, all strings; validated by ``latentmorph.model`` at
 also ``n_fft`` and ``stft_hop_length`` (samples).
 Encoder: ``audio [batch, samples]`` float32 (``samples`` a multiple of ``hop_length``) →
 ``z_mean``, ``z_logvar`` ``[batch, samples / hop_length, latent_dim]``.
-Decoder (contract 2): ``z [batch, frames, latent_dim]`` → ``real``, ``imag``
-``[batch, n_fft/2 + 1, frames * hop_length / stft_hop_length]``, the STFT that
-``latentmorph.model.istft`` turns into ``audio [batch, frames * hop_length]``. Parity is checked on
-the spectra and on the audio after that NumPy inverse, against ``Decoder.forward``.
+Decoder (contract 3, ``phase = "integrated"``): ``z [batch, frames, latent_dim]`` →
+``magnitude``, ``phase_increment``, ``phase_sigma`` ``[batch, n_fft/2 + 1, frames * hop_length /
+stft_hop_length]``, which ``latentmorph.model.integrate_phase`` and ``istft`` turn into
+``audio [batch, frames * hop_length]`` (contract 2, ``phase = "absolute"``: ``real``, ``imag``).
+Parity is checked on the graph's outputs and on the audio after the NumPy runtime's synthesis,
+against ``Decoder.forward`` given the same phase draws.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import typer
 from rich.console import Console
 
 from latentmorph.audio import load_audio
-from latentmorph.model import CONTRACT_VERSION, istft
+from latentmorph.model import phase_noise, integrate_phase, istft
 
 from .model import LatentMorphVAE
 from .train import model_from_checkpoint
@@ -99,15 +101,24 @@ def _check(name: str, expected: np.ndarray, actual: np.ndarray) -> float:
     return err
 
 
+#: Decoder graph outputs by ``ModelConfig.phase`` and the contract version they make.
+DECODER_OUTPUTS = {"absolute": (2, ["real", "imag"]), "integrated": (3, ["magnitude", "phase_increment", "phase_sigma"])}
+
+
 def _check_decoder(model: LatentMorphVAE, session: ort.InferenceSession, z: torch.Tensor, name: str) -> float:
-    """Spectra of the ONNX graph vs ``Decoder.spectrum``, and audio after :func:`istft` vs
-    ``Decoder.forward``; returns the audio's max |diff|."""
-    real, imag = (t.numpy() for t in model.decoder.spectrum(z))
-    onnx_real, onnx_imag = session.run(None, {"z": z.numpy()})
-    _check(f"decoder real ({name})", real, onnx_real)
-    _check(f"decoder imag ({name})", imag, onnx_imag)
-    audio = istft(onnx_real, onnx_imag, model.cfg.n_fft, model.cfg.hop_length)
-    return _check(f"decoder audio ({name})", model.decoder(z).numpy(), audio)
+    """Outputs of the ONNX graph vs ``Decoder.spectrum``, and audio after the runtime's NumPy
+    synthesis vs ``Decoder.forward`` with the runtime's phase draws; returns the audio's max |diff|."""
+    expected = [t.numpy() for t in model.decoder.spectrum(z)]
+    outputs = session.run(None, {"z": z.numpy()})
+    names = DECODER_OUTPUTS[model.cfg.phase][1]
+    for output_name, want, got in zip(names, expected, outputs):
+        _check(f"decoder {output_name} ({name})", want, got)
+    noise = None
+    if model.cfg.phase == "integrated":
+        noise = torch.from_numpy(phase_noise(*outputs[0].shape[1:]).copy())
+        outputs = integrate_phase(*outputs)
+    audio = istft(*outputs, model.cfg.n_fft, model.cfg.hop_length)
+    return _check(f"decoder audio ({name})", model.decoder(z, noise).numpy(), audio)
 
 
 def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.ndarray] | None = None,
@@ -118,7 +129,8 @@ def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.nda
     cfg = model.cfg
     hop = cfg.latent_hop_length
     model_id = model_id_of(model)
-    common = {"contract_version": str(CONTRACT_VERSION), "model_id": model_id,
+    contract, output_names = DECODER_OUTPUTS[cfg.phase]
+    common = {"contract_version": str(contract), "model_id": model_id,
               "sample_rate": str(cfg.sample_rate), "hop_length": str(hop),
               "latent_dim": str(cfg.latent_dim), "model_config": json.dumps(dataclasses.asdict(cfg))}
     gen = torch.Generator().manual_seed(seed)
@@ -130,9 +142,8 @@ def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.nda
         _export(_EncoderGraph(model), noise, tmp / "encoder.onnx", "audio", ["z_mean", "z_logvar"],
                 {"audio": {0: "batch", 1: "samples"}, "z_mean": {0: "batch", 1: "frames"},
                  "z_logvar": {0: "batch", 1: "frames"}}, {**common, "role": "encoder"})
-        _export(_DecoderGraph(model), latents, tmp / "decoder.onnx", "z", ["real", "imag"],
-                {"z": {0: "batch", 1: "frames"}, "real": {0: "batch", 2: "stft_frames"},
-                 "imag": {0: "batch", 2: "stft_frames"}},
+        _export(_DecoderGraph(model), latents, tmp / "decoder.onnx", "z", output_names,
+                {"z": {0: "batch", 1: "frames"}, **{n: {0: "batch", 2: "stft_frames"} for n in output_names}},
                 {**common, "role": "decoder", "n_fft": str(cfg.n_fft), "stft_hop_length": str(cfg.hop_length)})
         options = ort.SessionOptions()
         options.log_severity_level = 3

@@ -28,7 +28,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .config import ModelConfig, TrainConfig, load_config
-from .losses import kl_divergence, multi_resolution_stft_loss
+from .features import STFTMagnitude, integrate_phase
+from .losses import head_losses, kl_divergence, multi_resolution_stft_loss
 from .model import LatentMorphVAE
 
 console = Console(stderr=True)
@@ -123,6 +124,26 @@ def model_from_checkpoint(path: Path) -> LatentMorphVAE:
     return model.eval()
 
 
+def load_initial_weights(model: LatentMorphVAE, initial: LatentMorphVAE) -> None:
+    """Copy ``initial``'s weights into ``model``. Their configs must be equal, except that an
+    absolute-phase model may start an integrated-phase one: the head's log-magnitude rows are kept,
+    its phase rows start the frame-0 phase ψ, the frequency deviation δ starts at 0 (bin centres)
+    and log σ at log 0.1. Raises ``ValueError`` on any other difference."""
+    state = initial.state_dict()
+    if initial.cfg == dataclasses.replace(model.cfg, phase="absolute") and model.cfg.phase == "integrated":
+        n_bins = model.cfg.n_fft // 2 + 1
+        weight, bias = model.decoder.head.proj.weight.detach().clone(), model.decoder.head.proj.bias.detach().clone()
+        weight[2 * n_bins:] = 0.0
+        bias[2 * n_bins:3 * n_bins] = 0.0
+        bias[3 * n_bins:] = math.log(0.1)
+        weight[:2 * n_bins] = state["decoder.head.proj.weight"]
+        bias[:2 * n_bins] = state["decoder.head.proj.bias"]
+        state["decoder.head.proj.weight"], state["decoder.head.proj.bias"] = weight, bias
+    elif initial.cfg != model.cfg:
+        raise ValueError(f"the initial model has config {initial.cfg}, the run says {model.cfg}")
+    model.load_state_dict(state)
+
+
 def learning_rate_at(cfg: TrainConfig, step: int) -> float:
     """Learning rate for optimiser step ``step`` (0-based).
 
@@ -170,9 +191,7 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
         from .onnx_export import model_from_onnx, model_id_of
 
         initial = model_from_onnx(init_from)
-        if initial.cfg != model_cfg:
-            raise ValueError(f"{init_from} has model config {initial.cfg}, {config_path} says {model_cfg}")
-        model.load_state_dict(initial.state_dict())
+        load_initial_weights(model, initial)
         step = init_step
         console.print(f"starting from the weights of {init_from} ({model_id_of(initial)}) at step {step}")
 
@@ -183,6 +202,7 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
                   f"valid: {len(valid_batch)} clips; device {device}; "
                   f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
 
+    head_stft = STFTMagnitude(model_cfg.n_fft, model_cfg.hop_length).to(device)
     metrics = open(run_dir / "metrics.jsonl", "a")
     start = time.monotonic() - elapsed_s
 
@@ -198,11 +218,21 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
         task = progress.add_task("train", total=train_cfg.max_steps, completed=step, info="")
         while step < train_cfg.max_steps:
             x = torch.from_numpy(train_set.random_batch(rng, train_cfg.batch_size, train_cfg.segment_samples)).to(device)
-            y, z_mean, z_logvar = model(x)
+            z_mean, z_logvar = model.encoder(x)
+            z = z_mean + torch.randn_like(z_mean) * torch.exp(0.5 * z_logvar)
+            spectrum = model.decoder.spectrum(z)
+            terms = {}
+            if model_cfg.phase == "integrated":
+                y = model.decoder.head.istft(*integrate_phase(*spectrum))
+                terms["head_mag"], terms["head_phase"] = head_losses(*spectrum, x, head_stft)
+            else:
+                y = model.decoder.head.istft(*spectrum)
             recon = multi_resolution_stft_loss(y, x)
             kl = kl_divergence(z_mean, z_logvar)
             beta = train_cfg.kl_beta * min(1.0, (step + 1) / train_cfg.kl_warmup_steps)
             loss = recon + beta * kl
+            if terms:
+                loss = loss + train_cfg.head_magnitude_weight * terms["head_mag"] + train_cfg.head_phase_weight * terms["head_phase"]
             lr = learning_rate_at(train_cfg, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -211,10 +241,11 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
             step += 1
-            info = f"mrstft {recon.item():.3f} kl {kl.item():.1f}"
+            info = f"mrstft {recon.item():.3f} kl {kl.item():.1f}" + "".join(f" {k} {v.item():.3f}" for k, v in terms.items())
             progress.update(task, completed=step, info=info)
             if step % 25 == 0 or step == train_cfg.max_steps:
                 record = {"step": step, "loss": loss.item(), "mrstft": recon.item(), "kl": kl.item(),
+                          **{k: v.item() for k, v in terms.items()},
                           "beta": beta, "lr": lr, "elapsed_s": round(time.monotonic() - start, 1)}
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()

@@ -21,7 +21,7 @@ from rich.progress import track
 from .audio import AudioLoadError, load_audio
 from .library import LibraryError, commands as library_commands, default_db_path
 from .model import ModelError, MorphModel, default_model_dir
-from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
+from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_DETAIL, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
                     MorphInputError, blend, fit_latent_prior, morph_positions, reconstruct, render_grid,
                     sample_prior, variation)
 
@@ -48,6 +48,9 @@ ALIGN_OPTION = typer.Option(DEFAULT_ALIGN, callback=_choice(ALIGN_MODES),
                             "time-warp the latent sequences against each other)")
 INTERP_OPTION = typer.Option(DEFAULT_INTERP, callback=_choice(INTERP_MODES),
                              help="latent interpolation per frame: linear or slerp (spherical)")
+DETAIL_OPTION = typer.Option(DEFAULT_DETAIL, min=0.0, max=1.0,
+                             help="how far each source's residual (its detail the model misses) "
+                             "reaches into the morph: 0 = pure model between the ends")
 JSON_OPTION = typer.Option(False, "--json", help="print the written files as JSON on stdout")
 
 
@@ -81,9 +84,11 @@ def morph(
     out: Path = typer.Option(Path("morph_out"), help="output folder"),
     align: str = ALIGN_OPTION,
     interp: str = INTERP_OPTION,
+    detail: float = DETAIL_OPTION,
     model_dir: Path | None = MODEL_DIR_OPTION,
 ) -> None:
-    """Write one WAV per morph step (step_00_t0.000.wav …) and morph.png with their spectrograms."""
+    """Write one WAV per morph step (step_00_t0.000.wav …) and morph.png with their spectrograms.
+    The first and last steps are the sources themselves."""
     from .plots import save_grid_spectrograms
 
     model = _load_model(model_dir)
@@ -91,7 +96,7 @@ def morph(
         a, _ = load_audio(sample_a, model.sample_rate)
         b, _ = load_audio(sample_b, model.sample_rate)
         with console.status(f"rendering {steps} steps"):
-            grid = render_grid(model, a, b, steps, align=align, interp=interp)
+            grid = render_grid(model, a, b, steps, align=align, interp=interp, detail=detail)
     except (AudioLoadError, MorphInputError) as error:
         _fail(error)
     _write_wavs(grid, model.sample_rate,
@@ -127,6 +132,7 @@ def blend_command(
     out: Path = typer.Option(Path("blend_out"), help="output folder"),
     align: str = ALIGN_OPTION,
     interp: str = INTERP_OPTION,
+    detail: float = DETAIL_OPTION,
     model_dir: Path | None = MODEL_DIR_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -145,7 +151,7 @@ def blend_command(
     try:
         sources = [load_audio(path, model.sample_rate)[0] for path in samples]
         with console.status(f"rendering {len(rows)} points"):
-            audio = blend(model, sources, np.array(rows), align=align, interp=interp)
+            audio = blend(model, sources, np.array(rows), align=align, interp=interp, detail=detail)
     except (AudioLoadError, ValueError) as error:
         _fail(error)
     _write_wavs(audio, model.sample_rate, [out / f"blend_{i:02d}.wav" for i in range(len(rows))], json_output)

@@ -20,7 +20,8 @@ import platformdirs
 MAGIC = b"LMGRID1\x00"
 _HEADER = struct.Struct("<8sIIII")  # magic, steps, num_samples, sample_rate, reserved
 #: Bumped when the rendering changes in a way that must invalidate cached grids.
-RENDER_VERSION = 2  # 2: morph points matched to the interpolated RMS level of the sources
+RENDER_VERSION = 3  # 2: morph points matched to the interpolated RMS level of the sources; 3: the ends are
+#: the sources, residual detail, rows start at the interpolated onset
 
 
 class GridFileError(Exception):

@@ -3,9 +3,12 @@
 The contract is written by ``export/latentmorph_train/onnx_export.py`` into each file's
 ``metadata_props``: ``contract_version``, ``role``, ``model_id``, ``sample_rate`` (Hz),
 ``hop_length`` (samples per latent frame), ``latent_dim``, and for the decoder ``n_fft`` and
-``stft_hop_length`` (samples). Contract 2: the decoder graph ends at the complex STFT
-(``real``, ``imag``); the inverse STFT runs here in NumPy (:func:`istft`), which is ~1.7× faster
-on one core than the same overlap-add written as an ONNX ``ConvTranspose`` (contract 1).
+``stft_hop_length`` (samples). The inverse STFT runs here in NumPy (:func:`istft`), which is
+~1.7× faster on one core than the same overlap-add written as an ONNX ``ConvTranspose``
+(contract 1). Contract 3 (current): the decoder graph ends at ``magnitude``, ``phase_increment``
+and ``phase_sigma`` per bin and frame, and the phase is integrated here (:func:`integrate_phase`);
+contract 2 (models up to ``lm-33b3aba2bfd553cc``, still read for comparisons): it ends at the
+complex STFT (``real``, ``imag``) with an absolute phase per frame.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
+#: Contract versions this runtime reads (see the module docstring).
+READABLE_CONTRACTS = (2, 3)
+#: Seed of the phase-advance draws of :func:`integrate_phase`: a decode is deterministic, and a
+#: frame's draws do not depend on how many frames follow (the same latent prefix decodes alike).
+PHASE_NOISE_SEED = 0
 _REQUIRED_KEYS = ("contract_version", "role", "model_id", "sample_rate", "hop_length", "latent_dim")
 _DECODER_KEYS = ("n_fft", "stft_hop_length")
 #: Lower bound of the overlap-add window envelope (as in the training graph's iSTFT head).
@@ -85,6 +93,33 @@ def istft(real: np.ndarray, imag: np.ndarray, n_fft: int, hop_length: int) -> np
     return np.ascontiguousarray(out[:, pad:out.shape[1] - pad])
 
 
+@functools.lru_cache(maxsize=4)
+def phase_noise(bins: int, frames: int) -> np.ndarray:
+    """Standard normal ``[bins, frames]`` float32 from :data:`PHASE_NOISE_SEED`, drawn frame by
+    frame (so a shorter decode gets a prefix of a longer one's draws); read-only, shared."""
+    noise = np.random.default_rng(PHASE_NOISE_SEED).standard_normal((frames, bins), dtype=np.float32).T.copy()
+    noise.flags.writeable = False
+    return noise
+
+
+def integrate_phase(magnitude: np.ndarray, increment: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Complex STFT from a contract-3 decoder's outputs: ``φ = cumsum(increment + σ·ε)`` along
+    frames (float64), ``ε`` the fixed draws of :func:`phase_noise` (the same for every batch row),
+    then ``magnitude · e^{iφ}`` — the NumPy twin of ``latentmorph_train.features.integrate_phase``
+    (design: GANSynth's instantaneous frequency, Engel et al. 2019).
+
+    Args:
+        magnitude, increment, sigma: float32 ``[batch, bins, frames]`` (radians per frame for the
+            latter two; ``increment[..., 0]`` is the start phase, ``sigma[..., 0]`` is 0).
+
+    Returns:
+        ``(real, imag)``, float32 ``[batch, bins, frames]`` each.
+    """
+    noise = phase_noise(magnitude.shape[1], magnitude.shape[2])
+    phase = np.cumsum(increment + sigma * noise, axis=-1, dtype=np.float64)
+    return magnitude * np.cos(phase).astype(np.float32), magnitude * np.sin(phase).astype(np.float32)
+
+
 def _providers() -> list[str]:
     available = ort.get_available_providers()
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
@@ -105,6 +140,7 @@ class MorphModel:
         self.latent_dim = int(meta["latent_dim"])
         self.n_fft = int(meta["n_fft"])
         self.stft_hop_length = int(meta["stft_hop_length"])
+        self.contract_version = int(meta["contract_version"])
         self.providers = encoder.get_providers()
 
     @classmethod
@@ -113,7 +149,7 @@ class MorphModel:
 
         Raises:
             ModelError: a file is missing or unreadable, a metadata key is missing, the contract
-                version is not ``CONTRACT_VERSION``, roles are wrong, or the two files disagree on
+                version is not in ``READABLE_CONTRACTS``, roles are wrong, or the two files disagree on
                 model id, sample rate, hop length or latent dimension.
         """
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
@@ -133,9 +169,9 @@ class MorphModel:
             missing = [k for k in _REQUIRED_KEYS + (_DECODER_KEYS if role == "decoder" else ()) if k not in meta]
             if missing:
                 raise ModelError(f"{path}: metadata lacks {missing} (not a LatentMorph model?)")
-            if meta["contract_version"] != str(CONTRACT_VERSION):
+            if meta["contract_version"] not in {str(v) for v in READABLE_CONTRACTS}:
                 raise ModelError(f"{path}: contract version {meta['contract_version']}, this runtime "
-                                 f"reads version {CONTRACT_VERSION}")
+                                 f"reads versions {', '.join(map(str, READABLE_CONTRACTS))}")
             if meta["role"] != role:
                 raise ModelError(f"{path}: role is '{meta['role']}', expected '{role}'")
             sessions[role], metas[role] = session, meta
@@ -162,11 +198,13 @@ class MorphModel:
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """``z [batch, frames, latent_dim]`` float32 → ``audio [batch, frames * hop_length]`` float32:
-        the decoder graph's STFT, inverted by :func:`istft`. Raises ``ValueError`` on a bad shape."""
+        the decoder graph's outputs (phase integrated by :func:`integrate_phase` for contract 3),
+        inverted by :func:`istft`. Deterministic. Raises ``ValueError`` on a bad shape."""
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 3 or z.shape[2] != self.latent_dim:
             raise ValueError(f"z must be [batch, frames, {self.latent_dim}], got shape {z.shape}")
-        real, imag = self._decoder.run(None, {"z": z})
+        outputs = self._decoder.run(None, {"z": z})
+        real, imag = integrate_phase(*outputs) if self.contract_version == 3 else outputs
         return istft(real, imag, self.n_fft, self.stft_hop_length)
 
 

@@ -14,9 +14,12 @@ model rate:
    latent values along the path are interpolated (``interp="linear"``: ``Σ w_i z_i``;
    ``"slerp"``: spherical, see :func:`interpolate_latents`) and so is the time axis, then the
    result is resampled to whole latent frames (:func:`_resample_path`);
-6. all points are decoded in one batch; each is scaled so that its RMS level is the sources'
-   levels interpolated in dB (``Σ w_i · level_db_i``, :func:`matched_gain_db`: no level dip or
-   bump mid-morph, whatever the decoder's own level), limited to a peak of 1 and faded out over
+6. all points are decoded in one batch with the sources' own latents; each point gets each
+   source's residual (source − its own decode) weighted by :func:`detail_weights`, so the ends
+   are the sources themselves; then it is scaled so that its RMS level is the sources' levels
+   interpolated in dB (``Σ w_i · level_db_i``, :func:`matched_gain_db`: no level dip or bump
+   mid-morph, whatever the decoder's own level), shifted to start at the sources' leading
+   silences interpolated by weight, limited to a peak of 1 and faded out over
    :data:`FADE_OUT_MS`.
 
 "New sounds" (:func:`sample_prior`) are drawn from a Gaussian fitted to the encoded latent
@@ -36,6 +39,9 @@ import numpy as np
 
 from .model import MorphModel, default_model_dir
 
+#: How far each source's residual reaches into a morph (:func:`detail_weights`); chosen with
+#: ``latentmorph eval`` (MODEL_CARD.md).
+DEFAULT_DETAIL = 0.5
 #: Peak level the model was trained at (clips are normalised to 0.9 by the data pipeline).
 PEAK_TARGET = 0.9
 #: Onset = first sample whose magnitude reaches this fraction of the peak.
@@ -319,9 +325,32 @@ def _finish(audio: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> np.ndar
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
+def detail_weights(weights: np.ndarray, detail: float) -> np.ndarray:
+    """How much of each source's residual a morph point carries: ``clip((w − (1 − δ)) / δ, 0, 1)``
+    per source weight ``w`` with ``δ = detail`` — 1 at the source itself, falling linearly to 0
+    at weight ``1 − δ``, so with ``δ ≤ 0.5`` the midpoint of a two-source morph is the pure model.
+    ``detail = 0``: only the sources themselves carry it (weight exactly 1). ``weights``
+    ``[points, n_sources]``; returns float64 of that shape. Raises ``ValueError`` outside [0, 1]."""
+    if not 0.0 <= detail <= 1.0:
+        raise ValueError(f"detail must be in [0, 1], got {detail}")
+    weights = np.asarray(weights, dtype=np.float64)
+    if detail == 0.0:
+        return (weights >= 1.0 - 1e-12).astype(np.float64)
+    return np.clip((weights - (1.0 - detail)) / detail, 0.0, 1.0)
+
+
 def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
-          align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP) -> np.ndarray:
+          align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP, detail: float | None = None) -> np.ndarray:
     """Decode N-way morphs of 2–4 sources at barycentric weights (e.g. the corners of an XY pad).
+
+    The ends are the sources themselves (a sampler plays what it is given): a one-hot row returns
+    that source sample for sample, at its own level, from its first sample. In between, the model's
+    decode is topped up with each source's *residual* — the source minus the decode of its own
+    latent, i.e. what the model misses of it — weighted by :func:`detail_weights`, so the steps
+    next to a source keep its detail and the morph leaves it without a jump. Each row starts at
+    the sources' leading silences interpolated by weight (the onset alignment pads the earlier
+    ones; that padding is removed again as far as the row's weights say). With ``align="dtw"``
+    the residuals are added on the onset-aligned time axis, not warped.
 
     Args:
         model: loaded encoder/decoder pair.
@@ -331,6 +360,8 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
         align: ``"onset"`` (sources padded so their onsets coincide) or ``"dtw"`` (latent
             sequences additionally time-warped against each other; see :func:`morph_latents`).
         interp: ``"linear"`` or ``"slerp"`` (see :func:`interpolate_latents`).
+        detail: 0 … 1, how far each source's residual reaches into the morph
+            (:func:`detail_weights`); ``None``: :data:`DEFAULT_DETAIL`.
 
     Returns:
         float32 ``[points, samples]`` at ``model.sample_rate``, peak ≤ 1 per point, RMS level
@@ -339,23 +370,37 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
 
     Raises:
         MorphInputError: a source is silent, not mono or not finite. ``ValueError``: fewer than 2 or
-        more than 4 sources, bad weights, unknown ``align`` or ``interp``.
+        more than 4 sources, bad weights, unknown ``align`` or ``interp``, detail outside [0, 1].
     """
     check_choice("align", align, ALIGN_MODES)
     check_choice("interp", interp, INTERP_MODES)
     if not 2 <= len(sources) <= MAX_SOURCES:
         raise ValueError(f"blend needs 2 to {MAX_SOURCES} sources, got {len(sources)}")
     weights = check_weights(weights, len(sources))
+    carried = detail_weights(weights, DEFAULT_DETAIL if detail is None else detail)
     prepared = [prepare_source(audio, f"sample {chr(ord('A') + i)}") for i, audio in enumerate(sources)]
     aligned = align_sources(prepared)
+    n_sources, length = aligned.shape
     z = model.encode(aligned)  # [n, frames, dim]
-    audio = model.decode(morph_latents(z, weights, align=align, interp=interp))
-    own_level = aligned * np.array([s.gain for s in prepared], dtype=np.float32)[:, None]
-    return _finish(audio, matched_gain_db(audio, own_level, weights), model.sample_rate)
+    # decode the points and each source's own latent (the one-hot rows) in one batch
+    own_rows = np.eye(n_sources)
+    decoded = model.decode(morph_latents(z, np.concatenate([weights, own_rows]), align=align, interp=interp))
+    points, own = decoded[:len(weights)], decoded[len(weights):]
+    padded = np.zeros_like(own)
+    padded[:, :length] = aligned
+    audio = points + carried @ (padded - own)
+    gain_db = (matched_gain_db(audio, padded[:, :length], weights)
+               + weights @ (20.0 * np.log10([s.gain for s in prepared])))
+    lead = np.array([max(s.onset_sample for s in prepared) - s.onset_sample for s in prepared])
+    shifts = np.rint(weights @ lead).astype(int)
+    shifted = np.zeros_like(audio)
+    for p, shift in enumerate(shifts):
+        shifted[p, :audio.shape[1] - shift] = audio[p, shift:]
+    return _finish(shifted, gain_db, model.sample_rate)
 
 
 def render_grid(model: MorphModel, audio_a: np.ndarray, audio_b: np.ndarray, steps: int, *,
-                align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP) -> np.ndarray:
+                align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP, detail: float | None = None) -> np.ndarray:
     """Decode ``steps`` morph positions between two sources: :func:`blend` at weights
     ``[1 − t, t]`` with ``t = i / (steps − 1)``, so step 0 is A and the last step is B.
 
@@ -363,17 +408,20 @@ def render_grid(model: MorphModel, audio_a: np.ndarray, audio_b: np.ndarray, ste
         model: loaded encoder/decoder pair.
         audio_a, audio_b: mono float32 ``[samples]`` at ``model.sample_rate``.
         steps: number of grid steps K ≥ 2.
-        align: ``"onset"`` or ``"dtw"``; interp: ``"linear"`` or ``"slerp"`` (see :func:`blend`).
+        align: ``"onset"`` or ``"dtw"``; interp: ``"linear"`` or ``"slerp"``; detail: 0 … 1 or
+            ``None`` (see :func:`blend`).
 
     Returns:
         float32 ``[steps, samples]`` at ``model.sample_rate``, peak ≤ 1 per step; ``samples`` is
-        the aligned length rounded up to whole latent frames.
+        the aligned length rounded up to whole latent frames; the first row is A, the last B.
 
     Raises:
-        MorphInputError: a source is silent. ``ValueError``: steps < 2, unknown align or interp.
+        MorphInputError: a source is silent. ``ValueError``: steps < 2, unknown align or interp,
+        detail outside [0, 1].
     """
     t = morph_positions(steps).astype(np.float64)
-    return blend(model, [audio_a, audio_b], np.stack([1.0 - t, t], axis=1), align=align, interp=interp)
+    return blend(model, [audio_a, audio_b], np.stack([1.0 - t, t], axis=1), align=align, interp=interp,
+                 detail=detail)
 
 
 def reconstruct(model: MorphModel, audio: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from .grid import GridFileError, cache_dir, cache_key, read_grid_header, write_g
 from .library import LibraryError, default_db_path
 from .library.embedding import SilentAudioError
 from .model import ModelError, default_model_dir, get_model
-from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
+from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_DETAIL, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
                     MorphInputError, PriorStatsError, blend, check_weights, render_grid, sample_prior,
                     variation)
 
@@ -159,13 +159,15 @@ def _source_paths(request: dict, low: int, high: int) -> list[Path]:
     return [Path(s["path"]) for s in sources]
 
 
-_DEFAULT_MORPH_OPTIONS = {"align": DEFAULT_ALIGN, "interp": DEFAULT_INTERP}
+_DEFAULT_MORPH_OPTIONS = {"align": DEFAULT_ALIGN, "interp": DEFAULT_INTERP, "detail": DEFAULT_DETAIL}
 
 
-def _morph_options(request: dict) -> dict[str, str]:
-    """``align`` and ``interp`` of a request (absent or null: the defaults)."""
+def _morph_options(request: dict) -> dict:
+    """``align``, ``interp`` and ``detail`` of a request (absent or null: the defaults)."""
+    detail = request.get("detail")
     return {"align": _choice_field(request, "align", DEFAULT_ALIGN, ALIGN_MODES),
-            "interp": _choice_field(request, "interp", DEFAULT_INTERP, INTERP_MODES)}
+            "interp": _choice_field(request, "interp", DEFAULT_INTERP, INTERP_MODES),
+            "detail": DEFAULT_DETAIL if detail is None else _number_field(request, "detail", DEFAULT_DETAIL, 0.0, 1.0)}
 
 
 def _render_cached(model, key_sources: list[str], rows: int, options: dict, render) -> dict:
