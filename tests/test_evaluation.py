@@ -133,6 +133,25 @@ def test_doubling_rejects_silence():
         metrics.doubling_score(np.zeros(SAMPLE_RATE), harmonic_tone(220.0), harmonic_tone(330.0), SAMPLE_RATE)
 
 
+# --- systems ------------------------------------------------------------------------------------
+
+def test_model_reconstruction_at_another_rate_matches_the_model_rate():
+    import soxr
+
+    from latentmorph.model import get_model
+    from latentmorph.morph import reconstruct
+
+    model = get_model()
+    tone = harmonic_tone(220.0, duration_s=0.5)
+    direct = reconstruct(model, tone)
+    system = evaluation.ModelReconstruction("previous", model)
+    np.testing.assert_array_equal(system(tone, SAMPLE_RATE), direct)
+    at_48k = system(soxr.resample(tone, SAMPLE_RATE, 48000, quality="HQ"), 48000)
+    assert at_48k.dtype == np.float32 and len(at_48k) == round(len(tone) * 48000 / SAMPLE_RATE)
+    back = soxr.resample(at_48k, 48000, SAMPLE_RATE, quality="HQ")[:len(tone)]
+    assert metrics.mrstft_distance(back, direct) < 0.05
+
+
 # --- pairs and inputs ---------------------------------------------------------------------------
 
 def _clip(name: str, category: str, note: int | None = None) -> evaluation.Clip:
@@ -224,7 +243,8 @@ def test_eval_cli_end_to_end(eval_folder, tmp_path):
     printed = json.loads(result.stdout)
     report = json.loads((out / "eval.json").read_text())
     assert printed["targets"] == report["targets"]
-    assert report["sizes"] == {"clips": 4, "pairs": 2, "pairs_by_kind": {"drum": 1, "pitched": 1}}
+    assert report["sizes"] == {"clips": 4, "pairs": 2, "visqol_clips": 4, "pairs_by_kind": {"drum": 1, "pitched": 1}}
+    assert report["previous_model"] is None
     assert report["skipped"]["count"] == 1 and "broken.wav" in report["skipped"]["reasons"][0]
     recon = report["summary"]["reconstruction"]
     assert set(recon) == {"ours", "mel_gl_16k_80", "mel_gl_44k_128"}
@@ -245,6 +265,7 @@ def test_eval_cli_end_to_end(eval_folder, tmp_path):
     markdown = (out / "eval.md").read_text()
     assert "## Targets" in markdown and "mel_gl_44k_128" in markdown and "crossfade" in markdown
     assert (out / "eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 'id="listen-data"' in (out / "listen.html").read_text("utf-8")  # tests/test_listen_page.py plays it
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -253,6 +274,7 @@ def test_eval_cli_end_to_end(eval_folder, tmp_path):
     (["--manifest", "{tmp}/none.jsonl"], "manifest not found"),
     (["{folder}", "--align", "sideways"], "align must be one of"),
     (["{folder}", "--pairs", "{tmp}/none.txt"], "pairs file not found"),
+    (["{folder}", "--previous-model", "{tmp}/none"], "model file not found"),
 ])
 def test_eval_cli_rejects_bad_options(eval_folder, tmp_path, arguments, message):
     from typer.testing import CliRunner

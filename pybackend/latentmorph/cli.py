@@ -243,10 +243,18 @@ def eval_command(
                                              "(default: evaluation.GL_ITERATIONS, 32)"),
     align: str | None = typer.Option(None, help="forwarded to render_grid(align=...) when given"),
     interp: str | None = typer.Option(None, help="forwarded to render_grid(interp=...) when given"),
-    out: Path = typer.Option(Path("out/eval"), help="folder for eval.json, eval.md, eval.png"),
+    previous_model: Path | None = typer.Option(None, "--previous-model", metavar="DIR",
+                                               help="an earlier model folder: its reconstructions are "
+                                               "scored as system 'previous' and heard on listen.html"),
+    visqol_limit: int = typer.Option(50, min=0, help="clips also scored with ViSQOL (~0.3 s per clip and "
+                                     "system), seeded subset (0: all)"),
+    listen_clips: int = typer.Option(12, min=0, help="clips on listen.html, spread over categories"),
+    listen_pairs: int = typer.Option(6, min=0, help="pairs on listen.html, spread over kinds"),
+    out: Path = typer.Option(Path("out/eval"), help="folder for eval.json, eval.md, eval.png, listen.html"),
     json_output: bool = typer.Option(False, "--json", help="print summary and targets as JSON on stdout"),
 ) -> None:
-    """Objective reconstruction and morph metrics of the model against baselines (see eval.md)."""
+    """Objective reconstruction and morph metrics of the model against baselines (see eval.md), and
+    listen.html: originals, reconstructions and morph steps to hear side by side."""
     from . import evaluation
 
     if steps % 2 == 0:
@@ -261,13 +269,16 @@ def eval_command(
     except ValueError as error:  # EvaluationError, or an unknown align / interp
         _fail(error)
     model = _load_model(model_dir)
+    previous = _load_model(previous_model) if previous_model is not None else None
     selected = evaluation.select_clips(clips, limit, seed)
     console.print(f"model {model.model_id}: {len(selected)} of {len(clips)} clips, {len(pair_list)} pairs, "
-                  f"{steps} steps, baselines {'on' if baselines else 'off'}", highlight=False)
+                  f"{steps} steps, baselines {'on' if baselines else 'off'}"
+                  + (f", previous model {previous.model_id}" if previous else ""), highlight=False)
     config = evaluation.EvaluationConfig(steps, seed, baselines, gl_iterations or evaluation.GL_ITERATIONS,
-                                         render_options)
-    report = evaluation.evaluate(model, selected, pair_list, config, console)
-    paths = evaluation.write_report(report, out)
+                                         render_options, visqol_limit)
+    listening = evaluation.ListeningPage.choose(selected, pair_list, listen_clips, listen_pairs, seed)
+    report = evaluation.evaluate(model, selected, pair_list, config, console, previous, listening)
+    paths = (*evaluation.write_report(report, out), listening.write(out / "listen.html", report))
     if json_output:
         typer.echo(json.dumps(evaluation.json_safe({k: report[k] for k in ("model", "sizes", "summary", "targets")})))
     else:

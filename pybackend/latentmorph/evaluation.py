@@ -4,35 +4,46 @@ Systems compared on the same clips and pairs:
 
 - ``ours``: the model through the product path — :func:`latentmorph.morph.reconstruct` for
   reconstructions, :func:`latentmorph.morph.render_grid` (what the plugin plays) for morphs;
+- ``previous``: another model folder (``latentmorph eval --previous-model DIR``) through the same
+  reconstruction path, reconstructions only — did a new model get better?
 - ``mel_gl_16k_80`` / ``mel_gl_44k_128``: oracle mel spectrogram + Griffin-Lim
   (:class:`MelGriffinLim`), reconstructions only — the ceiling of a spectrogram VAE that decodes
   with Griffin-Lim (NeuralFunk's is 16 kHz / 80 mels);
 - ``crossfade``: the waveform crossfade ``(1 − t)·A + t·B`` of the onset-aligned sources, morphs only.
 
 Reconstruction metrics per clip (:func:`reconstruction_metrics`): MR-STFT distance, log-spectral
-distance (dB) and HF excess (dB). Morph metrics per pair (:func:`morph_metrics`): linearity R² and
-Spearman monotonicity of spectral centroid, loudness and attack time against t; step smoothness;
-endpoint fidelity; doubling at t = 0.5. Formulas are in :mod:`latentmorph.metrics`.
+distance (dB), HF excess (dB) and, on a seeded subset of the clips (it costs ~0.3 s per clip and
+system), the perceptual ViSQOL v3 MOS (:func:`visqol_mos`). Morph metrics per pair
+(:func:`morph_metrics`): linearity R² and Spearman monotonicity of spectral centroid, loudness and
+attack time against t; step smoothness; endpoint fidelity; doubling at t = 0.5. Formulas are in
+:mod:`latentmorph.metrics`.
 
 The report (:func:`write_report`) is ``eval.json`` (per file, medians with IQR overall and per
-category / pair kind, targets), ``eval.md`` (tables) and ``eval.png`` (box plots) in one folder.
+category / pair kind, targets), ``eval.md`` (tables) and ``eval.png`` (box plots) in one folder;
+:class:`ListeningPage` adds ``listen.html`` there, the renders of a few clips and pairs to listen to.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
+import html
+import io
+import itertools
 import json
 import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
 import librosa
 import numpy as np
 import scipy.signal
+import soundfile as sf
 import soxr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -52,13 +63,39 @@ DRUM_CATEGORIES = frozenset({"kick", "snare", "hat", "cymbal", "tom", "perc"})
 #: (FluidR3 notes are rendered every 4 semitones, so this is the same or the next note).
 MAX_PAIR_INTERVAL_SEMITONES = 4
 
-RECONSTRUCTION_METRICS = ("mrstft", "lsd_db", "hf_excess_db")
+RECONSTRUCTION_METRICS = ("mrstft", "lsd_db", "hf_excess_db", "visqol_mos")
 MORPH_METRICS = ("centroid_r2", "centroid_spearman", "loudness_r2", "loudness_spearman", "attack_r2",
                  "attack_spearman", "step_smoothness", "endpoint_mrstft", "endpoint_ratio", "doubling")
-OURS, CROSSFADE = "ours", "crossfade"
+OURS, PREVIOUS, CROSSFADE = "ours", "previous", "crossfade"
+MEL_GL_16K, MEL_GL_44K = "mel_gl_16k_80", "mel_gl_44k_128"
 
 #: Griffin-Lim iterations of the baselines (librosa's default).
 GL_ITERATIONS = 32
+
+#: ViSQOL v3 audio mode: it works at 48 kHz on a spectrogram of 80 ms frames every 20 ms, compares
+#: patches of 30 frames (0.6 s) and starts the first at frame 14 (0.28 s): a clip's first 0.28 s and
+#: any tail past the last whole patch are never compared, so :func:`visqol_mos` pads clips to fit.
+VISQOL_SAMPLE_RATE_HZ = 48000
+VISQOL_FRAME_S = 0.08
+VISQOL_HOP_S = 0.02
+VISQOL_PATCH_FRAMES = 30
+VISQOL_FIRST_PATCH_FRAME = 14
+#: Clips scored with ViSQOL by default (seeded subset; 0: all): ~0.2–0.4 s per clip and system.
+VISQOL_LIMIT = 50
+
+#: ``listen.html``: clips (spread over categories) and pairs (spread over kinds) on the page, and
+#: the longest render it embeds (s; 16-bit FLAC at the model rate).
+LISTEN_CLIPS = 12
+LISTEN_PAIRS = 6
+LISTEN_MAX_DURATION_S = 2.0
+#: The reconstruction systems a clip on the page is heard through, after its original.
+LISTEN_SYSTEMS = (OURS, MEL_GL_44K, PREVIOUS)
+#: Spectrogram thumbnails of the page: mel power (dB re. the loudest bin of the clip or pair, down
+#: to −THUMBNAIL_RANGE_DB), one pixel per band and hop.
+THUMBNAIL_N_FFT = 2048
+THUMBNAIL_HOP_SAMPLES = 512
+THUMBNAIL_N_MELS = 64
+THUMBNAIL_RANGE_DB = 80.0
 
 
 class EvaluationError(ValueError):
@@ -126,6 +163,9 @@ def clips_from_dirs(dirs: Sequence[Path]) -> list[Clip]:
     return clips
 
 
+T = TypeVar("T")
+
+
 def select_clips(clips: Sequence[Clip], limit: int, seed: int) -> list[Clip]:
     """A seeded random subset of ``limit`` clips (all when ``limit`` is 0 or ≥ the count), in
     their original order."""
@@ -133,6 +173,14 @@ def select_clips(clips: Sequence[Clip], limit: int, seed: int) -> list[Clip]:
         return list(clips)
     chosen = sorted(random.Random(seed).sample(range(len(clips)), limit))
     return [clips[i] for i in chosen]
+
+
+def spread(items: Sequence[T], count: int, seed: int, group: Callable[[T], str]) -> list[T]:
+    """Up to ``count`` items taken in turns from each group (groups sorted by name, items in a seeded
+    random order within each), so that a few items still cover every group (category, pair kind)."""
+    shuffled = random.Random(seed).sample(list(items), len(items))
+    groups = [[item for item in shuffled if group(item) == key] for key in sorted({group(item) for item in items})]
+    return [item for turn in itertools.zip_longest(*groups) for item in turn if item is not None][:count]
 
 
 def build_pairs(clips: Sequence[Clip], num_pairs: int, seed: int) -> list[Pair]:
@@ -194,6 +242,34 @@ def read_pairs(pairs_path: Path, known: Iterable[Clip] = ()) -> list[Pair]:
 
 # --- systems ----------------------------------------------------------------------------------
 
+def _at_rate(process: Callable[[np.ndarray], np.ndarray], audio: np.ndarray, audio_rate: int,
+             rate: int) -> np.ndarray:
+    """``process`` (float ``[samples]`` at ``rate`` → float ``[samples']``) applied to ``audio``
+    float32 ``[samples]`` at ``audio_rate``: resampled there and back (soxr HQ) when the rates
+    differ, then cut or zero-padded to ``len(audio)``. Returns float32."""
+    x = soxr.resample(audio, audio_rate, rate, quality="HQ") if audio_rate != rate else audio
+    y = process(x)
+    if audio_rate != rate:
+        y = soxr.resample(y, rate, audio_rate, quality="HQ")
+    out = np.zeros(len(audio), dtype=np.float32)
+    out[:min(len(y), len(out))] = y[:len(out)]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelReconstruction:
+    """A model's reconstruction through the product path (:func:`~latentmorph.morph.reconstruct`),
+    at the model's own rate (the input is resampled there and back when it is at another)."""
+
+    name: str
+    model: MorphModel
+
+    def __call__(self, audio: np.ndarray, audio_rate: int) -> np.ndarray:
+        """float32 ``[samples]`` at ``audio_rate`` → float32 of the same length and rate.
+        Raises :class:`~latentmorph.morph.MorphInputError` for a silent input."""
+        return _at_rate(functools.partial(reconstruct, self.model), audio, audio_rate, self.model.sample_rate)
+
+
 @dataclasses.dataclass(frozen=True)
 class MelGriffinLim:
     """Oracle mel spectrogram + Griffin-Lim reconstruction at ``sample_rate``.
@@ -215,18 +291,15 @@ class MelGriffinLim:
 
     def __call__(self, audio: np.ndarray, audio_rate: int) -> np.ndarray:
         """float32 ``[samples]`` at ``audio_rate`` → float32 of the same length and rate."""
-        x = soxr.resample(audio, audio_rate, self.sample_rate, quality="HQ") if audio_rate != self.sample_rate else audio
+        return _at_rate(self._at_own_rate, audio, audio_rate, self.sample_rate)
+
+    def _at_own_rate(self, x: np.ndarray) -> np.ndarray:
         x = np.pad(x, (0, max(0, self.n_fft - len(x))))  # at least one frame
         mel = librosa.feature.melspectrogram(y=x, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
                                              n_mels=self.n_mels)
         magnitude = np.sqrt(np.maximum(_mel_pseudo_inverse(self.sample_rate, self.n_fft, self.n_mels) @ mel, 0.0))
-        y = librosa.griffinlim(magnitude, n_iter=self.n_iter, hop_length=self.hop_length, n_fft=self.n_fft,
-                               length=len(x))
-        if audio_rate != self.sample_rate:
-            y = soxr.resample(y, self.sample_rate, audio_rate, quality="HQ")
-        out = np.zeros(len(audio), dtype=np.float32)
-        out[:min(len(y), len(out))] = y[:len(out)]
-        return out
+        return librosa.griffinlim(magnitude, n_iter=self.n_iter, hop_length=self.hop_length, n_fft=self.n_fft,
+                                  length=len(x))
 
 
 @functools.lru_cache(maxsize=4)
@@ -237,8 +310,8 @@ def _mel_pseudo_inverse(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray
 def mel_gl_baselines(n_iter: int = GL_ITERATIONS) -> tuple[MelGriffinLim, ...]:
     """The two baselines: 16 kHz / 80 mels (n_fft 1024, hop 256: NeuralFunk-style) and
     44.1 kHz / 128 mels (n_fft 2048, hop 512)."""
-    return (MelGriffinLim("mel_gl_16k_80", 16000, 80, 1024, 256, n_iter),
-            MelGriffinLim("mel_gl_44k_128", 44100, 128, 2048, 512, n_iter))
+    return (MelGriffinLim(MEL_GL_16K, 16000, 80, 1024, 256, n_iter),
+            MelGriffinLim(MEL_GL_44K, 44100, 128, 2048, 512, n_iter))
 
 
 def crossfade_grid(audio_a: np.ndarray, audio_b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -252,14 +325,58 @@ def crossfade_grid(audio_a: np.ndarray, audio_b: np.ndarray, t: np.ndarray) -> n
 
 # --- metrics of one item --------------------------------------------------------------------------
 
-def reconstruction_metrics(output: np.ndarray, reference: np.ndarray, sample_rate: int) -> dict[str, float]:
+@functools.lru_cache(maxsize=1)
+def _visqol_api():
+    from visqol import VisqolApi  # imported here: only `latentmorph eval` needs ViSQOL, never the backend
+
+    api = VisqolApi()
+    api.create(mode="audio")
+    return api
+
+
+def visqol_mos(output: np.ndarray, reference: np.ndarray, sample_rate: int) -> float:
+    """ViSQOL v3 MOS-LQO of ``output`` against ``reference`` (mono float ``[samples]`` at
+    ``sample_rate`` Hz): a perceptual quality score from 1 (bad) to 5, in practice at most 4.73
+    (identical signals) — Chinen et al., "ViSQOL v3: an open source production ready objective
+    speech and audio metric", QoMEX 2020.
+
+    Audio mode (32 gammatone bands, NSIM of 0.6 s spectrogram patches mapped to MOS by the
+    bundled SVR model) of the ``visqol-python`` port of Google's C++ ViSQOL 3.3.3. Both signals are
+    resampled to :data:`VISQOL_SAMPLE_RATE_HZ` (soxr HQ) and zero-padded — 0.28 s before, so that
+    the first patch starts with the clip (ViSQOL skips a signal's first 0.28 s, a one-shot's
+    attack), and after, to the end of the patch holding the clip's end (≥ 0.98 s in all; more
+    silence would add perfect silent patches). NaN when ``output`` is silent. The first call in a
+    fresh environment compiles ViSQOL's numba kernels (~15 s, cached on disk); then each call takes
+    ~0.1 s + 0.1 s per started 0.6 s of clip (2-core machine, busy).
+    """
+    hop = round(VISQOL_HOP_S * VISQOL_SAMPLE_RATE_HZ)
+    lead = VISQOL_FIRST_PATCH_FRAME * hop
+    patch = VISQOL_PATCH_FRAMES * hop
+    signals = [np.asarray(audio, dtype=np.float64) for audio in (reference, output)]
+    if sample_rate != VISQOL_SAMPLE_RATE_HZ:
+        signals = [soxr.resample(x, sample_rate, VISQOL_SAMPLE_RATE_HZ, quality="HQ") for x in signals]
+    patches = max(1, -(-max(map(len, signals)) // patch))
+    # ViSQOL compares patch k (frames 14 + 30k …) only when the spectrogram has ≥ 46 + 30k frames.
+    total = (round(VISQOL_FRAME_S * VISQOL_SAMPLE_RATE_HZ)
+             + hop * (VISQOL_FIRST_PATCH_FRAME + 1 + VISQOL_PATCH_FRAMES * patches))
+    padded = [np.pad(x, (lead, total - lead - len(x))) for x in signals]
+    with np.errstate(invalid="ignore", divide="ignore"):  # a silent output: NaN, said above
+        return float(_visqol_api().measure_from_arrays(*padded, VISQOL_SAMPLE_RATE_HZ).moslqo)
+
+
+def reconstruction_metrics(output: np.ndarray, reference: np.ndarray, sample_rate: int,
+                           visqol: bool = False) -> dict[str, float]:
     """``mrstft`` (:func:`~latentmorph.metrics.mrstft_distance`), ``lsd_db``
-    (:func:`~latentmorph.metrics.log_spectral_distance_db`) and ``hf_excess_db``
-    (:func:`~latentmorph.metrics.hf_excess_db`, above 12 kHz) of ``output`` against ``reference``,
-    mono float ``[samples]`` at ``sample_rate`` Hz."""
-    return {"mrstft": metrics.mrstft_distance(output, reference),
-            "lsd_db": metrics.log_spectral_distance_db(output, reference),
-            "hf_excess_db": metrics.hf_excess_db(output, reference, sample_rate)}
+    (:func:`~latentmorph.metrics.log_spectral_distance_db`), ``hf_excess_db``
+    (:func:`~latentmorph.metrics.hf_excess_db`, above 12 kHz) and, when ``visqol``, ``visqol_mos``
+    (:func:`visqol_mos`) of ``output`` against ``reference``, mono float ``[samples]`` at
+    ``sample_rate`` Hz."""
+    result = {"mrstft": metrics.mrstft_distance(output, reference),
+              "lsd_db": metrics.log_spectral_distance_db(output, reference),
+              "hf_excess_db": metrics.hf_excess_db(output, reference, sample_rate)}
+    if visqol:
+        result["visqol_mos"] = visqol_mos(output, reference, sample_rate)
+    return result
 
 
 def _align_to(step: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -314,13 +431,15 @@ def morph_metrics(grid: np.ndarray, audio_a: np.ndarray, audio_b: np.ndarray, sa
 @dataclasses.dataclass
 class EvaluationConfig:
     """Options of one run. ``render_options``: keyword arguments forwarded to
-    :func:`~latentmorph.morph.render_grid` (``align``, ``interp``) — only those given."""
+    :func:`~latentmorph.morph.render_grid` (``align``, ``interp``) — only those given;
+    ``visqol_limit``: clips scored with ViSQOL, a seeded subset (0: all)."""
 
     steps: int = 9
     seed: int = 0
     baselines: bool = True
     gl_iterations: int = GL_ITERATIONS
     render_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    visqol_limit: int = VISQOL_LIMIT
 
 
 def render_options(align: str | None, interp: str | None) -> dict[str, str]:
@@ -335,7 +454,6 @@ def render_options(align: str | None, interp: str | None) -> dict[str, str]:
     return options
 
 
-T = TypeVar("T")
 #: Errors that make one clip or pair unusable (unreadable, silent); counted, not fatal.
 SKIPPABLE = (AudioLoadError, MorphInputError, ValueError)
 
@@ -357,19 +475,26 @@ def _progress(items: Sequence[T], description: str, console: Console) -> Iterato
 
 
 def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], config: EvaluationConfig,
-             console: Console | None = None) -> dict:
+             console: Console | None = None, previous: MorphModel | None = None,
+             listening: ListeningPage | None = None) -> dict:
     """Run every system on ``clips`` (reconstruction) and ``pairs`` (morphs).
 
     Returns the report dict written by :func:`write_report`: ``model``, ``config``, ``sizes``,
     ``skipped`` (count and reasons), ``clips`` / ``pairs`` (per item, per system metrics; NaN
-    where undefined), ``summary`` (:func:`summarise`) and ``targets`` (:func:`check_targets`).
+    where undefined; ``visqol_mos`` only on the ``sizes["visqol_clips"]`` clips of the seeded
+    ViSQOL subset), ``summary`` (:func:`summarise`) and ``targets`` (:func:`check_targets`).
     ``ours`` morphs also get ``endpoint_ratio`` = ``endpoint_mrstft`` / mean reconstruction
     MR-STFT of A and B: 1 when the grid's ends are as good as plain reconstructions.
+    ``previous``: a second model whose reconstructions are scored as system ``previous``.
+    ``listening``: given the renders of its clips and pairs as they are made.
     Clips and pairs that raise one of :data:`SKIPPABLE` are skipped and counted.
     """
     console = console or Console(stderr=True)
     sample_rate = model.sample_rate
     baselines = mel_gl_baselines(config.gl_iterations) if config.baselines else ()
+    systems = (ModelReconstruction(OURS, model), *baselines,
+               *([ModelReconstruction(PREVIOUS, previous)] if previous is not None else []))
+    visqol_paths = {clip.path for clip in select_clips(clips, config.visqol_limit, config.seed)}
     skipped: list[str] = []
 
     @functools.lru_cache(maxsize=256)
@@ -385,13 +510,15 @@ def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], co
     for clip in _progress(clips, "reconstructions", console):
         try:
             audio = load(clip.path)
-            systems = {OURS: reconstruction_metrics(reconstruct(model, audio), audio, sample_rate)}
-            for baseline in baselines:
-                systems[baseline.name] = reconstruction_metrics(baseline(audio, sample_rate), audio, sample_rate)
+            outputs = {system.name: system(audio, sample_rate) for system in systems}
+            scores = {name: reconstruction_metrics(output, audio, sample_rate, visqol=clip.path in visqol_paths)
+                      for name, output in outputs.items()}
         except SKIPPABLE as error:
             skipped.append(f"clip {clip.path}: {error}")
             continue
-        clip_rows.append({"path": str(clip.path), "category": clip.category, "systems": systems})
+        clip_rows.append({"path": str(clip.path), "category": clip.category, "systems": scores})
+        if listening is not None:
+            listening.add_clip(clip, audio, outputs, scores, sample_rate)
 
     t = morph_positions(config.steps)
     pair_rows = []
@@ -402,18 +529,25 @@ def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], co
             ours = morph_metrics(grid, a, b, sample_rate)
             ours["endpoint_ratio"] = ours["endpoint_mrstft"] / (0.5 * (recon_distance(pair.a.path)
                                                                        + recon_distance(pair.b.path)))
-            systems = {OURS: ours, CROSSFADE: morph_metrics(crossfade_grid(a, b, t), a, b, sample_rate)}
+            crossfade = crossfade_grid(a, b, t)
+            systems = {OURS: ours, CROSSFADE: morph_metrics(crossfade, a, b, sample_rate)}
         except SKIPPABLE as error:
             skipped.append(f"pair {pair.a.path} → {pair.b.path}: {error}")
             continue
         pair_rows.append({"a": str(pair.a.path), "b": str(pair.b.path), "kind": pair.kind,
                           "categories": [pair.a.category, pair.b.category], "systems": systems})
+        if listening is not None:
+            listening.add_pair(pair, {OURS: grid, CROSSFADE: crossfade}, sample_rate)
 
     report = {
         "model": {"model_id": model.model_id, "sample_rate": sample_rate, "hop_length": model.hop_length},
+        "previous_model": None if previous is None else {"model_id": previous.model_id,
+                                                         "sample_rate": previous.sample_rate},
         "config": {"steps": config.steps, "seed": config.seed, "baselines": [b.name for b in baselines],
-                   "gl_iterations": config.gl_iterations, "render_options": config.render_options},
+                   "gl_iterations": config.gl_iterations, "render_options": config.render_options,
+                   "visqol_limit": config.visqol_limit},
         "sizes": {"clips": len(clip_rows), "pairs": len(pair_rows),
+                  "visqol_clips": sum("visqol_mos" in r["systems"][OURS] for r in clip_rows),
                   "pairs_by_kind": {kind: sum(r["kind"] == kind for r in pair_rows)
                                     for kind in sorted({r["kind"] for r in pair_rows})}},
         "skipped": {"count": len(skipped), "reasons": skipped},
@@ -449,7 +583,7 @@ def _group_stats(rows: list[dict], names: Sequence[str], group: Callable[[dict],
 
 
 def _system_order(name: str) -> tuple[int, str]:
-    return (0 if name == OURS else 1, name)
+    return ({OURS: 0, PREVIOUS: 1}.get(name, 2), name)
 
 
 def summarise(clip_rows: list[dict], pair_rows: list[dict]) -> dict:
@@ -475,7 +609,7 @@ class Target:
 
 #: The targets of issue 3.
 TARGETS = (
-    Target("reconstruction MR-STFT ≤ mel+GL 44.1 kHz/128", "reconstruction", "mrstft", "≤", relative_to="mel_gl_44k_128"),
+    Target("reconstruction MR-STFT ≤ mel+GL 44.1 kHz/128", "reconstruction", "mrstft", "≤", relative_to=MEL_GL_44K),
     Target("HF excess ≤ +1 dB", "reconstruction", "hf_excess_db", "≤", 1.0),
     Target("doubling at t=0.5 on pitched pairs ≤ 0.2", "morph", "doubling", "≤", 0.2, scope="pitched"),
     Target("attack-time R² ≥ 0.8", "morph", "attack_r2", "≥", 0.8),
@@ -507,6 +641,118 @@ def check_targets(summary: dict) -> list[dict]:
     return results
 
 
+# --- listening page -----------------------------------------------------------------------------
+
+def _data_uri(media_type: str, payload: bytes) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+def _media_cells(renders: Sequence[np.ndarray], sample_rate: int) -> list[dict[str, str]]:
+    """Per render (float ``[samples]`` at ``sample_rate`` Hz): ``audio``, its first
+    :data:`LISTEN_MAX_DURATION_S` as a data URI of a 16-bit FLAC (clipped to ±1), and ``image``,
+    its mel spectrogram as a data URI of a PNG (``THUMBNAIL_N_MELS`` rows, one column per
+    ``THUMBNAIL_HOP_SAMPLES``; dB re. the loudest bin of all ``renders``, magma colours)."""
+    import matplotlib.image  # imported here, as the plots are: only the report needs matplotlib
+
+    cut = [np.clip(render[:int(LISTEN_MAX_DURATION_S * sample_rate)], -1.0, 1.0) for render in renders]
+    mels = [librosa.feature.melspectrogram(y=np.pad(x, (0, max(0, THUMBNAIL_N_FFT - len(x)))), sr=sample_rate,
+                                           n_fft=THUMBNAIL_N_FFT, hop_length=THUMBNAIL_HOP_SAMPLES,
+                                           n_mels=THUMBNAIL_N_MELS, fmax=sample_rate / 2) for x in cut]
+    ref = max(float(mel.max()) for mel in mels) or 1.0
+    cells = []
+    for x, mel in zip(cut, mels):
+        image, sound = io.BytesIO(), io.BytesIO()
+        matplotlib.image.imsave(image, librosa.power_to_db(mel, ref=ref, top_db=None), cmap="magma",
+                                vmin=-THUMBNAIL_RANGE_DB, vmax=0.0, origin="lower", format="png")
+        sf.write(sound, x, sample_rate, format="FLAC", subtype="PCM_16")
+        cells.append({"image": _data_uri("image/png", image.getvalue()),
+                      "audio": _data_uri("audio/flac", sound.getvalue())})
+    return cells
+
+
+def _caption(scores: dict[str, float]) -> str:
+    """``MR-STFT 0.83 · LSD 5.1 dB · ViSQOL 3.20`` (each part only where measured)."""
+    parts = (("MR-STFT {:.2f}", "mrstft"), ("LSD {:.1f} dB", "lsd_db"), ("ViSQOL {:.2f}", "visqol_mos"))
+    return " · ".join(text.format(scores[key]) for text, key in parts
+                      if scores.get(key) is not None and math.isfinite(scores[key]))
+
+
+class ListeningPage:
+    """``listen.html``: renders of a few clips and pairs, kept while :func:`evaluate` makes them.
+
+    Per chosen clip: its original and its reconstructions by the :data:`LISTEN_SYSTEMS` that ran,
+    captioned with their metrics; per chosen pair: the ``ours`` morph steps and the crossfade
+    steps. Each render is a player (``<audio controls>``, a base64 16-bit FLAC at the model rate,
+    cut to :data:`LISTEN_MAX_DURATION_S`) under a mel spectrogram thumbnail (base64 PNG, one dB
+    reference per clip or pair, so levels compare). The page (``listen_template.html`` filled with
+    the data as inline JSON) loads nothing from the network; once built it records the number of
+    players on ``<body data-players="N">``. A chosen clip or pair that is skipped is missing.
+    Size: 10 MB for the defaults (156 renders at 9 steps) on the validation split; at most
+    ~0.25 MB per 2 s render (white noise, which FLAC cannot shrink), so ≤ ~40 MB.
+    """
+
+    def __init__(self, clips: Sequence[Clip], pairs: Sequence[Pair]):
+        self._clip_paths = {clip.path for clip in clips}
+        self._pair_paths = {(pair.a.path, pair.b.path) for pair in pairs}
+        self.clip_groups: list[dict] = []
+        self.pair_groups: list[dict] = []
+
+    @classmethod
+    def choose(cls, clips: Sequence[Clip], pairs: Sequence[Pair], num_clips: int = LISTEN_CLIPS,
+               num_pairs: int = LISTEN_PAIRS, seed: int = 0) -> ListeningPage:
+        """A page for ``num_clips`` of ``clips`` spread over categories and ``num_pairs`` of
+        ``pairs`` spread over kinds (:func:`spread`)."""
+        return cls(spread(clips, num_clips, seed, lambda clip: clip.category),
+                   spread(pairs, num_pairs, seed, lambda pair: pair.kind))
+
+    def add_clip(self, clip: Clip, audio: np.ndarray, outputs: dict[str, np.ndarray],
+                 scores: dict[str, dict[str, float]], sample_rate: int) -> None:
+        """Keep ``clip`` if chosen: its ``audio`` and the ``outputs`` of the systems (name → float32
+        ``[samples]``, all at ``sample_rate`` Hz) with their ``scores`` (name → metrics)."""
+        if clip.path not in self._clip_paths:
+            return
+        names = [name for name in LISTEN_SYSTEMS if name in outputs]
+        cells = _media_cells([audio, *(outputs[name] for name in names)], sample_rate)
+        labels, captions = ["original", *names], ["", *(_caption(scores[name]) for name in names)]
+        self.clip_groups.append({"title": f"{clip.category} — {clip.path.name}", "rows": [{"label": "", "cells": [
+            {"label": label, "caption": caption, **cell} for label, caption, cell in zip(labels, captions, cells)]}]})
+
+    def add_pair(self, pair: Pair, grids: dict[str, np.ndarray], sample_rate: int) -> None:
+        """Keep ``pair`` if chosen: one row per grid (system name → float32 ``[steps, samples]`` at
+        ``sample_rate`` Hz, t = i / (steps − 1))."""
+        if (pair.a.path, pair.b.path) not in self._pair_paths:
+            return
+        cells = iter(_media_cells([step for grid in grids.values() for step in grid], sample_rate))
+        rows = [{"label": name, "cells": [{"label": f"t = {t:.2f}", "caption": "", **next(cells)}
+                                          for t in morph_positions(len(grid))]} for name, grid in grids.items()]
+        self.pair_groups.append({"title": f"{pair.kind} — {pair.a.path.name} → {pair.b.path.name}", "rows": rows})
+
+    def write(self, path: Path, report: dict) -> Path:
+        """Write the page to ``path`` (UTF-8; its folder must exist), titled and annotated from the
+        ``report`` of the same :func:`evaluate` run. Returns ``path``."""
+        from .library.map import _TEMPLATE_FIELDS, _script_json  # the map page's escaping and fields
+
+        model, previous, config = report["model"], report["previous_model"], report["config"]
+        notes = [f"ours: model {model['model_id']} (the product path: reconstruct, render_grid)."]
+        if previous:
+            notes.append(f"previous: model {previous['model_id']}.")
+        if MEL_GL_44K in config["baselines"]:
+            notes.append(f"{MEL_GL_44K}: oracle mel spectrogram (128 bands at 44.1 kHz) + Griffin-Lim, "
+                         f"{config['gl_iterations']} iterations.")
+        notes += ["crossfade: (1 − t)·A + t·B of the onset-aligned sources.",
+                  "Captions: MR-STFT distance and log-spectral distance (lower is better), ViSQOL v3 MOS "
+                  "(1–5, higher is better; on the ViSQOL subset only).",
+                  f"Renders: first {LISTEN_MAX_DURATION_S:g} s, 16-bit FLAC at {model['sample_rate']} Hz. "
+                  f"Spectrograms: mel dB, one reference per clip or pair, {THUMBNAIL_RANGE_DB:g} dB range."]
+        data = {"notes": notes, "sections": [{"heading": "Reconstructions", "groups": self.clip_groups},
+                                             {"heading": "Morphs", "groups": self.pair_groups}]}
+        fields = {"TITLE": html.escape(f"LatentMorph listening page — model {model['model_id']}"),
+                  "DATA": _script_json(data)}
+        template = resources.files(__package__).joinpath("listen_template.html").read_text(encoding="utf-8")
+        path.write_text(_TEMPLATE_FIELDS.sub(lambda m: fields[m.group(1)], template), encoding="utf-8")
+        return path
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 def _cell(entry: dict) -> str:
@@ -525,8 +771,10 @@ def markdown_report(report: dict) -> str:
     [q1, q3] of every metric, overall and per category / pair kind."""
     summary = report["summary"]
     sizes = report["sizes"]
-    lines = [f"# LatentMorph evaluation — model `{report['model']['model_id']}`", "",
-             f"{sizes['clips']} clips, {sizes['pairs']} pairs "
+    previous = report["previous_model"]
+    lines = [f"# LatentMorph evaluation — model `{report['model']['model_id']}`"
+             + (f", previous model `{previous['model_id']}`" if previous else ""), "",
+             f"{sizes['clips']} clips (ViSQOL MOS on {sizes['visqol_clips']}), {sizes['pairs']} pairs "
              f"({', '.join(f'{n} {k}' for k, n in sizes['pairs_by_kind'].items()) or 'none'}), "
              f"{report['config']['steps']} steps, seed {report['config']['seed']}, "
              f"{report['skipped']['count']} skipped. Cells: median [25th, 75th percentile].", "",
@@ -553,29 +801,31 @@ def markdown_report(report: dict) -> str:
 
 
 def save_plot(report: dict, path: Path) -> Path:
-    """Box plots (PNG at ``path``, 2 × 4 panels): reconstruction MR-STFT, log-spectral distance and
-    HF excess per system; doubling on pitched pairs, R² of centroid / loudness / attack time and
-    step smoothness of the morphs, ours vs crossfade."""
+    """Box plots (PNG at ``path``, 3 × 3 panels): reconstruction MR-STFT, log-spectral distance,
+    HF excess and ViSQOL MOS per system; doubling on pitched pairs, R² of centroid / loudness /
+    attack time and step smoothness of the morphs, ours vs crossfade."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     def values(rows: list[dict], system: str, metric: str, kind: str | None = None) -> list[float]:
-        return [r["systems"][system][metric] for r in rows if system in r["systems"]
-                and (kind is None or r["kind"] == kind) and math.isfinite(r["systems"][system][metric])]
+        found = (r["systems"][system].get(metric) for r in rows
+                 if system in r["systems"] and (kind is None or r["kind"] == kind))
+        return [v for v in found if v is not None and math.isfinite(v)]
 
     clips, pairs = report["clips"], report["pairs"]
     recon_systems = list(report["summary"]["reconstruction"])
     morph_systems = list(report["summary"]["morph"])
     panels = [(title, [(s, values(clips, s, metric)) for s in recon_systems])
               for metric, title in (("mrstft", "reconstruction MR-STFT"), ("lsd_db", "log-spectral distance (dB)"),
-                                    ("hf_excess_db", "HF excess > 12 kHz (dB)"))]
+                                    ("hf_excess_db", "HF excess > 12 kHz (dB)"),
+                                    ("visqol_mos", "ViSQOL v3 MOS (1–5, higher is better)"))]
     panels.append(("doubling at t=0.5, pitched pairs", [(s, values(pairs, s, "doubling", "pitched")) for s in morph_systems]))
     panels += [(title, [(s, values(pairs, s, metric)) for s in morph_systems])
                for metric, title in (("centroid_r2", "morph: centroid R²"), ("loudness_r2", "morph: loudness R²"),
                                      ("attack_r2", "morph: attack-time R²"), ("step_smoothness", "morph: step smoothness"))]
-    fig, axes = plt.subplots(2, 4, figsize=(13, 7))
+    fig, axes = plt.subplots(3, 3, figsize=(11, 10))
     for ax, (title, series) in zip(axes.flat, panels):
         shown = [(name, v) for name, v in series if v]
         if shown:
