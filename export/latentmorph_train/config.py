@@ -23,6 +23,9 @@ class ModelConfig:
     #: Decoder phase: "absolute" per frame (the models up to lm-33b3aba2bfd553cc, which buzz at the
     #: latent frame rate) or "integrated" instantaneous frequency (features.IntegratedPhaseHead).
     phase: str = "absolute"
+    #: STFT bins whose phase advance the encoder sees besides the log-mel (features.LogMel); 0 for
+    #: the models up to lm-33b3aba2bfd553cc.
+    encoder_phase_bins: int = 0
 
     def __post_init__(self):
         if self.phase not in ("absolute", "integrated"):

@@ -17,8 +17,8 @@ class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
-        self.features = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
-        self.embed = nn.Conv1d(cfg.n_mels, c, kernel_size=7, padding=3)
+        self.features = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.encoder_phase_bins)
+        self.embed = nn.Conv1d(cfg.n_mels + 2 * cfg.encoder_phase_bins, c, kernel_size=7, padding=3)
         self.blocks_fine = stack(c, cfg.encoder_blocks[0])
         self.down = nn.Conv1d(c, c, kernel_size=2 * cfg.latent_stride, stride=cfg.latent_stride,
                               padding=cfg.latent_stride // 2)

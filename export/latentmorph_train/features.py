@@ -56,17 +56,50 @@ class STFTMagnitude(nn.Module):
 
 
 class LogMel(nn.Module):
-    """``[batch, samples]`` → log-mel ``[batch, n_mels, samples // hop_length]`` (natural log)."""
+    """``[batch, samples]`` → log-mel ``[batch, n_mels, samples // hop_length]`` (natural log), and
+    with ``phase_bins > 0`` the phase-advance features of the lowest ``phase_bins`` STFT bins
+    below it: ``[batch, n_mels + 2 · phase_bins, frames]``.
 
-    def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int):
+    Phase advance of bin ``k`` at frame ``m``: ``P = X_m · conj(X_{m−1}) · e^{−i2πkH/N}``, whose angle
+    is the deviation of the bin's instantaneous frequency from the bin centre (frame 0: none). The
+    features are ``g · P / |P|`` (cosine and sine of that angle) with the gate
+    ``g = tanh(|X_m| / (0.05 · max_k |X_m|))``, ≈ 1 for bins within ~26 dB of the frame's loudest
+    and → 0 below, so noise-floor bins say nothing. A log-mel alone does not pin a partial's
+    frequency down to the ~0.5 Hz a note needs to be in tune (bins are 43 Hz apart); this does,
+    and the decoder's phase integration (:class:`IntegratedPhaseHead`) needs exactly that."""
+
+    #: Gate of the phase features: level relative to the frame's loudest bin where g = tanh(1).
+    PHASE_GATE_RELATIVE = 0.05
+
+    def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int, phase_bins: int = 0):
         super().__init__()
+        self.phase_bins = phase_bins
         self.stft = STFTMagnitude(n_fft, hop_length)
         mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=20.0)
         self.register_buffer("mel", torch.tensor(mel, dtype=torch.float32), persistent=False)
+        advance = 2.0 * math.pi * np.arange(phase_bins) * hop_length / n_fft
+        self.register_buffer("advance_cos", torch.tensor(np.cos(advance), dtype=torch.float32)[None, :, None],
+                             persistent=False)
+        self.register_buffer("advance_sin", torch.tensor(np.sin(advance), dtype=torch.float32)[None, :, None],
+                             persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        mag = self.stft(audio)
-        return torch.log(torch.matmul(self.mel, mag) + 1e-5)
+        real, imag = self.stft.complex(audio)
+        mag = torch.sqrt(real * real + imag * imag + 1e-12)
+        log_mel = torch.log(torch.matmul(self.mel, mag) + 1e-5)
+        if not self.phase_bins:
+            return log_mel
+        re, im = real[:, :self.phase_bins], imag[:, :self.phase_bins]
+        # X_m · conj(X_{m−1}), then rotated back by the bin centre's advance
+        p_re = re[..., 1:] * re[..., :-1] + im[..., 1:] * im[..., :-1]
+        p_im = im[..., 1:] * re[..., :-1] - re[..., 1:] * im[..., :-1]
+        p_re, p_im = (p_re * self.advance_cos + p_im * self.advance_sin,
+                      p_im * self.advance_cos - p_re * self.advance_sin)
+        norm = torch.sqrt(p_re * p_re + p_im * p_im + 1e-12)
+        peak = mag.amax(dim=1, keepdim=True)
+        gate = torch.tanh(mag[:, :self.phase_bins, 1:] / (self.PHASE_GATE_RELATIVE * peak[..., 1:] + 1e-5))
+        features = torch.cat([gate * p_re / norm, gate * p_im / norm], dim=1)
+        return torch.cat([log_mel, F.pad(features, (1, 0))], dim=1)
 
 
 class ISTFTHead(nn.Module):

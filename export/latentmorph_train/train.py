@@ -126,11 +126,14 @@ def model_from_checkpoint(path: Path) -> LatentMorphVAE:
 
 def load_initial_weights(model: LatentMorphVAE, initial: LatentMorphVAE) -> None:
     """Copy ``initial``'s weights into ``model``. Their configs must be equal, except that an
-    absolute-phase model may start an integrated-phase one: the head's log-magnitude rows are kept,
-    its phase rows start the frame-0 phase ψ, the frequency deviation δ starts at 0 (bin centres)
-    and log σ at log 0.1. Raises ``ValueError`` on any other difference."""
+    absolute-phase model without phase features may start an integrated-phase one with them:
+    the head's log-magnitude rows are kept, its phase rows start the frame-0 phase ψ, the
+    frequency deviation δ starts at 0 (bin centres) and log σ at log 0.1; the encoder's embedding
+    gets zero weights for the phase features (so the start model encodes exactly as before).
+    Raises ``ValueError`` on any other difference."""
     state = initial.state_dict()
-    if initial.cfg == dataclasses.replace(model.cfg, phase="absolute") and model.cfg.phase == "integrated":
+    upgrade = dataclasses.replace(model.cfg, phase="absolute", encoder_phase_bins=0)
+    if initial.cfg != model.cfg and initial.cfg == upgrade and model.cfg.phase == "integrated":
         n_bins = model.cfg.n_fft // 2 + 1
         weight, bias = model.decoder.head.proj.weight.detach().clone(), model.decoder.head.proj.bias.detach().clone()
         weight[2 * n_bins:] = 0.0
@@ -139,6 +142,9 @@ def load_initial_weights(model: LatentMorphVAE, initial: LatentMorphVAE) -> None
         weight[:2 * n_bins] = state["decoder.head.proj.weight"]
         bias[:2 * n_bins] = state["decoder.head.proj.bias"]
         state["decoder.head.proj.weight"], state["decoder.head.proj.bias"] = weight, bias
+        embed = torch.zeros_like(model.encoder.embed.weight)
+        embed[:, :initial.cfg.n_mels] = state["encoder.embed.weight"]
+        state["encoder.embed.weight"] = embed
     elif initial.cfg != model.cfg:
         raise ValueError(f"the initial model has config {initial.cfg}, the run says {model.cfg}")
     model.load_state_dict(state)
