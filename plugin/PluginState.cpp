@@ -2,15 +2,163 @@
 
 #include "SlotPaths.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 namespace latentmorph {
 
 namespace {
 
 constexpr const char* kRootTag = "LatentMorphState";
+constexpr std::size_t kMaxStateBytes = std::size_t { 1 } << 20;   // a real state is ~1 KB
+constexpr int kMaxStateDepth = 8;                                  // a real state nests 3: root, Parameters, PARAM
+
+bool startsWith (std::string_view text, std::string_view prefix) noexcept
+{
+    return text.compare (0, prefix.size(), prefix) == 0;
+}
+
+/** Refuses what the recursive juce::XmlDocument must not see: elements nested deeper than kMaxStateDepth
+    (each level is a stack frame of the parser, so a few thousand overflow a host thread's stack) and
+    declarations (<!DOCTYPE …>, whose entities JUCE expands recursively). One iterative pass over the
+    text that follows the parser's rules for comments, CDATA, processing instructions and quoted
+    attribute values; it only bounds the nesting, the parser checks the rest. */
+juce::Result checkNesting (std::string_view xml)
+{
+    int depth = 0;
+    std::size_t i = 0;
+
+    const auto skipPast = [&xml, &i] (std::string_view terminator)
+    {
+        const auto end = xml.find (terminator, i);
+        i = end == std::string_view::npos ? xml.size() : end + terminator.size();
+    };
+
+    while ((i = xml.find ('<', i)) != std::string_view::npos)
+    {
+        const auto rest = xml.substr (i);
+
+        if (startsWith (rest, "<!--"))
+            skipPast ("-->");
+        else if (startsWith (rest, "<![CDATA["))
+            skipPast ("]]>");
+        else if (startsWith (rest, "<?"))
+            skipPast ("?>");
+        else if (startsWith (rest, "<!"))
+            return juce::Result::fail ("state has a declaration (<!...>), which is not allowed");
+        else if (startsWith (rest, "</"))
+        {
+            if (--depth < 0)
+                return juce::Result::fail ("state closes an element it never opened");
+
+            skipPast (">");
+        }
+        else
+        {
+            // a start tag: it ends at the first '>' outside a quoted attribute value
+            char quote = 0;
+
+            for (++i; i < xml.size() && (quote != 0 || xml[i] != '>'); ++i)
+                if (quote == 0 && (xml[i] == '"' || xml[i] == '\''))
+                    quote = xml[i];
+                else if (xml[i] == quote)
+                    quote = 0;
+
+            const auto selfClosing = i < xml.size() && xml[i - 1] == '/';
+
+            if (! selfClosing && ++depth > kMaxStateDepth)
+                return juce::Result::fail ("state nests elements deeper than " + juce::String (kMaxStateDepth) + " levels");
+
+            ++i;
+        }
+    }
+
+    return juce::Result::ok();
+}
+
+using Names = std::initializer_list<const char*>;
+
+bool isOneOf (const juce::String& name, Names names)
+{
+    return std::any_of (names.begin(), names.end(), [&name] (const char* candidate) { return name == candidate; });
+}
+
+/** Fails unless `element` has only attributes named in `attributes`, each holding text XML can store,
+    and only child elements tagged as in `children` (text counts as an unknown child). */
+juce::Result checkElement (const juce::XmlElement& element, Names attributes, Names children)
+{
+    const auto tag = "<" + element.getTagName() + ">";
+
+    for (int i = 0; i < element.getNumAttributes(); ++i)
+    {
+        const auto& name = element.getAttributeName (i);
+
+        if (! isOneOf (name, attributes))
+            return juce::Result::fail (tag + " has an unknown attribute \"" + name + "\"");
+
+        if (! slot_paths::isXmlText (element.getAttributeValue (i)))
+            return juce::Result::fail (tag + " attribute " + name + " has a character that XML cannot hold");
+    }
+
+    for (const auto* child : element.getChildIterator())
+    {
+        if (child->isTextElement())
+            return juce::Result::fail (tag + " holds text");
+
+        if (! isOneOf (child->getTagName(), children))
+            return juce::Result::fail (tag + " holds an unknown element <" + child->getTagName() + ">");
+    }
+
+    return juce::Result::ok();
+}
+
+/** Fails unless the document holds only the elements and attributes of format_version 1 (see
+    PluginState), <Parameters> and <Status> at most once: a corrupt tag or attribute name refuses the
+    state instead of silently emptying a slot or resetting the parameters. */
+juce::Result checkSchema (const juce::XmlElement& root)
+{
+    if (const auto result = checkElement (root, { "format_version", "model_id" }, { "Parameters", "Slot", "Status" }); result.failed())
+        return result;
+
+    int parameterLists = 0, statuses = 0;
+
+    for (const auto* child : root.getChildIterator())
+    {
+        if ((child->hasTagName ("Parameters") && ++parameterLists > 1) || (child->hasTagName ("Status") && ++statuses > 1))
+            return juce::Result::fail ("state has more than one <" + child->getTagName() + ">");
+
+        const auto result = child->hasTagName ("Parameters") ? checkElement (*child, {}, { "PARAM" })
+                            : child->hasTagName ("Slot")     ? checkElement (*child, { "index", "path", "sha256" }, {})
+                                                             : checkElement (*child, { "state", "message" }, {});
+
+        if (result.failed())
+            return result;
+
+        for (const auto* parameter : child->getChildIterator())
+            if (const auto parameterResult = checkElement (*parameter, { "id", "value" }, {}); parameterResult.failed())
+                return parameterResult;
+    }
+
+    return juce::Result::ok();
+}
+
+/** `text` with every character XML cannot hold replaced by U+FFFD, so what write() saves can be read back. */
+juce::String xmlSafe (const juce::String& text)
+{
+    juce::String safe;
+
+    for (auto cursor = text.getCharPointer(); ! cursor.isEmpty();)
+    {
+        const auto character = cursor.getAndAdvance();
+        safe += slot_paths::isXmlChar (character) ? character : static_cast<juce::juce_wchar> (0xfffd);
+    }
+
+    return safe;
+}
 
 /** A whole attribute parsed as a finite number (locale-independent); nullopt for anything else. */
 std::optional<double> parseNumber (const juce::String& text)
@@ -46,13 +194,19 @@ bool isSha256Hex (const juce::String& text)
 juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, PluginState& out)
 {
     const auto* bytes = static_cast<const char*> (data);
-    const auto length = bytes != nullptr ? ::strnlen (bytes, sizeInBytes) : 0;
+    const auto length = bytes != nullptr ? ::strnlen (bytes, std::min (sizeInBytes, kMaxStateBytes + 1)) : 0;
 
     if (length == 0)
         return juce::Result::fail ("state is empty or not text");
 
+    if (length > kMaxStateBytes)
+        return juce::Result::fail ("state is larger than " + juce::String (kMaxStateBytes >> 20) + " MiB");
+
     if (! juce::CharPointer_UTF8::isValidString (bytes, static_cast<int> (length)))
         return juce::Result::fail ("state is not UTF-8 text");
+
+    if (const auto nesting = checkNesting ({ bytes, length }); nesting.failed())
+        return nesting;
 
     juce::XmlDocument document (juce::String::fromUTF8 (bytes, static_cast<int> (length)));
     const auto root = document.getDocumentElement();
@@ -73,6 +227,9 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
         return juce::Result::fail ("state format_version " + juce::String (*formatVersion) + " is newer than this plugin's ("
                                    + juce::String (kFormatVersion) + ")");
 
+    if (const auto schema = checkSchema (*root); schema.failed())
+        return schema;
+
     PluginState state;
     state.modelId = root->getStringAttribute ("model_id");
 
@@ -81,13 +238,18 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
 
     if (const auto* parameters = root->getChildByName ("Parameters"))
     {
-        for (const auto* parameter : parameters->getChildWithTagNameIterator ("PARAM"))
+        std::array<bool, kParameterTable.size()> given {};
+
+        for (const auto* parameter : parameters->getChildIterator())
         {
             const auto id = parameter->getStringAttribute ("id");
             const auto* spec = findParameterSpec (id);
 
             if (spec == nullptr)
-                continue;   // a parameter this version does not have
+                return juce::Result::fail ("unknown parameter \"" + id + "\"");
+
+            if (std::exchange (given[static_cast<std::size_t> (spec - kParameterTable.data())], true))
+                return juce::Result::fail ("parameter " + id + " is given twice");
 
             const auto value = parseNumber (parameter->getStringAttribute ("value"));
 
@@ -132,7 +294,7 @@ juce::String PluginState::write (const juce::ValueTree& parameters, const SlotLo
 {
     juce::XmlElement root (kRootTag);
     root.setAttribute ("format_version", kFormatVersion);
-    root.setAttribute ("model_id", modelId);
+    root.setAttribute ("model_id", xmlSafe (modelId));
     root.addChildElement (parameters.createXml().release());
 
     for (std::size_t i = 0; i < slots.size(); ++i)
@@ -145,7 +307,7 @@ juce::String PluginState::write (const juce::ValueTree& parameters, const SlotLo
 
     auto* statusElement = root.createNewChildElement ("Status");
     statusElement->setAttribute ("state", SlotLoader::toString (status.state));
-    statusElement->setAttribute ("message", status.message);
+    statusElement->setAttribute ("message", xmlSafe (status.message));   // may quote a backend's message
 
     juce::XmlElement::TextFormat format;
     format.newLineChars = "\n";

@@ -30,13 +30,18 @@ struct PluginState
 
     /** Parses and validates state bytes. Reading stops at the first NUL byte (JUCE's VST3 wrapper
         appends its own NUL-led trailer to the state). Missing <Parameters> or PARAMs take their
-        defaults, out-of-range values are clamped, unknown parameter ids are ignored. Fails, with a
-        reason and `out` untouched, on: invalid UTF-8 or XML, another root tag, a missing or
-        non-integer format_version or one newer than kFormatVersion, a non-numeric parameter value,
-        a bad slot index, path or sha256. */
+        defaults, out-of-range values are clamped. Fails, with a reason and `out` untouched, on: over
+        1 MiB of text, elements nested deeper than 8 levels or a <!DOCTYPE> (both checked before the
+        XML parser, which recurses, sees the text), invalid UTF-8 or XML, another root tag, an element,
+        attribute or text the format does not have, a character XML cannot hold, a missing or
+        non-integer format_version or one newer than kFormatVersion, an unknown or repeated parameter
+        id, a non-numeric parameter value, a bad slot index, path or sha256. A state is loaded whole
+        or not at all. */
     static juce::Result parse (const void* data, std::size_t sizeInBytes, PluginState& out);
 
-    /** The XML text. `parameters` is the APVTS tree (tag "Parameters", PARAM children). */
+    /** The XML text. `parameters` is the APVTS tree (tag "Parameters", PARAM children). Characters XML
+        cannot hold (see slot_paths::isXmlChar) in the model id or status message are written as U+FFFD,
+        so parse() and other XML readers can always read the result. */
     static juce::String write (const juce::ValueTree& parameters, const SlotLoader::Slots& slots, const juce::String& modelId,
                                const SlotLoader::Status& status);
 };

@@ -110,6 +110,16 @@ void SlotLoader::setSlotPath (int index, const juce::String& path)
         return;
 
     const std::lock_guard<std::mutex> lock (mutex_);
+
+    // A path the state cannot hold is refused here, so the slot keeps a path that can be saved.
+    if (! slot_paths::isXmlText (path))
+    {
+        juce::File unused;
+        otherError_ = juce::String ("slot ") + slotName (static_cast<std::size_t> (index)) + ": "
+                      + slot_paths::resolve (path, unused).getErrorMessage();
+        return;
+    }
+
     otherError_.clear();
     slots_[static_cast<std::size_t> (index)] = { path, {} };
     startRequest ({});   // always, even for the same path: dropping a file again is how a user retries

@@ -64,7 +64,8 @@ public:
         anyway, with a warning in the status). Never blocks on the backend. */
     void setSlots (const Slots& slots, const juce::String& savedModelId);
 
-    /** Message thread. Sets one slot (0 = A, 1 = B), e.g. from a file drop. */
+    /** Message thread. Sets one slot (0 = A, 1 = B), e.g. from a file drop. A path with a character the
+        state cannot hold (slot_paths::isXmlText) is refused with an error status; the slot keeps its path. */
     void setSlotPath (int index, const juce::String& path);
 
     /** Any thread, the audio thread included (one atomic store): the `detail` the grid should be

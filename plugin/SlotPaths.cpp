@@ -8,8 +8,27 @@ juce::File factoryDirectory()
     return juce::File (fromEnvironment.isNotEmpty() ? fromEnvironment : juce::String (LATENTMORPH_FACTORY_DIR));
 }
 
+bool isXmlChar (juce::juce_wchar character) noexcept
+{
+    const auto c = static_cast<juce::uint32> (character);
+    return c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c < 0xd800) || (c >= 0xe000 && c < 0xfffe) || (c >= 0x10000 && c <= 0x10ffff);
+}
+
+bool isXmlText (const juce::String& text)
+{
+    for (auto cursor = text.getCharPointer(); ! cursor.isEmpty();)
+        if (! isXmlChar (cursor.getAndAdvance()))
+            return false;
+
+    return true;
+}
+
 juce::Result resolve (const juce::String& slotPath, juce::File& resolved)
 {
+    // Checked first, and the path not quoted: the message ends up in the state's status.
+    if (! isXmlText (slotPath))
+        return juce::Result::fail ("the path has a character that a saved project cannot hold (a control character or a lone surrogate)");
+
     if (slotPath.startsWith (kFactoryPrefix))
     {
         const auto relative = slotPath.fromFirstOccurrenceOf (kFactoryPrefix, false, false);
