@@ -23,6 +23,7 @@ using namespace std::chrono_literals;
 
 constexpr int kProtocolVersion = 1;
 constexpr std::size_t kMaxFrameBytes = std::size_t { 16 } << 20;   // docs/protocol.md: 1 <= N <= 16 MiB
+constexpr std::size_t kShownStrayBytes = 48;                       // of a stream that broke the framing, in errors
 constexpr auto kPollSlice = 50ms;                                   // how often a wait checks for abandonment
 constexpr std::chrono::milliseconds kFirstRestartDelay = 500ms;
 constexpr std::chrono::milliseconds kMaxRestartDelay = 8000ms;
@@ -171,18 +172,42 @@ bool waitForExit (pid_t pid, std::chrono::milliseconds timeout, int& waitStatus)
     }
 }
 
-/** Waits `grace` for `pid` to exit on its own, then kills it; always reaps. Returns the wait status. */
+/** Waits `grace` for `pid` to exit on its own, then kills its process group; always reaps. Returns the
+    wait status. The backend leads its own group (see spawn), so processes that a wrapper interpreter
+    (LATENTMORPH_PYTHON may be a script) started die with it; until it is reaped its pid names that group. */
 int reapChild (pid_t pid, std::chrono::milliseconds grace)
 {
     int waitStatus = 0;
 
     if (! waitForExit (pid, grace, waitStatus))
     {
-        ::kill (pid, SIGKILL);
+        ::kill (-pid, SIGKILL);
         waitForExit (pid, 2000ms, waitStatus);
     }
 
     return waitStatus;
+}
+
+/** Bytes that broke the framing, readable: the 4 read as a frame length, then what else is already
+    waiting on `fd` (non-blocking, up to kShownStrayBytes in all), other than printable ASCII as \xNN. */
+juce::String describeStrayBytes (const char (&header)[4], int fd)
+{
+    std::string bytes (header, sizeof (header));
+    char more[kShownStrayBytes - sizeof (header)];
+
+    if (const auto got = ::read (fd, more, sizeof (more)); got > 0)
+        bytes.append (more, static_cast<std::size_t> (got));
+
+    juce::String shown;
+
+    for (const auto byte : bytes)
+    {
+        const auto code = static_cast<unsigned char> (byte);
+        shown << (code >= 0x20 && code < 0x7f && code != '\\' ? juce::String::charToString (code)
+                                                               : "\\x" + juce::String::toHexString (code).paddedLeft ('0', 2));
+    }
+
+    return shown;
 }
 
 juce::String describeWaitStatus (int waitStatus)
@@ -254,6 +279,9 @@ BackendClient::Reply BackendClient::ensureRunning (const AbandonCheck& shouldAba
     if (hello.errorCode == "backend_died")
         return fail ("backend_start_failed", "backend failed to start: " + pythonPath() + " -m latentmorph.server "
                                                  + lastExitReason_ + " before answering hello (its stderr says why)");
+
+    if (hello.errorCode == "backend_protocol_error")
+        return fail ("backend_start_failed", "backend failed to start: " + hello.errorMessage);
 
     if (! hello.ok)
         return hello;   // e.g. model_error: the process is fine, the next request asks again
@@ -348,6 +376,10 @@ BackendClient::Reply BackendClient::exchange (const juce::String& cmd, const juc
 
     const auto payload = juce::JSON::toString (juce::var (message.get()), true).toStdString();
 
+    if (payload.size() > kMaxFrameBytes)   // the backend would read it as a broken stream and exit
+        return fail ("request_too_large", "the \"" + cmd + "\" request is " + juce::String (static_cast<double> (payload.size()) / (1 << 20), 1)
+                                              + " MiB, over the protocol's " + juce::String (kMaxFrameBytes >> 20) + " MiB limit; it was not sent");
+
     if (writeAll (toBackend_, encodeFrame (payload), deadline) != IoStatus::ok)
     {
         stopProcess();
@@ -366,9 +398,12 @@ BackendClient::Reply BackendClient::exchange (const juce::String& cmd, const juc
 
             if (size == 0 || size > kMaxFrameBytes)
             {
-                const auto reason = "sent a frame of " + juce::String (static_cast<juce::int64> (size)) + " bytes";
+                // Typically something printed to stdout before the backend took it over (a wrapper script, a site hook).
+                const auto shown = describeStrayBytes (header, fromBackend_);
                 stopProcess();
-                return fail ("backend_died", "backend broke the protocol (" + reason + "); it restarts on the next request");
+                return fail ("backend_protocol_error", "the backend broke the protocol: its stdout has \"" + shown + "\" where a frame was due"
+                                                       " (read as a length of " + juce::String (static_cast<juce::int64> (size))
+                                                       + " bytes); it restarts on the next request");
             }
 
             frame.resize (size);
@@ -451,7 +486,7 @@ BackendClient::~BackendClient()
     if (! mutex_.try_lock_for (1s))
     {
         if (pid_ > 0)
-            ::kill (pid_, SIGTERM);   // a request is stuck mid-exchange: do not wait for it
+            ::kill (-pid_, SIGTERM);   // a request is stuck mid-exchange: do not wait for it (the whole group, as reapChild)
         return;
     }
 
@@ -468,7 +503,7 @@ BackendClient::~BackendClient()
 
     if (! waitForExit (pid_, 1s, waitStatus))
     {
-        ::kill (pid_, SIGTERM);
+        ::kill (-pid_, SIGTERM);
 
         if (! waitForExit (pid_, 1s, waitStatus))
             reapChild (pid_, 0ms);

@@ -14,7 +14,8 @@ namespace latentmorph {
 
     The process starts lazily on the first request, never when a plugin is constructed (DAW scanners
     instantiate plugins just to list them). `<python>` is env LATENTMORPH_PYTHON, else the build-time
-    LATENTMORPH_PYTHON. When it dies (EOF, EPIPE, a broken frame, a timeout) the next request restarts
+    LATENTMORPH_PYTHON. It leads its own process group, and a kill (a timeout, a hung exit) signals the
+    whole group. When it dies (EOF, EPIPE, a broken frame, a timeout) the next request restarts
     it, waiting 0.5 s after the first failure, doubling up to 8 s while failures continue. At process
     exit (static destructor) it is sent `shutdown`, then SIGTERM if it has not exited within 1 s.
 
@@ -27,7 +28,9 @@ class BackendClient
 public:
     /** The answer to one request. On success `ok` is true and `body` is the response object;
         otherwise `errorCode` is the protocol's code (e.g. "audio_load_error", "model_error") or one of
-        the client's: "backend_start_failed", "backend_died", "backend_timeout", "abandoned";
+        the client's: "backend_start_failed", "backend_died", "backend_protocol_error" (it wrote what is
+        not a frame; the message shows the first bytes), "backend_timeout", "request_too_large" (over the
+        protocol's 16 MiB; not sent, the backend keeps running), "abandoned";
         `errorMessage` is a human-readable reason. */
     struct Reply
     {
