@@ -196,26 +196,33 @@ def test_select_clips_is_a_seeded_ordered_subset():
 
 
 def test_targets_compare_ours_with_thresholds_and_baselines():
-    def clip_row(ours_mrstft: float, baseline_mrstft: float) -> dict:
+    def clip_row(ours_mrstft: float, baseline_mrstft: float, in_tune: float = 1.0) -> dict:
         return {"category": "keys", "systems": {
-            "ours": {"mrstft": ours_mrstft, "lsd_db": 1.0, "hf_excess_db": 0.5},
-            "mel_gl_44k_128": {"mrstft": baseline_mrstft, "lsd_db": 1.0, "hf_excess_db": 0.0}}}
+            "ours": {"mrstft": ours_mrstft, "lsd_db": 5.0, "no_frame_periodicity": 1.0, "f0_within_25_cents": in_tune},
+            "mel_gl_44k_128": {"mrstft": baseline_mrstft, "lsd_db": 1.0}}}
 
     pair_row = {"kind": "drum", "systems": {"ours": {m: 0.95 for m in evaluation.MORPH_METRICS}}}
     targets = {t["metric"]: t for t in evaluation.check_targets(
         evaluation.summarise([clip_row(0.4, 0.5), clip_row(0.6, 0.7)], [pair_row]))}
     assert targets["mrstft"]["value"] == pytest.approx(0.5) and targets["mrstft"]["threshold"] == pytest.approx(0.6)
     assert targets["mrstft"]["met"] is True
-    assert targets["hf_excess_db"]["met"] is True  # 0.5 dB ≤ 1 dB
+    assert targets["lsd_db"]["met"] is True  # 5 dB ≤ 6 dB
     assert targets["centroid_r2"]["met"] is True  # 0.95 ≥ 0.9
-    assert targets["step_smoothness"]["met"] is True and targets["endpoint_ratio"]["met"] is True
+    assert targets["endpoint_mrstft"]["met"] is False  # 0.95 > 0.02
+    assert targets["step_smoothness"]["met"] is True and targets["step_max_over_median"]["met"] is True
     assert targets["doubling"]["met"] is None  # no pitched pair: not measured
+    # pass fractions are means, not medians: 2 of 3 clips in tune is below 90 %
+    fraction = evaluation.check_targets(evaluation.summarise(
+        [clip_row(0.4, 0.5), clip_row(0.4, 0.5), clip_row(0.4, 0.5, in_tune=0.0)], [pair_row]))
+    in_tune = next(t for t in fraction if t["metric"] == "f0_within_25_cents")
+    assert in_tune["value"] == pytest.approx(2 / 3) and in_tune["met"] is False
     worse = evaluation.check_targets(evaluation.summarise([clip_row(0.8, 0.5)], [pair_row]))
     assert next(t for t in worse if t["metric"] == "mrstft")["met"] is False
 
 
 def test_stats_ignore_undefined_values():
-    assert evaluation.stats([1.0, float("nan"), 3.0, None, 2.0, 4.0]) == {"count": 4, "median": 2.5, "q1": 1.75, "q3": 3.25}
+    assert evaluation.stats([1.0, float("nan"), 3.0, None, 2.0, 4.0]) == {"count": 4, "median": 2.5, "q1": 1.75,
+                                                                          "q3": 3.25, "mean": 2.5}
     assert evaluation.stats([float("nan")])["median"] is None
 
 

@@ -349,3 +349,35 @@ def comb_contrast_db(audio: np.ndarray, sample_rate: int, period_samples: int) -
         return float(np.mean(power[near.any(axis=1)]))
 
     return float(10.0 * np.log10(mean_power(k * spacing) / mean_power((k + 0.5) * spacing)))
+
+
+#: Bounds of :func:`frame_periodicity`'s check (issue 9): the autocorrelation at half and one
+#: frame period within this of the reference's, and the frame-rate comb at most this many dB
+#: above the reference's.
+AUTOCORRELATION_TOLERANCE = 0.15
+COMB_EXCESS_DB = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FramePeriodicity:
+    """Result of :func:`frame_periodicity`: ``autocorrelation_deviation`` (largest |difference| of
+    the normalised autocorrelations at half and one period), ``comb_excess_db`` (comb contrast of
+    the output minus the reference's, dB) and ``ok`` (both within the bounds)."""
+
+    autocorrelation_deviation: float
+    comb_excess_db: float
+    ok: bool
+
+
+def frame_periodicity(output: np.ndarray, reference: np.ndarray, sample_rate: int,
+                      period_samples: int) -> FramePeriodicity:
+    """Does ``output`` repeat every ``period_samples`` (a decoder's frame) where ``reference``
+    does not? Compares :func:`autocorrelation` at ``period_samples / 2`` and ``period_samples`` and
+    :func:`comb_contrast_db` at ``sample_rate / period_samples`` Hz, against
+    :data:`AUTOCORRELATION_TOLERANCE` and :data:`COMB_EXCESS_DB`. Mono float ``[samples]``; the
+    longer is cut to the shorter, which must hold two periods."""
+    out, ref = _common_length(output, reference)
+    deviation = max(abs(autocorrelation(out, lag) - autocorrelation(ref, lag))
+                    for lag in (period_samples // 2, period_samples))
+    excess = comb_contrast_db(out, sample_rate, period_samples) - comb_contrast_db(ref, sample_rate, period_samples)
+    return FramePeriodicity(deviation, excess, deviation <= AUTOCORRELATION_TOLERANCE and excess <= COMB_EXCESS_DB)
