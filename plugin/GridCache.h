@@ -28,6 +28,7 @@ public:
         std::shared_ptr<const Grid> grid;
         std::array<juce::String, 2> sourceSha256;   ///< from the backend's render_grid answer
         juce::String modelId;
+        juce::String warning;   ///< the answer's `warning` (e.g. a source cut at the length limit), or empty
     };
 
     static constexpr std::size_t kMaxEntries = 16;

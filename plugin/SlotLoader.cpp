@@ -47,6 +47,7 @@ juce::Result loadGrid (const juce::var& answer, GridCache::Entry& entry)
 
     entry.sourceSha256 = { (*sourceSha256)[0].toString(), (*sourceSha256)[1].toString() };
     entry.modelId = answer["model_id"].toString();
+    entry.warning = answer["warning"].toString();
     return juce::Result::ok();
 }
 
@@ -232,7 +233,7 @@ void SlotLoader::process (const Job& job)
     const auto fail = [this, &job] (const Status& status)
     {
         publish (nullptr);
-        finish (job, status, {}, {});
+        finish (job, status, {});
     };
 
     if (job.slots[0].path.isEmpty() || job.slots[1].path.isEmpty())
@@ -275,7 +276,7 @@ void SlotLoader::process (const Job& job)
                          + juce::String (grid.steps()) + " steps, "
                          + juce::String (static_cast<double> (grid.numSamples()) / grid.sampleRateHz(), 2) + " s)";
     publish (entry->grid);
-    finish (job, { State::ready, message }, entry->sourceSha256, entry->modelId);
+    finish (job, { State::ready, message }, *entry);
 }
 
 void SlotLoader::publish (std::shared_ptr<const Grid> grid)
@@ -294,7 +295,7 @@ void SlotLoader::publish (std::shared_ptr<const Grid> grid)
     engine_.collectGarbage();
 }
 
-void SlotLoader::finish (const Job& job, const Status& status, const std::array<juce::String, 2>& sourceSha256, const juce::String& modelId)
+void SlotLoader::finish (const Job& job, const Status& status, const GridCache::Entry& grid)
 {
     const std::lock_guard<std::mutex> lock (mutex_);
 
@@ -308,18 +309,21 @@ void SlotLoader::finish (const Job& job, const Status& status, const std::array<
 
     juce::StringArray warnings;
 
+    if (grid.warning.isNotEmpty())
+        warnings.add (grid.warning);
+
     for (std::size_t i = 0; i < 2; ++i)
     {
-        if (job.slots[i].sha256.isNotEmpty() && job.slots[i].sha256 != sourceSha256[i])
+        if (job.slots[i].sha256.isNotEmpty() && job.slots[i].sha256 != grid.sourceSha256[i])
             warnings.add (juce::String ("slot ") + slotName (i) + " file differs from the one saved with the project (sha256 mismatch)");
 
-        slots_[i].sha256 = sourceSha256[i];
+        slots_[i].sha256 = grid.sourceSha256[i];
     }
 
-    if (job.savedModelId.isNotEmpty() && job.savedModelId != modelId)
-        warnings.add ("saved with model " + job.savedModelId + ", now playing model " + modelId);
+    if (job.savedModelId.isNotEmpty() && job.savedModelId != grid.modelId)
+        warnings.add ("saved with model " + job.savedModelId + ", now playing model " + grid.modelId);
 
-    modelId_ = modelId;
+    modelId_ = grid.modelId;
 
     if (! warnings.isEmpty())
         requestStatus_.message << " - warning: " << warnings.joinIntoString ("; ");

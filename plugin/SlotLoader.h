@@ -1,5 +1,6 @@
 #pragma once
 
+#include "GridCache.h"
 #include "Parameters.h"
 #include "engine/Engine.h"
 
@@ -106,7 +107,7 @@ private:
     void run();
     void process (const Job& job);
     void publish (std::shared_ptr<const Grid> grid);
-    void finish (const Job& job, const Status& status, const std::array<juce::String, 2>& sourceSha256, const juce::String& modelId);
+    void finish (const Job& job, const Status& status, const GridCache::Entry& grid);   // grid: empty unless ready
     bool isSuperseded (std::uint64_t generation) const noexcept;
 
     Engine& engine_;

@@ -136,7 +136,8 @@ def _read_soundfile(path: Path, max_duration_s: float) -> tuple[np.ndarray, int,
                           dtype="float32", always_2d=True)
         except sf.LibsndfileError as error:  # it opened, so it is that format: the fallback would read silence
             raise AudioLoadError(path, f"file is truncated or damaged ({error.error_string})") from error
-    return data, sample_rate, len(data) == max_frames and f.frames > max_frames
+        truncated = len(data) == max_frames and f.frames > max_frames
+    return data, sample_rate, truncated
 
 
 def _read_pedalboard(path: Path, max_duration_s: float) -> tuple[np.ndarray, int, bool]:
@@ -208,12 +209,12 @@ def load_audio(
                 ) from pb_error
     if data.shape[0] == 0:
         raise AudioLoadError(path, "audio has 0 frames")
-    if truncated:
-        warnings.warn(AudioTruncatedWarning(f"'{path}' is longer than {max_duration_s:g} s: only its first "
-                                            f"{max_duration_s:g} s are used"), stacklevel=2)
     audio = _mono_mix(path, data)
     if not np.all(np.isfinite(audio)):
         raise AudioLoadError(path, "audio contains NaN or infinite samples")
+    if truncated:
+        warnings.warn(AudioTruncatedWarning(f"'{path}' is longer than {max_duration_s:g} s: only its first "
+                                            f"{max_duration_s:g} s are used"), stacklevel=2)
     if sample_rate is not None and sample_rate != file_rate:
         audio = soxr.resample(audio, file_rate, sample_rate, quality="HQ").astype(np.float32)
         file_rate = sample_rate

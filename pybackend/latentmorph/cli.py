@@ -10,6 +10,7 @@ that use them, so ``--help`` and the backend-facing commands start without them.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import track
 
-from .audio import AudioLoadError, load_audio
+from .audio import AudioLoadError, AudioTruncatedWarning, load_audio
 from .library import LibraryError, commands as library_commands, default_db_path
 from .model import ModelError, MorphModel, default_model_dir
 from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_DETAIL, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
@@ -57,6 +58,33 @@ JSON_OPTION = typer.Option(False, "--json", help="print the written files as JSO
 def _fail(error: Exception) -> None:
     console.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
+
+
+def _warn(message: str) -> None:
+    console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True, highlight=False)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
+                  line: str | None = None) -> None:
+    """``warnings.showwarning`` of the CLI: one line, as the errors are."""
+    _warn(str(message))
+
+
+@app.callback()
+def _main() -> None:
+    # every command: the loader's warnings (a file cut at the length limit) each time, one line each
+    warnings.simplefilter("always", AudioTruncatedWarning)
+    warnings.showwarning = _show_warning
+
+
+def _limit_peak(audio: np.ndarray, what: str) -> np.ndarray:
+    """``audio`` scaled down to a peak of 1 (full scale) when it is louder, saying so; a float WAV
+    would otherwise hold values that clip wherever it is played."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 1.0:
+        return audio
+    _warn(f"{what} peaked at {peak:.3g} ({20 * np.log10(peak):+.1f} dBFS): scaled down to full scale")
+    return (audio / peak).astype(np.float32)
 
 
 def _load_model(model_dir: Path | None) -> MorphModel:
@@ -112,14 +140,15 @@ def reconstruct_command(
     output_path: Path = typer.Argument(..., metavar="OUT", help="WAV to write (float, model rate)"),
     model_dir: Path | None = MODEL_DIR_OPTION,
 ) -> None:
-    """Encode and decode one file through the model."""
+    """Encode and decode one file through the model, at the file's level, limited to full scale as a
+    morph is (said when it is)."""
     model = _load_model(model_dir)
     try:
         audio, _ = load_audio(input_path, model.sample_rate)
         out = reconstruct(model, audio)
     except (AudioLoadError, MorphInputError) as error:
         _fail(error)
-    sf.write(output_path, out, model.sample_rate, subtype="FLOAT")
+    sf.write(output_path, _limit_peak(out, "the reconstruction"), model.sample_rate, subtype="FLOAT")
     console.print(f"wrote {output_path}")
 
 

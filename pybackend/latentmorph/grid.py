@@ -3,7 +3,8 @@
 A grid is float32 ``[steps, num_samples]`` of mono PCM at ``sample_rate`` Hz. Files are cached
 under ``$LATENTMORPH_CACHE_DIR`` (default: the user cache dir ``latentmorph/grids``) keyed by
 model id, the sources' SHA-256 and the step count, so a re-created plugin instance, a restarted
-backend or a reopened project gets its sound back from disk.
+backend or a reopened project gets its sound back from disk. The folder is kept under
+``$LATENTMORPH_CACHE_MAX_BYTES`` (default 2 GB) by evicting the least recently used grids.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import os
 import struct
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,13 @@ RENDER_VERSION = 3  # 2: morph points matched to the interpolated RMS level of t
 #: the sources, residual detail, rows start at the interpolated onset
 
 
+#: Size cap of the grid cache folder, bytes, unless ``$LATENTMORPH_CACHE_MAX_BYTES`` says otherwise.
+DEFAULT_CACHE_MAX_BYTES = 2_000_000_000
+#: Cached files used more recently than this are never evicted, seconds: the plugin reads a grid file
+#: right after the answer that names it (plugin/SlotLoader.cpp), and another backend may have just written one.
+CACHE_MIN_AGE_S = 60.0
+
+
 class GridFileError(Exception):
     """A grid file is truncated, has a wrong magic or inconsistent sizes."""
 
@@ -34,6 +43,44 @@ def cache_dir() -> Path:
     path = Path(root) / "grids"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_max_bytes() -> int:
+    """The cache's size cap in bytes: ``$LATENTMORPH_CACHE_MAX_BYTES`` when set (a whole number ≥ 0),
+    else :data:`DEFAULT_CACHE_MAX_BYTES`. Raises ``ValueError`` for any other value."""
+    text = os.environ.get("LATENTMORPH_CACHE_MAX_BYTES", "").strip()
+    if not text:
+        return DEFAULT_CACHE_MAX_BYTES
+    if not text.isdigit():
+        raise ValueError(f"LATENTMORPH_CACHE_MAX_BYTES must be a whole number of bytes, got {text!r}")
+    return int(text)
+
+
+def prune_cache(keep: Path, max_bytes: int, min_age_s: float = CACHE_MIN_AGE_S) -> list[Path]:
+    """Evict the least recently used files (by access time; a cache hit sets it) from the folder of
+    ``keep`` until its grids and left-over temp files take at most ``max_bytes``. Never removes
+    ``keep`` (the grid just written or served) nor a file used less than ``min_age_s`` seconds ago
+    (an instance may be about to read it), so the folder may stay over the cap for a while. Files
+    that another backend removes meanwhile are skipped. Returns the removed paths."""
+    entries = []
+    for path in (*keep.parent.glob("*.lmgrid"), *keep.parent.glob("*.tmp")):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        entries.append((info.st_atime, info.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    newest_evictable = time.time() - min_age_s
+    removed = []
+    for atime, size, path in sorted(entries):
+        if total <= max_bytes:
+            break
+        if path == keep or atime > newest_evictable:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        removed.append(path)
+    return removed
 
 
 def cache_key(model_id: str, source_sha256: list[str], steps: int, options: dict | None = None) -> str:

@@ -16,13 +16,15 @@ import os
 import struct
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+import numpy as np
 import soundfile as sf
 
-from .audio import AudioLoadError, load_audio, sha256_file
-from .grid import GridFileError, cache_dir, cache_key, read_grid_header, write_grid
+from .audio import AudioLoadError, AudioTruncatedWarning, check_audio_file, load_audio, sha256_file
+from .grid import GridFileError, cache_dir, cache_key, cache_max_bytes, prune_cache, read_grid_header, write_grid
 from .library import LibraryError, default_db_path
 from .library.embedding import SilentAudioError
 from .model import ModelError, default_model_dir, get_model
@@ -96,22 +98,22 @@ def _model():
 
 
 def _hash_source(path: Path) -> str:
-    """SHA-256 of a source file; file-system failures become :class:`AudioLoadError`."""
+    """SHA-256 of a source file, checked first to be a regular file within the loader's size limit
+    (a FIFO or device would stall the one backend); failures become :class:`AudioLoadError`."""
+    check_audio_file(path)
     try:
         return sha256_file(path)
-    except FileNotFoundError as error:
-        raise AudioLoadError(path, "file not found") from error
-    except IsADirectoryError as error:
-        raise AudioLoadError(path, "not a regular file") from error
     except OSError as error:
         raise AudioLoadError(path, error.strerror or str(error)) from error
 
 
 def _cached_num_samples(path: Path, steps: int, sample_rate: int) -> int | None:
-    """Samples per step of a valid cached grid, or ``None`` when it is absent or unusable (a torn
-    or foreign file is re-rendered rather than handed to the plugin, which would refuse it)."""
+    """Samples per step of a valid cached grid, marked as used now (see grid.prune_cache), or
+    ``None`` when it is absent or unusable (a torn or foreign file is re-rendered rather than
+    handed to the plugin, which would refuse it)."""
     try:
         cached_steps, num_samples, cached_rate = read_grid_header(path)
+        os.utime(path)
     except FileNotFoundError:
         return None
     except (GridFileError, OSError) as error:
@@ -172,19 +174,22 @@ def _morph_options(request: dict) -> dict:
 
 def _render_cached(model, key_sources: list[str], rows: int, options: dict, render) -> dict:
     """Fields of a grid answer: the grid ``render()`` returns (``[rows, samples]``) is written into
-    the cache under a key of the model, ``key_sources``, ``rows`` and ``options``, or served from
-    it when already there. Failures of ``render`` map to protocol errors."""
+    the cache under a key of the model, ``key_sources``, ``rows`` and ``options`` (then the cache is
+    pruned to its size cap), or served from it when already there. Failures of ``render`` map to
+    protocol errors."""
     path = cache_dir() / f"{cache_key(model.model_id, key_sources, rows, options)}.lmgrid"
     num_samples = _cached_num_samples(path, rows, model.sample_rate)
     if num_samples is None:
         try:
             grid = render()
-        except (AudioLoadError, MorphInputError) as error:
+        except MorphInputError as error:
             raise RequestError("audio_load_error", str(error)) from error
         except PriorStatsError as error:
             raise RequestError("model_error", str(error)) from error
         write_grid(path, grid, model.sample_rate)
         num_samples = grid.shape[1]
+        for evicted in prune_cache(path, cache_max_bytes()):
+            log.info("evicted %s from the grid cache", evicted.name)
     return {"grid_path": str(path), "steps": rows, "num_samples": int(num_samples),
             "sample_rate": model.sample_rate, "model_id": model.model_id}
 
@@ -196,8 +201,18 @@ def _hash_sources(paths: list[Path]) -> list[str]:
         raise RequestError("audio_load_error", str(error)) from error
 
 
-def _load_sources(paths: list[Path], sample_rate: int) -> list:
-    return [load_audio(p, sample_rate, MAX_SOURCE_S)[0] for p in paths]
+def _load_sources(paths: list[Path], sample_rate: int) -> tuple[list[np.ndarray], dict]:
+    """The sources decoded at ``sample_rate`` Hz, and the answer's extra fields: ``warning`` when a
+    source was cut at :data:`MAX_SOURCE_S` (the plugin shows it in its status). Loaded on every
+    request, cache hits too, so that the answer says so each time."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioTruncatedWarning)
+        try:
+            audio = [load_audio(p, sample_rate, MAX_SOURCE_S)[0] for p in paths]
+        except AudioLoadError as error:
+            raise RequestError("audio_load_error", str(error)) from error
+    cut = [str(w.message) for w in caught if issubclass(w.category, AudioTruncatedWarning)]
+    return audio, {"warning": "; ".join(cut)} if cut else {}
 
 
 def handle_render_grid(request: dict) -> dict:
@@ -207,14 +222,12 @@ def handle_render_grid(request: dict) -> dict:
     options = _morph_options(request)
     model = _model()
     hashes = _hash_sources(paths)
+    audio, extra = _load_sources(paths, model.sample_rate)
     # only options that differ from the defaults enter the key: default grids keep their old keys
     key_options = {k: v for k, v in options.items() if v != _DEFAULT_MORPH_OPTIONS[k]}
-
-    def render():
-        audio = _load_sources(paths, model.sample_rate)
-        return render_grid(model, audio[0], audio[1], steps, **options)
-
-    return {**_render_cached(model, hashes, steps, key_options, render), "source_sha256": hashes}
+    answer = _render_cached(model, hashes, steps, key_options,
+                            lambda: render_grid(model, audio[0], audio[1], steps, **options))
+    return {**answer, "source_sha256": hashes, **extra}
 
 
 def handle_render_blend(request: dict) -> dict:
@@ -232,12 +245,11 @@ def handle_render_blend(request: dict) -> dict:
     options = _morph_options(request)
     model = _model()
     hashes = _hash_sources(paths)
+    audio, extra = _load_sources(paths, model.sample_rate)
     key_options = {"cmd": "render_blend", "weights": json.dumps(weights), **options}
-
-    def render():
-        return blend(model, _load_sources(paths, model.sample_rate), normalised, **options)
-
-    return {**_render_cached(model, hashes, len(weights), key_options, render), "source_sha256": hashes}
+    answer = _render_cached(model, hashes, len(weights), key_options,
+                            lambda: blend(model, audio, normalised, **options))
+    return {**answer, "source_sha256": hashes, **extra}
 
 
 def handle_render_new(request: dict) -> dict:
@@ -267,12 +279,10 @@ def handle_render_variation(request: dict) -> dict:
     seed = _int_field(request, "seed", 0, 0, 2**32 - 1)
     model = _model()
     hashes = _hash_sources(paths)
+    audio, extra = _load_sources(paths, model.sample_rate)
     key_options = {"cmd": "render_variation", "amount": amount, "seed": seed}
-
-    def render():
-        return variation(model, _load_sources(paths, model.sample_rate)[0], amount, count, seed)
-
-    return {**_render_cached(model, hashes, count, key_options, render), "source_sha256": hashes}
+    answer = _render_cached(model, hashes, count, key_options, lambda: variation(model, audio[0], amount, count, seed))
+    return {**answer, "source_sha256": hashes, **extra}
 
 
 def _optional_text(request: dict, field: str) -> str | None:
