@@ -22,6 +22,42 @@ bool startsWith (std::string_view text, std::string_view prefix) noexcept
     return text.compare (0, prefix.size(), prefix) == 0;
 }
 
+/** True for well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+    juce::CharPointer_UTF8::isValidString lets malformed sequences through, and juce::String keeps
+    them as they are. */
+bool isWellFormedUtf8 (std::string_view text) noexcept
+{
+    constexpr std::uint32_t kSmallestOfLength[] = { 0, 0, 0x80, 0x800, 0x10000 };
+
+    for (std::size_t i = 0; i < text.size();)
+    {
+        const auto lead = static_cast<unsigned char> (text[i]);
+        const std::size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 0;
+
+        if (length == 0 || i + length > text.size())
+            return false;
+
+        std::uint32_t code = length == 1 ? lead : lead & (0x7fu >> length);
+
+        for (std::size_t k = 1; k < length; ++k)
+        {
+            const auto next = static_cast<unsigned char> (text[i + k]);
+
+            if ((next & 0xc0) != 0x80)
+                return false;
+
+            code = (code << 6) | (next & 0x3fu);
+        }
+
+        if (code < kSmallestOfLength[length] || (code >= 0xd800 && code < 0xe000) || code > 0x10ffff)
+            return false;
+
+        i += length;
+    }
+
+    return true;
+}
+
 /** Refuses what the recursive juce::XmlDocument must not see: elements nested deeper than kMaxStateDepth
     (each level is a stack frame of the parser, so a few thousand overflow a host thread's stack) and
     declarations (<!DOCTYPE …>, whose entities JUCE expands recursively). One iterative pass over the
@@ -202,16 +238,19 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
     if (length > kMaxStateBytes)
         return juce::Result::fail ("state is larger than " + juce::String (kMaxStateBytes >> 20) + " MiB");
 
-    if (! juce::CharPointer_UTF8::isValidString (bytes, static_cast<int> (length)))
+    const std::string_view text (bytes, length);
+
+    if (! isWellFormedUtf8 (text))
         return juce::Result::fail ("state is not UTF-8 text");
 
-    if (const auto nesting = checkNesting ({ bytes, length }); nesting.failed())
+    if (const auto nesting = checkNesting (text); nesting.failed())
         return nesting;
 
     juce::XmlDocument document (juce::String::fromUTF8 (bytes, static_cast<int> (length)));
     const auto root = document.getDocumentElement();
 
-    if (root == nullptr)
+    // JUCE carries on past some errors (an unknown entity, a bad escape) and returns a document: refused too
+    if (root == nullptr || document.getLastParseError().isNotEmpty())
         return juce::Result::fail ("state is not XML: " + (document.getLastParseError().isNotEmpty() ? document.getLastParseError()
                                                                                                       : juce::String ("no element found")));
 
