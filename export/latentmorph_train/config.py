@@ -26,10 +26,16 @@ class ModelConfig:
     #: STFT bins whose phase advance the encoder sees besides the log-mel (features.LogMel); 0 for
     #: the models up to lm-33b3aba2bfd553cc.
     encoder_phase_bins: int = 0
+    #: Decoder upsampling from the latent hop to the STFT hop: "transposed" convolution (the models
+    #: up to lm-33b3aba2bfd553cc; even and odd frames differ: a checkerboard at the latent rate) or
+    #: linear "interpolate" + convolution.
+    upsample: str = "transposed"
 
     def __post_init__(self):
         if self.phase not in ("absolute", "integrated"):
             raise ValueError(f"model.phase must be 'absolute' or 'integrated', got {self.phase!r}")
+        if self.upsample not in ("transposed", "interpolate"):
+            raise ValueError(f"model.upsample must be 'transposed' or 'interpolate', got {self.upsample!r}")
 
     @property
     def latent_hop_length(self) -> int:

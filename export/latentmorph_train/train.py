@@ -125,16 +125,29 @@ def model_from_checkpoint(path: Path) -> LatentMorphVAE:
 
 
 def load_initial_weights(model: LatentMorphVAE, initial: LatentMorphVAE) -> None:
-    """Copy ``initial``'s weights into ``model``. Their configs must be equal, except that an
-    absolute-phase model without phase features may start an integrated-phase one with them:
-    the head's log-magnitude rows are kept, its phase rows start the frame-0 phase ψ, the
-    frequency deviation δ starts at 0 (bin centres) and log σ at log 0.1; the encoder's embedding
-    gets zero weights for the phase features (so the start model encodes exactly as before).
+    """Copy ``initial``'s weights into ``model``. Their configs must be equal except for these
+    upgrades, each applied when ``initial`` has the old setting and ``model`` the new one:
+
+    * ``phase`` absolute → integrated: the head's log-magnitude rows are kept, its phase rows start
+      the frame-0 phase ψ, the frequency deviation δ starts at 0 (bin centres), log σ at log 0.1;
+    * ``encoder_phase_bins`` 0 → n: the encoder's embedding gets zero weights for the phase
+      features (so the start model encodes exactly as before);
+    * ``upsample`` transposed → interpolate: the new convolution's centre tap is the mean of the
+      transposed convolution's taps over even and odd frames (what it gave a constant latent, on
+      average), its side taps are 0.
+
     Raises ``ValueError`` on any other difference."""
+    old, new = initial.cfg, model.cfg
     state = initial.state_dict()
-    upgrade = dataclasses.replace(model.cfg, phase="absolute", encoder_phase_bins=0)
-    if initial.cfg != model.cfg and initial.cfg == upgrade and model.cfg.phase == "integrated":
-        n_bins = model.cfg.n_fft // 2 + 1
+    comparable = dataclasses.replace(new, phase=old.phase, encoder_phase_bins=old.encoder_phase_bins,
+                                     upsample=old.upsample)
+    upgrades_ok = ((old.phase, new.phase) in {("absolute", "integrated")} | {(old.phase, old.phase)}
+                   and (old.encoder_phase_bins == new.encoder_phase_bins or old.encoder_phase_bins == 0)
+                   and (old.upsample, new.upsample) in {("transposed", "interpolate"), (old.upsample, old.upsample)})
+    if old != comparable or not upgrades_ok:
+        raise ValueError(f"the initial model has config {old}, the run says {new}")
+    if old.phase != new.phase:
+        n_bins = new.n_fft // 2 + 1
         weight, bias = model.decoder.head.proj.weight.detach().clone(), model.decoder.head.proj.bias.detach().clone()
         weight[2 * n_bins:] = 0.0
         bias[2 * n_bins:3 * n_bins] = 0.0
@@ -142,11 +155,15 @@ def load_initial_weights(model: LatentMorphVAE, initial: LatentMorphVAE) -> None
         weight[:2 * n_bins] = state["decoder.head.proj.weight"]
         bias[:2 * n_bins] = state["decoder.head.proj.bias"]
         state["decoder.head.proj.weight"], state["decoder.head.proj.bias"] = weight, bias
+    if old.encoder_phase_bins != new.encoder_phase_bins:
         embed = torch.zeros_like(model.encoder.embed.weight)
-        embed[:, :initial.cfg.n_mels] = state["encoder.embed.weight"]
+        embed[:, :old.n_mels] = state["encoder.embed.weight"]
         state["encoder.embed.weight"] = embed
-    elif initial.cfg != model.cfg:
-        raise ValueError(f"the initial model has config {initial.cfg}, the run says {model.cfg}")
+    if old.upsample != new.upsample:
+        taps = state.pop("decoder.up.weight")  # [in, out, 2s]
+        conv = torch.zeros_like(model.decoder.up[1].weight)  # [out, in, 3]
+        conv[:, :, 1] = taps.sum(dim=2).T / new.latent_stride
+        state["decoder.up.1.weight"], state["decoder.up.1.bias"] = conv, state.pop("decoder.up.bias")
     model.load_state_dict(state)
 
 
