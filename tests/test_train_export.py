@@ -71,8 +71,11 @@ def test_config_trains_two_steps_and_exports_with_parity(tmp_path, config_name, 
     assert runtime.sample_rate == model_cfg.sample_rate
     z = runtime.encode(real_audio[None, : runtime.hop_length * 8])
     assert z.shape == (1, 8, model_cfg.latent_dim)
-    with torch.no_grad():
-        expected = model.decoder(torch.from_numpy(z)).numpy()
+    from latentmorph.model import phase_noise
+
+    noise = torch.from_numpy(phase_noise(model_cfg.n_fft // 2 + 1, 8 * model_cfg.latent_stride).copy())
+    with torch.no_grad():  # the runtime's fixed phase draws: the same audio
+        expected = model.decoder(torch.from_numpy(z), noise).numpy()
     np.testing.assert_allclose(runtime.decode(z), expected, atol=1e-3)
 
 
@@ -89,7 +92,7 @@ def test_export_refuses_to_write_on_mismatch(tmp_path, monkeypatch):
 
 
 def test_numpy_istft_matches_the_training_graph():
-    """The backend's NumPy inverse STFT (contract 2) equals the torch iSTFT head on random spectra."""
+    """The backend's NumPy inverse STFT equals the torch iSTFT head on random spectra."""
     from latentmorph.model import istft
 
     head = ISTFTHead(channels=8, n_fft=1024, hop_length=256)
@@ -163,3 +166,60 @@ def test_training_continues_from_an_exported_model(tmp_path):
     drift = max(float((a - b).detach().abs().max()) for a, b in zip(continued.parameters(), start.parameters()))
     fresh = max(float((a - b).detach().abs().max()) for a, b in zip(LatentMorphVAE(cfg).parameters(), start.parameters()))
     assert 0.0 < drift < 0.1 * fresh
+
+
+def _perturbed(model):
+    """``model`` with every parameter nudged (distinct values, as in a trained model)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "interpolate"])
+def test_a_held_latent_decodes_to_identical_frames_only_without_the_transposed_upsampler(upsample):
+    """The root cause of the 86 Hz buzz, kept from coming back: the transposed-convolution upsampler
+    gives even and odd STFT frames different taps, so a constant latent (a held note) decodes to
+    frames that alternate — a modulation at the latent rate. Interpolation + conv does not."""
+    import dataclasses
+
+    from latentmorph_train.model import LatentMorphVAE
+
+    cfg, _ = load_config(REPO_ROOT / "export" / "configs" / "tiny.toml")
+    torch.manual_seed(2)
+    model = _perturbed(LatentMorphVAE(dataclasses.replace(cfg, upsample=upsample)))
+    z = torch.randn(1, 1, cfg.latent_dim).repeat(1, 60, 1)
+    with torch.no_grad():
+        magnitude, increment, sigma = model.decoder.spectrum(z)
+    middle = slice(40, 80)  # latent frames 20-40: beyond the reach of the zero padding at the ends
+    even, odd = magnitude[0, :, middle][:, 0::2], magnitude[0, :, middle][:, 1::2]
+    alternation = float((even - odd).abs().max() / magnitude[0, :, middle].abs().max())
+    if upsample == "transposed":
+        assert alternation > 1e-2
+    else:
+        assert alternation < 1e-5
+        # and the phase advance is the same in every frame: the running sum turns it into a steady tone
+        assert float((increment[0, :, middle] - increment[0, :, middle][:, :1]).abs().max()) < 1e-5
+
+
+def test_an_older_model_upgrades_to_the_current_architecture():
+    """``--init-from`` an absolute-phase, transposed-upsampling model without phase features: the
+    upgraded model encodes exactly as the old one and keeps its magnitude head."""
+    import dataclasses
+
+    from latentmorph_train.model import LatentMorphVAE
+    from latentmorph_train.train import load_initial_weights
+
+    cfg, _ = load_config(REPO_ROOT / "export" / "configs" / "tiny.toml")
+    torch.manual_seed(3)
+    old = _perturbed(LatentMorphVAE(dataclasses.replace(cfg, phase="absolute", encoder_phase_bins=0,
+                                                        upsample="transposed")))
+    new = LatentMorphVAE(cfg)
+    load_initial_weights(new, old)
+    audio = 0.3 * torch.randn(1, 8 * cfg.latent_hop_length)
+    with torch.no_grad():
+        np.testing.assert_allclose(new.encoder(audio)[0].numpy(), old.encoder(audio)[0].numpy(), atol=1e-5)
+    n_bins = cfg.n_fft // 2 + 1
+    assert torch.equal(new.decoder.head.proj.weight[:n_bins], old.decoder.head.proj.weight[:n_bins])
+    with pytest.raises(ValueError, match="config"):
+        load_initial_weights(LatentMorphVAE(dataclasses.replace(cfg, latent_dim=4)), old)
