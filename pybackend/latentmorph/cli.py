@@ -21,6 +21,7 @@ from rich.progress import track
 
 from .audio import AudioLoadError, AudioTruncatedWarning, load_audio
 from .library import LibraryError, commands as library_commands, default_db_path
+from .render import commands as render_commands
 from .model import ModelError, MorphModel, default_model_dir
 from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_DETAIL, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
                     MorphInputError, blend, fit_latent_prior, morph_positions, reconstruct, render_grid,
@@ -30,6 +31,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LatentMorph: morph between samples in a learned latent space.")
 console = Console(stderr=True)
 library_commands.register(app)  # index, similar, tags, library-eval
+render_commands.register(app)  # render: batches through the VST3 (heavy imports inside the command)
 
 MODEL_DIR_OPTION = typer.Option(None, "--model-dir", help="folder with encoder.onnx/decoder.onnx "
                                 "(default: the shipped model, or $LATENTMORPH_MODEL_DIR)")

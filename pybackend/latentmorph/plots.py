@@ -65,3 +65,31 @@ def save_spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def save_spectrogram_grid(cells: dict[tuple[int, int], np.ndarray], row_labels: list[str], col_labels: list[str],
+                          sample_rate: int, path: Path, title: str = "") -> Path:
+    """A contact sheet: mel spectrograms (dB, shared reference: the loudest bin of all) of mono
+    clips ``cells[(row, column)] [samples]`` in a grid labelled by ``row_labels`` × ``col_labels``
+    (an empty cell stays blank); written to ``path`` (PNG)."""
+    rows, cols = len(row_labels), len(col_labels)
+    mels = {cell: librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
+                                                 n_mels=N_MELS, fmax=sample_rate / 2) for cell, audio in cells.items()}
+    ref = max((float(m.max()) for m in mels.values()), default=1.0) or 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols + 1.5, 1.1 * rows + 0.8), squeeze=False)
+    for (row, col), ax in np.ndenumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if (row, col) in mels:
+            ax.imshow(librosa.power_to_db(mels[row, col], ref=ref, top_db=TOP_DB), origin="lower", aspect="auto",
+                      cmap="magma", vmin=-TOP_DB, vmax=0)
+        if row == 0:
+            ax.set_title(col_labels[col], fontsize=8)
+        if col == 0:
+            ax.set_ylabel(row_labels[row], fontsize=7, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

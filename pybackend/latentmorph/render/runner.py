@@ -1,0 +1,424 @@
+"""Rendering a job through the real VST3: one pedalboard instance per worker, resumable.
+
+Each worker process (or this process with one worker, or a Ray worker) loads the plugin once and
+reuses it. Per item it writes the state (the two sources and the job's parameters) with
+:func:`latentmorph.plugin_state.set_plugin_state`, sets the parameters and ``morph`` as a DAW would,
+renders a few samples so that the plugin waits for its morph grid (offline it does), and refuses the
+item unless the plugin then reports ``ready`` with these two sources. Then the MIDI is rendered
+(``reset=True``: every item starts from silence, so renders do not depend on order or worker), the
+post chain applied and the file written atomically.
+
+A re-run skips an item when ``manifest.json`` holds it under the same key — a SHA-256 of the item,
+its sources' SHA-256, the settings, the plugin binary and the model id — and its file is unchanged.
+Finished items are appended to a journal beside the manifest as they finish, so a killed run loses
+only the items in flight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from ..audio import AudioLoadError, check_audio_file, sha256_file
+from ..plugin_state import make_state, plugin_state, set_plugin_state
+from . import RenderError
+from .job import Item, Job, JobError
+from .outputs import (MANIFEST_NAME, TEMP_SUFFIX, is_finished, read_manifest_items, remove_temp_files, write_audio,
+                      write_json)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+#: Where ``make build`` puts the VST3, relative to the repository.
+BUILT_PLUGIN = Path("build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3")
+#: Changes whenever rendering or keying changes, so that a re-run renders everything again.
+RENDER_VERSION = 1
+JOURNAL_NAME = ".render-journal.jsonl"
+#: pedalboard's wait for the plugin to settle after loading, s (the plugin loads nothing then).
+PLUGIN_INIT_TIMEOUT_S = 0.1
+#: Length of the silent render that waits for the morph grid before each item, s.
+GRID_WAIT_RENDER_S = 0.01
+#: Items in flight per pool worker; items per Ray task.
+IN_FLIGHT_PER_WORKER, RAY_CHUNK_ITEMS = 2, 8
+NUM_CHANNELS = 2
+
+
+@dataclasses.dataclass
+class RunReport:
+    """One run: counts, ``failed`` ``(path, reason)``, wall ``seconds``, ``audio_s`` rendered in it,
+    whether it was ``interrupted``, and the ``outputs`` written (manifest, contact sheet, SFZ)."""
+
+    rendered: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    audio_s: float = 0.0
+    interrupted: bool = False
+    outputs: list[Path] = dataclasses.field(default_factory=list)
+
+
+def default_plugin_path() -> Path:
+    """The VST3 that ``make build`` builds in this repository. Raises :class:`RenderError` when it
+    is not there (not built, or the package runs outside the repository)."""
+    path = REPO_ROOT / BUILT_PLUGIN
+    if not path.exists():
+        raise RenderError(f"no VST3 at {path}: run `make build`, or give --plugin PATH.vst3")
+    return path
+
+
+def open_plugin(path: Path):
+    """Load ``path`` in pedalboard and check that it is LatentMorph (an instrument with a ``morph``
+    parameter). Raises :class:`RenderError` saying why not."""
+    import pedalboard
+
+    if not path.exists():
+        raise RenderError(f"plugin not found: {path} (run `make build`, or give --plugin PATH.vst3)")
+    try:
+        plugin = pedalboard.load_plugin(str(path), initialization_timeout=PLUGIN_INIT_TIMEOUT_S)
+    except (ImportError, RuntimeError, ValueError) as error:
+        raise RenderError(f"cannot load {path} as a plugin: {error}") from error
+    if not getattr(plugin, "is_instrument", False) or "morph" not in plugin.parameters:
+        raise RenderError(f"{path} is not LatentMorph: {plugin.name!r} has no 'morph' parameter")
+    return plugin
+
+
+def plugin_binary_sha256(path: Path) -> str:
+    """SHA-256 over the files of a VST3 bundle (or the file), in path order: a rebuild changes it."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(bytes.fromhex(sha256_file(file)))
+    return digest.hexdigest()
+
+
+def item_key(item: Item, source_sha256: tuple[str, str], job: Job, plugin_sha256: str, model_id: str) -> str:
+    """SHA-256 naming everything a render depends on; equal keys render equal files."""
+    data = {"version": RENDER_VERSION, "path": item.path, "morph": item.morph, "duration_s": item.duration_s,
+            "messages": [(m.hex(), t) for m, t in item.messages], "sources": source_sha256,
+            "sample_rate": job.sample_rate, "bit_depth": job.bit_depth, "format": job.file_format,
+            "params": job.params, "post": job.post, "plugin": plugin_sha256, "model": model_id}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---- one item (runs in workers) --------------------------------------------------------------
+
+class ItemFailed(Exception):
+    """This item cannot be rendered (the reason is the message); the batch goes on."""
+
+
+def render_item(plugin, steps: list, item: Item, job: Job, out_dir: Path) -> dict[str, Any]:
+    """Render ``item`` through ``plugin`` (a LatentMorph pedalboard instance), apply the post
+    ``steps`` and write the file. Returns ``model_id`` (as the plugin reports it), ``lufs``,
+    ``peak_dbfs``, ``duration_s``, ``sha256`` and ``bytes``. Raises :class:`ItemFailed`."""
+    from .post import PostError, apply_chain, loudness_lufs, peak_dbfs
+
+    set_plugin_state(plugin, make_state(item.a, item.b, {**job.params, "morph": item.morph}))
+    for name, value in {**job.params, "morph": item.morph}.items():
+        setattr(plugin, name, value)  # as a DAW's automation would
+    plugin([], duration=GRID_WAIT_RENDER_S, sample_rate=job.sample_rate, num_channels=NUM_CHANNELS, reset=True)
+    state = plugin_state(plugin)
+    if state.status.get("state") != "ready" or state.slots != [str(item.a), str(item.b)]:
+        raise ItemFailed(f"plugin not ready ({state.status.get('state')}): {state.status.get('message', '')}")
+    if abs(state.params.get("morph", -1.0) - item.morph) > 1e-4:
+        raise ItemFailed(f"plugin morph is {state.params.get('morph')}, not {item.morph}")
+    audio = plugin(list(item.messages), duration=item.duration_s, sample_rate=job.sample_rate,
+                   num_channels=NUM_CHANNELS, reset=True)
+    try:
+        audio = apply_chain(steps, audio, job.sample_rate)
+    except PostError as error:
+        raise ItemFailed(str(error)) from error
+    try:
+        digest, size = write_audio(out_dir / item.path, audio, job.sample_rate, job)
+    except (OSError, RuntimeError) as error:  # soundfile raises RuntimeError subclasses
+        raise ItemFailed(f"cannot write {item.path}: {error}") from error
+    return {"model_id": state.model_id, "lufs": loudness_lufs(audio, job.sample_rate), "peak_dbfs": peak_dbfs(audio),
+            "duration_s": audio.shape[1] / job.sample_rate, "sha256": digest, "bytes": size}
+
+
+_worker: dict[str, Any] = {}
+
+
+def _worker_setup(plugin_path: Path, job: Job, out_dir: Path, ignore_sigint: bool = True) -> None:
+    """Load the plugin and the post chain once per worker process (kept for later items)."""
+    from .post import build_chain
+
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    if _worker.get("plugin_path") != plugin_path:
+        _worker.update(plugin=open_plugin(plugin_path), plugin_path=plugin_path)
+    _worker.update(steps=build_chain(job.post), job=job, out_dir=out_dir)
+
+
+def _render_in_worker(item: Item) -> dict[str, Any]:
+    """:func:`render_item` with the worker's plugin; a failure comes back as ``{"error": reason}``."""
+    try:
+        return render_item(_worker["plugin"], _worker["steps"], item, _worker["job"], _worker["out_dir"])
+    except ItemFailed as error:
+        return {"error": str(error)}
+    except Exception as error:  # a plugin or effect failure belongs to this item, not to the batch
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def _render_chunk(items: list[Item], plugin_path: Path, job: Job, out_dir: Path) -> list[dict[str, Any]]:
+    """A Ray task: the plugin is loaded once per Ray worker process and kept."""
+    _worker_setup(plugin_path, job, out_dir, ignore_sigint=False)
+    return [_render_in_worker(item) for item in items]
+
+
+# ---- executors: each yields (item, result) in completion order --------------------------------
+
+def _run_in_process(items: list[Item], plugin, job: Job, out_dir: Path) -> Iterator[tuple[Item, dict]]:
+    from .post import build_chain
+
+    _worker.update(plugin=plugin, steps=build_chain(job.post), job=job, out_dir=out_dir)
+    for item in items:
+        yield item, _render_in_worker(item)
+
+
+def _run_pool(items: list[Item], workers: int, plugin_path: Path, job: Job,
+              out_dir: Path) -> Iterator[tuple[Item, dict]]:
+    """A process pool with ``IN_FLIGHT_PER_WORKER`` items per worker in flight; when a worker dies
+    (a crash in the plugin), its items in flight fail and the pool is restarted for the rest."""
+    queue = items[::-1]
+    settings = dataclasses.replace(job, items=())
+    while queue:
+        # spawn, not fork: the parent holds a loaded plugin and its threads
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup,
+                                 initargs=(plugin_path, settings, out_dir)) as pool:
+            pending: dict[Future, Item] = {}
+            try:
+                while queue or pending:
+                    while queue and len(pending) < IN_FLIGHT_PER_WORKER * workers:
+                        pending[pool.submit(_render_in_worker, queue[-1])] = queue[-1]
+                        queue.pop()
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield pending[future], future.result()
+                        del pending[future]
+            except BrokenProcessPool:
+                for item in pending.values():
+                    yield item, {"error": "its worker process died (a crash in the plugin?)"}
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_ray(items: list[Item], address: str, plugin_path: Path, job: Job, out_dir: Path) -> Iterator[tuple[Item, dict]]:
+    """The same items as Ray tasks of ``RAY_CHUNK_ITEMS`` (the workers need the plugin, the sources
+    and the output folder at the same paths: a shared file system)."""
+    import ray
+
+    ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
+             include_dashboard=False)
+    task = ray.remote(num_cpus=1)(_render_chunk)
+    settings = dataclasses.replace(job, items=())
+    refs = {task.remote(items[i:i + RAY_CHUNK_ITEMS], plugin_path, settings, out_dir): items[i:i + RAY_CHUNK_ITEMS]
+            for i in range(0, len(items), RAY_CHUNK_ITEMS)}
+    while refs:
+        done, _ = ray.wait(list(refs), num_returns=1)
+        chunk = refs.pop(done[0])
+        try:
+            results = ray.get(done[0])
+        except ray.exceptions.RayError as error:  # a worker died: its chunk fails, the rest goes on
+            results = [{"error": f"Ray task failed ({type(error).__name__})"}] * len(chunk)
+        yield from zip(chunk, results)
+
+
+def require_ray() -> None:
+    """Raises :class:`RenderError` with the install command when Ray is not importable."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as error:
+        raise RenderError("--ray needs Ray, which is not installed: pip install -e '.[cluster]'") from error
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+def check_output_folder(out_dir: Path) -> None:
+    """Create ``out_dir`` and write a probe file in it. Raises :class:`RenderError` when it cannot
+    be written (before anything is rendered)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, suffix=TEMP_SUFFIX):
+            pass
+    except OSError as error:
+        raise RenderError(f"output folder {out_dir} is not writable: {error.strerror or error}") from error
+
+
+def _source_hashes(items: tuple[Item, ...]) -> dict[Path, str | AudioLoadError]:
+    """SHA-256 of every source, or the reason it cannot be read (its items then fail)."""
+    hashes: dict[Path, str | AudioLoadError] = {}
+    for path in dict.fromkeys(p for item in items for p in (item.a, item.b)):
+        try:
+            check_audio_file(path)
+            hashes[path] = sha256_file(path)
+        except AudioLoadError as error:
+            hashes[path] = error
+        except OSError as error:
+            hashes[path] = AudioLoadError(path, error.strerror or str(error))
+    return hashes
+
+
+def _entry(item: Item, hashes: dict, job: Job, plugin_version: str, key: str, result: dict) -> dict[str, Any]:
+    return {"path": item.path, "note": item.note, "morph": item.morph, "velocity": item.velocity,
+            "phrase": str(item.phrase) if item.phrase else None,
+            "a": {"path": str(item.a), "sha256": hashes[item.a]}, "b": {"path": str(item.b), "sha256": hashes[item.b]},
+            "model_id": result["model_id"], "plugin_version": plugin_version, "post": list(job.post),
+            "lufs": result["lufs"], "peak_dbfs": result["peak_dbfs"], "duration_s": result["duration_s"],
+            "sample_rate": job.sample_rate, "bit_depth": job.bit_depth, "sha256": result["sha256"],
+            "bytes": result["bytes"], "key": key}
+
+
+def _read_journal(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Entries a killed run journaled (a torn last line is ignored)."""
+    entries = {}
+    try:
+        lines = (out_dir / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return entries
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            entries[entry["path"]] = entry
+        except (ValueError, KeyError, TypeError):
+            continue
+    return entries
+
+
+class _Log:
+    """Progress on stderr: a rich bar with ETA on a terminal, one plain line per item otherwise."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+        self.bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
+                                TimeRemainingColumn(), console=Console(stderr=True))
+            self.task = self.bar.add_task("render", total=total)
+            self.bar.start()
+
+    def item(self, path: str, error: str | None) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.advance(self.task)
+            if error:
+                self.bar.console.print(f"failed: {path}: {error}", highlight=False, soft_wrap=True, markup=False)
+        else:
+            print(f"[{self.done}/{self.total}] {'failed' if error else 'ok'} {path}" + (f": {error}" if error else ""),
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_job(job: Job, out_dir: Path, plugin_path: Path, *, workers: int = 1, ray_address: str | None = None,
+            sfz: bool = False) -> RunReport:
+    """Render every item of ``job`` not already finished in ``out_dir`` and write the manifest, the
+    contact sheet and (``sfz``) the SFZ instruments.
+
+    Args:
+        job: a validated job (:mod:`latentmorph.render.job`).
+        out_dir: the output folder (created).
+        plugin_path: the LatentMorph VST3.
+        workers: processes, each with its own plugin instance (1: this process).
+        ray_address: run the items as Ray tasks on this cluster (``"auto"``, ``"ray://host:10001"``,
+            ``"local"``) instead.
+        sfz: also write an SFZ instrument per source pair.
+
+    Returns:
+        a :class:`RunReport`; failed items are in it and in the manifest, never raised. On Ctrl-C
+        the items finished so far are kept (manifest written) and ``interrupted`` is set.
+
+    Raises:
+        RenderError: the plugin is missing or not LatentMorph, the output folder is not writable,
+            Ray is asked for and not installed, the model cannot be loaded.
+        JobError: a ``params`` key is not a parameter of the plugin.
+    """
+    from ..model import ModelError, get_model
+    from .outputs import save_contact_sheet, write_sfz
+
+    started = time.perf_counter()
+    if ray_address:
+        require_ray()
+    plugin = open_plugin(plugin_path)
+    for name in job.params:
+        if name not in plugin.parameters or name == "morph":
+            raise JobError(f"params.{name}", f"not a parameter of the plugin (has: {', '.join(plugin.parameters)}; "
+                           "morph is the `morph` key)")
+    check_output_folder(out_dir)
+    remove_temp_files(out_dir)
+    try:
+        model_id = get_model().model_id
+    except ModelError as error:
+        raise RenderError(str(error)) from error
+    plugin_sha256, plugin_version = plugin_binary_sha256(plugin_path), str(plugin.version)
+    hashes = _source_hashes(job.items)
+    previous = {**read_manifest_items(out_dir), **_read_journal(out_dir)}
+    report, entries, failed, todo, keys = RunReport(), {}, {}, [], {}
+    for item in job.items:
+        bad = next((h for h in (hashes[item.a], hashes[item.b]) if isinstance(h, AudioLoadError)), None)
+        if bad is not None:
+            failed[item.path] = bad.args[0]
+            continue
+        keys[item.path] = item_key(item, (hashes[item.a], hashes[item.b]), job, plugin_sha256, model_id)
+        if is_finished(out_dir, previous.get(item.path), keys[item.path]):
+            entries[item.path] = previous[item.path]
+            report.skipped += 1
+        else:
+            todo.append(item)
+    if workers > 1 or ray_address:
+        del plugin  # each worker loads its own
+        results = (_run_ray(todo, ray_address, plugin_path, job, out_dir) if ray_address
+                   else _run_pool(todo, min(workers, len(todo) or 1), plugin_path, job, out_dir))
+    else:
+        results = _run_in_process(todo, plugin, job, out_dir)
+    log = _Log(len(todo))
+    try:
+        with open(out_dir / JOURNAL_NAME, "a", encoding="utf-8") as journal:
+            for item, result in results:
+                if "error" in result:
+                    failed[item.path] = result["error"]
+                else:
+                    entries[item.path] = _entry(item, hashes, job, plugin_version, keys[item.path], result)
+                    journal.write(json.dumps(entries[item.path]) + "\n")
+                    journal.flush()
+                    report.rendered += 1
+                    report.audio_s += item.duration_s
+                log.item(item.path, result.get("error"))
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        log.close()
+        ordered = [entries[item.path] for item in job.items if item.path in entries]
+        failures = [{"path": item.path, "reason": failed[item.path], "note": item.note, "morph": item.morph,
+                     "velocity": item.velocity, "a": str(item.a), "b": str(item.b)}
+                    for item in job.items if item.path in failed]
+        report.failed = [(f["path"], f["reason"]) for f in failures]
+        report.seconds = time.perf_counter() - started
+        write_json(out_dir / MANIFEST_NAME, {
+            "version": RENDER_VERSION, "model_id": model_id,
+            "plugin": {"path": str(plugin_path), "version": plugin_version, "sha256": plugin_sha256},
+            "settings": {"sample_rate": job.sample_rate, "bit_depth": job.bit_depth, "format": job.file_format,
+                         "params": job.params, "post": list(job.post)},
+            "summary": {"items": len(job.items), "finished": len(ordered), "failed": len(failures),
+                        "interrupted": report.interrupted},
+            "items": ordered, "failed": failures})
+        (out_dir / JOURNAL_NAME).unlink(missing_ok=True)  # the manifest now holds every finished item
+    report.outputs.append(out_dir / MANIFEST_NAME)
+    if not report.interrupted:
+        sheet = save_contact_sheet(ordered, out_dir, job.sample_rate, f"LatentMorph render ({model_id})")
+        report.outputs += ([sheet] if sheet else []) + (write_sfz(ordered, out_dir) if sfz else [])
+    return report
