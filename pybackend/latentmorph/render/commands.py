@@ -78,6 +78,8 @@ def render_command(
                 _fail("give a job file, or --a and --b (see `latentmorph render --help`)")
             job = job_from_dict(flags_job(a, b, flag_values), Path.cwd())
     except JobError as error:
+        if error.key == "file":  # the message names the file (and tomllib's line and column)
+            _fail(error.message)
         where = f"{job_file}: key '{error.key}'" if job_file else FLAG_OF_KEY.get(error.key.split(".")[0], error.key)
         _fail(f"{where}: {error.message}")
     try:

@@ -27,6 +27,8 @@ CONTACT_SHEET_NAME = "contact_sheet.png"
 TEMP_SUFFIX = ".latentmorph-tmp"
 #: Largest contact sheet, cells per side (evenly spaced rows / columns are kept beyond it).
 MAX_SHEET_ROWS, MAX_SHEET_COLUMNS = 24, 16
+#: libsndfile command switching a float file's PEAK chunk on or off (sndfile.h).
+SFC_SET_ADD_PEAK_CHUNK = 0x1050
 #: MIDI controller of the morph position in the SFZ (modulation wheel).
 SFZ_MORPH_CC = 1
 
@@ -38,7 +40,11 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, job: Job) -> tu
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
-        sf.write(temp, audio.T, sample_rate, subtype=job.subtype, format=job.file_format.upper())
+        with sf.SoundFile(temp, "w", sample_rate, audio.shape[0], job.subtype, format=job.file_format.upper()) as file:
+            # libsndfile's PEAK chunk of a float file holds the time of writing: equal renders would
+            # differ in their bytes (and in their SHA-256), so it is left out
+            sf._snd.sf_command(file._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+            file.write(audio.T)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
