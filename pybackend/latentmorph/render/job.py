@@ -9,6 +9,7 @@ Job file (paths relative to the file's folder)::
     morph = [0.0, 0.5, 1.0]               # or "0,0.5,1"
     notes = "36:84:12"                    # [60, 64, 67], "60,64,67", "LOW:HIGH:STEP" (HIGH included),
                                           # or {midi = "phrase.mid"}: the file rendered as one phrase
+                                          # (its own velocities: `velocities` is not used)
     velocities = [100]
     length_s = 1.0                        # key held, s (a phrase: the MIDI file's length)
     tail_s = 0.5                          # rendered after the last note-off, s
