@@ -328,27 +328,30 @@ def autocorrelation(audio: np.ndarray, lag: int) -> float:
 
 
 def comb_contrast_db(audio: np.ndarray, sample_rate: int, period_samples: int) -> float:
-    """How far a comb at multiples of ``sample_rate / period_samples`` Hz stands out of the
-    spectrum, in dB: the mean power of the whole-signal spectrum (Hann, zero-padded to ≥ 4×
-    the length) within ±:data:`COMB_HALF_WIDTH_HZ` of the lines ``k·f_c`` minus that of the gaps
-    ``(k + ½)·f_c``, for lines from ``f_c`` up to :data:`COMB_MAX_HZ`. A signal that repeats every
-    ``period_samples`` (a frame-periodic decoder) scores tens of dB; broadband sounds ≈ 0; a
-    harmonic tone whose partials fall on lines scores high too, so compare with the input's value.
-    ``audio``: mono float ``[samples]``, at least two periods long."""
+    """How far a comb at multiples of ``f_c = sample_rate / period_samples`` Hz stands out of the
+    spectrum, in dB: for each line ``k·f_c`` from ``f_c`` up to :data:`COMB_MAX_HZ`, the peak power
+    of the whole-signal spectrum (Hann, zero-padded to ≥ 4× the length) within
+    ±:data:`COMB_HALF_WIDTH_HZ` of the line over the peak power within that of the gaps
+    ``(k ± ½)·f_c`` either side (their mean); the median over lines. A signal that repeats every
+    ``period_samples`` (a frame-periodic decoder) has every line up: tens of dB. A tone whose
+    partials happen to fall near a few lines moves the median little, but compare with the
+    input's value all the same. ``audio``: mono float ``[samples]``, at least two periods long."""
     x = np.asarray(audio, dtype=np.float64)
     if len(x) < 2 * period_samples:
         raise ValueError(f"need at least {2 * period_samples} samples, got {len(x)}")
     n_fft = 1 << int(np.ceil(np.log2(4 * len(x))))
     power = np.abs(np.fft.rfft(x * np.hanning(len(x)), n=n_fft)) ** 2 + 1e-30
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    bin_hz = sample_rate / n_fft
     spacing = sample_rate / period_samples
     k = np.arange(1, int(min(COMB_MAX_HZ, sample_rate / 2 - spacing) / spacing) + 1)
+    half = max(1, int(round(COMB_HALF_WIDTH_HZ / bin_hz)))
 
-    def mean_power(centres: np.ndarray) -> float:
-        near = np.abs(freqs[:, None] - centres[None, :]) <= COMB_HALF_WIDTH_HZ
-        return float(np.mean(power[near.any(axis=1)]))
+    def peak_db(centres_hz: np.ndarray) -> np.ndarray:
+        index = np.rint(centres_hz / bin_hz).astype(int)[:, None] + np.arange(-half, half + 1)[None, :]
+        return 10.0 * np.log10(power[np.clip(index, 0, len(power) - 1)].max(axis=1))
 
-    return float(10.0 * np.log10(mean_power(k * spacing) / mean_power((k + 0.5) * spacing)))
+    gaps = 0.5 * (peak_db((k - 0.5) * spacing) + peak_db((k + 0.5) * spacing))
+    return float(np.median(peak_db(k * spacing) - gaps))
 
 
 #: Bounds of :func:`frame_periodicity`'s check (issue 9): the autocorrelation at half and one
