@@ -196,16 +196,46 @@ class MorphModel:
         z_mean, _ = self._encoder.run(None, {"audio": padded})
         return z_mean
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
+    def decode(self, z: np.ndarray, phase_increment: np.ndarray | None = None) -> np.ndarray:
         """``z [batch, frames, latent_dim]`` float32 → ``audio [batch, frames * hop_length]`` float32:
         the decoder graph's outputs (phase integrated by :func:`integrate_phase` for contract 3),
-        inverted by :func:`istft`. Deterministic. Raises ``ValueError`` on a bad shape."""
+        inverted by :func:`istft`. Deterministic.
+
+        ``phase_increment`` (contract 3 only): float32 ``[batch, n_fft//2+1, frames · hop_length /
+        stft_hop_length]`` radians per STFT frame (frame 0: the start phase) used instead of the
+        model's own — drawn spread included — wherever it is finite (NaN: the model's own); see
+        :func:`latentmorph.morph.source_phase_increment`.
+
+        Raises ``ValueError`` on a bad shape, or a ``phase_increment`` for a contract-2 model."""
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 3 or z.shape[2] != self.latent_dim:
             raise ValueError(f"z must be [batch, frames, {self.latent_dim}], got shape {z.shape}")
         outputs = self._decoder.run(None, {"z": z})
-        real, imag = integrate_phase(*outputs) if self.contract_version == 3 else outputs
-        return istft(real, imag, self.n_fft, self.stft_hop_length)
+        if self.contract_version == 2:
+            if phase_increment is not None:
+                raise ValueError("a contract-2 model makes its own absolute phase: no phase_increment")
+            return istft(*outputs, self.n_fft, self.stft_hop_length)
+        magnitude, increment, sigma = outputs
+        if phase_increment is not None:
+            if phase_increment.shape != increment.shape:
+                raise ValueError(f"phase_increment must be {increment.shape}, got {phase_increment.shape}")
+            given = np.isfinite(phase_increment)
+            increment = np.where(given, phase_increment, increment).astype(np.float32)
+            sigma = np.where(given, 0.0, sigma).astype(np.float32)
+        return istft(*integrate_phase(magnitude, increment, sigma), self.n_fft, self.stft_hop_length)
+
+    def stft(self, audio: np.ndarray) -> np.ndarray:
+        """Complex STFT of ``audio [batch, samples]`` (``samples`` a multiple of the STFT hop) in the
+        decoder's framing — periodic Hann, ``n_fft``, hop ``stft_hop_length``, ``(n_fft − hop) / 2``
+        samples of zero padding each side, frame ``m`` centred on sample ``m·H + H/2`` — so that
+        :func:`istft` inverts it: complex64 ``[batch, n_fft//2+1, samples / stft_hop_length]``. The
+        NumPy twin of ``latentmorph_train.features.STFTMagnitude.complex``."""
+        audio = np.asarray(audio, dtype=np.float32)
+        hop, pad = self.stft_hop_length, (self.n_fft - self.stft_hop_length) // 2
+        padded = np.pad(audio, ((0, 0), (pad, pad)))
+        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft, axis=1)[:, ::hop][:, :audio.shape[1] // hop]
+        window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
+        return np.fft.rfft(frames * window, axis=-1).transpose(0, 2, 1).astype(np.complex64)
 
 
 @functools.lru_cache(maxsize=4)

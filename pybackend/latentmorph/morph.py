@@ -42,6 +42,9 @@ from .model import MorphModel, default_model_dir
 #: How far each source's residual reaches into a morph (:func:`detail_weights`); chosen with
 #: ``latentmorph eval`` (MODEL_CARD.md).
 DEFAULT_DETAIL = 0.5
+#: Bins whose weighted source level is further than this below the loudest take the model's own
+#: phase advance instead of the sources' (:func:`source_phase_increment`), dB.
+SOURCE_PHASE_FLOOR_DB = 70.0
 #: Peak level the model was trained at (clips are normalised to 0.9 by the data pipeline).
 PEAK_TARGET = 0.9
 #: Onset = first sample whose magnitude reaches this fraction of the peak.
@@ -339,13 +342,45 @@ def detail_weights(weights: np.ndarray, detail: float) -> np.ndarray:
     return np.clip((weights - (1.0 - detail)) / detail, 0.0, 1.0)
 
 
+def source_phase_increment(spectra: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The phase each morph point advances by, taken from its sources: per bin and STFT frame, the
+    angle of ``Σ_i w_i · |X_i,m| · u_i,m`` with ``u_i,m`` the unit phasor of source ``i``'s phase
+    advance ``X_i,m · conj(X_i,m−1)`` (frame 0: of ``X_i,0`` itself, the start phase) — the
+    sources' instantaneous frequencies, mixed by weight and level. Where the weighted source level
+    is more than :data:`SOURCE_PHASE_FLOOR_DB` below the loudest, NaN (the model's own phase).
+
+    Why: the decoder's instantaneous-frequency head does not yet hold a partial's frequency to the
+    few cents a note needs (MODEL_CARD.md); the sources do. The morph's *magnitudes* — the new
+    sound — stay the model's; its partials advance at the sources' frequencies, so a morph
+    between two C4s plays a C4, and the sources' attacks keep their phase alignment. This is the
+    phase-vocoder way of spectral morphing (magnitudes interpolated, phase from the sources; e.g.
+    Dolson 1986, "The phase vocoder: a tutorial"), with the model making the magnitudes.
+
+    Args:
+        spectra: complex ``[n_sources, bins, frames]``, the onset-aligned sources' STFT in the
+            decoder's framing (:meth:`~latentmorph.model.MorphModel.stft`).
+        weights: ``[points, n_sources]`` barycentric weights.
+
+    Returns:
+        float32 ``[points, bins, frames]`` radians per frame, NaN where the sources are silent.
+    """
+    magnitude = np.abs(spectra)
+    advance = np.concatenate([spectra[..., :1], spectra[..., 1:] * np.conj(spectra[..., :-1])], axis=-1)
+    phasor = advance / np.maximum(np.abs(advance), 1e-30)
+    mixed = np.einsum("pn,nbf->pbf", weights, magnitude * phasor)
+    level = np.einsum("pn,nbf->pbf", weights, magnitude)
+    floor = level.max(axis=(1, 2), keepdims=True) * 10.0 ** (-SOURCE_PHASE_FLOOR_DB / 20.0)
+    return np.where(level > floor, np.angle(mixed), np.nan).astype(np.float32)
+
+
 def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
           align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP, detail: float | None = None) -> np.ndarray:
     """Decode N-way morphs of 2–4 sources at barycentric weights (e.g. the corners of an XY pad).
 
     The ends are the sources themselves (a sampler plays what it is given): a one-hot row returns
-    that source sample for sample, at its own level, from its first sample. In between, the model's
-    decode is topped up with each source's *residual* — the source minus the decode of its own
+    that source sample for sample, at its own level, from its first sample. In between, the model
+    makes the magnitudes and — with ``align="onset"`` and an integrated-phase model — the sources
+    the phase advance (:func:`source_phase_increment`); the decode is topped up with each source's *residual* — the source minus the decode of its own
     latent, i.e. what the model misses of it — weighted by :func:`detail_weights`, so the steps
     next to a source keep its detail and the morph leaves it without a jump. Each row starts at
     the sources' leading silences interpolated by weight (the onset alignment pads the earlier
@@ -383,8 +418,13 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
     n_sources, length = aligned.shape
     z = model.encode(aligned)  # [n, frames, dim]
     # decode the points and each source's own latent (the one-hot rows) in one batch
-    own_rows = np.eye(n_sources)
-    decoded = model.decode(morph_latents(z, np.concatenate([weights, own_rows]), align=align, interp=interp))
+    all_weights = np.concatenate([weights, np.eye(n_sources)])
+    phase = None
+    if align == "onset" and model.contract_version >= 3:  # a warped time axis has no source phase
+        padded_sources = np.zeros((n_sources, z.shape[1] * model.hop_length), dtype=np.float32)
+        padded_sources[:, :length] = aligned
+        phase = source_phase_increment(model.stft(padded_sources), all_weights)
+    decoded = model.decode(morph_latents(z, all_weights, align=align, interp=interp), phase)
     points, own = decoded[:len(weights)], decoded[len(weights):]
     padded = np.zeros_like(own)
     padded[:, :length] = aligned
