@@ -28,18 +28,18 @@ inline float readInterpolated (const float* r, std::size_t n, std::size_t i, flo
     return hermite (at (i - 1, i == 0), r[i], at (i + 1, false), at (i + 2, false), frac);
 }
 
-float smoothingCoefficient (double sampleRateHz) noexcept
+/** One-pole with time constant tau: coefficient = 1 - exp(-1 / (tau * sr)); 20 ms at 44100 Hz = 882 samples. */
+float onePoleCoefficient (double timeConstantMs, double sampleRateHz) noexcept
 {
-    // One-pole with time constant tau: coefficient = 1 - exp(-1 / (tau * sr)); 20 ms at 44100 Hz = 882 samples.
-    return static_cast<float> (1.0 - std::exp (-1.0 / (Engine::kSmoothingTimeMs * 0.001 * sampleRateHz)));
+    return static_cast<float> (1.0 - std::exp (-1.0 / (timeConstantMs * 0.001 * sampleRateHz)));
 }
 
 float decibelsToGain (float gainDb) noexcept { return std::pow (10.0f, gainDb / 20.0f); }
 
 } // namespace
 
-Engine::Engine (int maxVoices)
-    : voices_ (2 * static_cast<std::size_t> (std::max (1, maxVoices))), maxVoices_ (std::max (1, maxVoices))
+Engine::Engine (int polyphony)
+    : voices_ (2 * static_cast<std::size_t> (kMaxPolyphony)), polyphony_ (std::clamp (polyphony, 1, kMaxPolyphony))
 {
     setMorph (morphTarget_);
     setGainDb (gainDb_);
@@ -51,7 +51,8 @@ void Engine::prepare (double hostSampleRateHz, int maxBlockSize)
     hostSampleRateHz_ = hostSampleRateHz > 0.0 ? hostSampleRateHz : 44100.0;
     morphScratch_.assign (static_cast<std::size_t> (std::max (1, maxBlockSize)), 0.0f);
     gainScratch_.assign (morphScratch_.size(), 0.0f);
-    morphSmoother_.coefficient = gainSmoother_.coefficient = smoothingCoefficient (hostSampleRateHz_);
+    morphSmoother_.coefficient = gainSmoother_.coefficient = onePoleCoefficient (kSmoothingTimeMs, hostSampleRateHz_);
+    limiterReleaseCoefficient_ = onePoleCoefficient (kLimiterReleaseMs, hostSampleRateHz_);
     stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_));   // 3 ms at 44100 Hz = 132
     updateEnvelopeShape();
     reset();
@@ -65,6 +66,7 @@ void Engine::reset() noexcept
     sustainPedalDown_ = false;
     morphSmoother_.current = morphSmoother_.target;
     gainSmoother_.current = gainSmoother_.target;
+    limiterGain_ = 1.0f;
 }
 
 bool Engine::publishGrid (std::shared_ptr<const Grid>& grid) noexcept
@@ -110,29 +112,10 @@ void Engine::noteOn (int note, int velocity) noexcept
     if (grid_ == nullptr)
         return;
 
-    // Polyphony counts playing voices only: a stolen voice fading out has given its place up.
-    Voice* oldest = nullptr;
-    int playing = 0;
+    stealOldestVoices (polyphony_ - 1);
 
-    for (auto& candidate : voices_)
-    {
-        if (candidate.active && ! candidate.stolen)
-        {
-            ++playing;
-            if (oldest == nullptr || candidate.startOrder < oldest->startOrder)
-                oldest = &candidate;
-        }
-    }
-
-    if (playing >= maxVoices_)
-    {
-        oldest->stolen = true;
-        oldest->sustained = false;
-        oldest->envelope.fadeOut (stealFadeSamples_);
-    }
-
-    // With 2 * maxVoices_ slots and at most maxVoices_ - 1 playing now, a slot is free unless more than
-    // maxVoices_ stolen voices are still fading; then the quietest of them is cut.
+    // With 2 * kMaxPolyphony slots and at most kMaxPolyphony - 1 playing now, a slot is free unless more
+    // than kMaxPolyphony stolen voices are still fading; then the quietest of them is cut.
     const auto level = [] (const Voice& v) { return v.velocityGain * v.envelope.level(); };
     Voice* voice = nullptr;
 
@@ -150,6 +133,33 @@ void Engine::noteOn (int note, int velocity) noexcept
     voice->startOrder = nextStartOrder_++;
     voice->positionSamples = 0.0;
     voice->envelope.noteOn (envelopeShape_);
+}
+
+void Engine::stealOldestVoices (int keep) noexcept
+{
+    // Polyphony counts playing voices only: a stolen voice fading out has given its place up.
+    for (;;)
+    {
+        Voice* oldest = nullptr;
+        int playing = 0;
+
+        for (auto& candidate : voices_)
+        {
+            if (candidate.active && ! candidate.stolen)
+            {
+                ++playing;
+                if (oldest == nullptr || candidate.startOrder < oldest->startOrder)
+                    oldest = &candidate;
+            }
+        }
+
+        if (playing <= keep)
+            return;
+
+        oldest->stolen = true;
+        oldest->sustained = false;
+        oldest->envelope.fadeOut (stealFadeSamples_);
+    }
 }
 
 void Engine::noteOff (int note) noexcept
@@ -231,16 +241,32 @@ void Engine::render (float* out, int numSamples) noexcept
             gainScratch_[static_cast<std::size_t> (s)] = gainSmoother_.next();
         }
 
-        if (grid_ == nullptr)
-            continue;
-
-        for (auto& voice : voices_)
-            if (voice.active)
-                renderVoice (voice, chunkOut, morphScratch_.data(), chunk);
+        if (grid_ != nullptr)
+            for (auto& voice : voices_)
+                if (voice.active)
+                    renderVoice (voice, chunkOut, morphScratch_.data(), chunk);
 
         for (int s = 0; s < chunk; ++s)
-            chunkOut[s] *= gainScratch_[static_cast<std::size_t> (s)];
+            chunkOut[s] = limit (chunkOut[s] * gainScratch_[static_cast<std::size_t> (s)]);
     }
+}
+
+float Engine::limit (float sample) noexcept
+{
+    // Release towards unity; snapping the last 1e-6 makes the gain exactly 1 again (a one-pole in float
+    // would stall just below it), so the limiter is the identity once more.
+    limiterGain_ += (1.0f - limiterGain_) * limiterReleaseCoefficient_;
+
+    if (limiterGain_ > 1.0f - 1.0e-6f)
+        limiterGain_ = 1.0f;
+
+    // Instant attack: a sample that would go over sets the gain that puts it exactly on the ceiling.
+    const auto magnitude = std::abs (sample);
+
+    if (magnitude * limiterGain_ > kLimiterCeiling)
+        limiterGain_ = kLimiterCeiling / magnitude;
+
+    return std::clamp (sample * limiterGain_, -kLimiterCeiling, kLimiterCeiling);
 }
 
 void Engine::renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept
@@ -304,6 +330,12 @@ void Engine::setDecayMs (float decayMs) noexcept { decayMs_ = std::max (0.0f, de
 void Engine::setSustain (float sustainLevel) noexcept { sustainLevel_ = std::clamp (sustainLevel, 0.0f, 1.0f); updateEnvelopeShape(); }
 void Engine::setReleaseMs (float releaseMs) noexcept { releaseMs_ = std::max (0.0f, releaseMs); updateEnvelopeShape(); }
 void Engine::setRootNote (int rootNote) noexcept { rootNote_ = rootNote; }
+
+void Engine::setPolyphony (int polyphony) noexcept
+{
+    polyphony_ = std::clamp (polyphony, 1, kMaxPolyphony);
+    stealOldestVoices (polyphony_);
+}
 
 int Engine::activeVoiceCount() const noexcept
 {

@@ -36,30 +36,44 @@ namespace latentmorph {
     the old one keeps sounding until the pedal goes up. allNotesOff() (CC 120 and CC 123) releases
     every voice at once, sustained or not, and leaves the pedal as it is; reset() lifts the pedal.
 
-    Voice stealing. At most maxVoices() voices play. A note-on when all of them are busy steals the
-    oldest (by note-on order, held or releasing): the stolen voice fades linearly to exactly 0 in
-    kStealFadeMs (3 ms = round(0.003 * 44100) = 132 samples at 44100 Hz) from its current level,
-    instead of stopping with a click, while the new note starts at once, sample-accurately, on a free
-    slot. For that the engine owns 2 * maxVoices() slots: the extra maxVoices() only ever hold fading
-    voices, so even a full chord that steals every voice at once (e.g. over a pedal-held chord) fades
-    them all. Only when more than maxVoices() steals fall within 3 ms does a note-on cut the quietest
-    fading voice outright. Cost: up to 2 * maxVoices() voices render for the 3 ms after steals.
+    Polyphony. At most polyphony() voices (1 .. kMaxPolyphony, default 16; the plugin's `polyphony`
+    parameter) play at once. A note-on when all of them are busy steals the oldest (by note-on order,
+    held or releasing): the stolen voice fades linearly to exactly 0 in kStealFadeMs (3 ms =
+    round(0.003 * 44100) = 132 samples at 44100 Hz) from its current level, instead of stopping with
+    a click, while the new note starts at once, sample-accurately, on a free slot. Lowering the
+    polyphony while more voices play steals the oldest ones the same way. The slots are allocated once,
+    2 * kMaxPolyphony of them: the playing voices never take more than kMaxPolyphony, so the others
+    always have room for fading voices, even when a full chord steals every voice at once (e.g. over a
+    pedal-held chord). Only when more than kMaxPolyphony steals fall within 3 ms does a note-on cut the
+    quietest fading voice outright. Cost: up to 2 * polyphony() voices render for the 3 ms after steals.
+
+    Gain staging and output limiter. Voices are not scaled by the polyphony: a voice alone plays its
+    sample at full scale, sample for sample. The mix (after the output gain) goes through a peak
+    limiter with its ceiling at exactly 1.0 (0 dBFS) and no lookahead (no latency): its gain drops at
+    once to ceiling / |x| on a sample that would go over, and recovers with a one-pole release of
+    kLimiterReleaseMs (50 ms time constant), snapping to exactly 1 once within 1e-6 of it. The result
+    is clamped to [-1, 1] against rounding. While the gain is 1 the limiter is the identity, bit for
+    bit: a mix that never goes over 1.0 in magnitude, such as a single voice of a sample peaking at
+    1.0, is untouched.
 */
 class Engine
 {
 public:
-    static constexpr int kDefaultMaxVoices = 16;
+    static constexpr int kDefaultPolyphony = 16;
+    static constexpr int kMaxPolyphony = 64;
     static constexpr double kSmoothingTimeMs = 20.0;
-    static constexpr double kStealFadeMs = 3.0;   ///< fade-out of a stolen voice, see "Voice stealing"
+    static constexpr double kStealFadeMs = 3.0;          ///< fade-out of a stolen voice, see "Polyphony"
+    static constexpr float kLimiterCeiling = 1.0f;       ///< output peak limit (0 dBFS), see "Gain staging"
+    static constexpr double kLimiterReleaseMs = 50.0;    ///< limiter release time constant
 
-    /** Allocates slots for `maxVoices` (>= 1) playing voices and as many fading stolen ones. Not real-time safe. */
-    explicit Engine (int maxVoices = kDefaultMaxVoices);
+    /** Allocates all 2 * kMaxPolyphony voice slots and sets the polyphony. Not real-time safe. */
+    explicit Engine (int polyphony = kDefaultPolyphony);
 
     /** Sets the host sample rate and the longest block render() will usually get (longer ones are
         processed in pieces). Allocates, resets all voices. Not real-time safe. */
     void prepare (double hostSampleRateHz, int maxBlockSize);
 
-    /** Silences all voices, lifts the sustain pedal and jumps the smoothers to their targets.
+    /** Silences all voices, lifts the sustain pedal, jumps the smoothers to their targets and the limiter to unity gain.
         Real-time safe, does not allocate. */
     void reset() noexcept;
 
@@ -81,7 +95,7 @@ public:
         Held voices keep their position and continue on the new grid (or stop if it is empty). */
     void beginBlock() noexcept;
 
-    /** Starts a voice at once (when all maxVoices() are busy, the oldest fades out in kStealFadeMs).
+    /** Starts a voice at once (when all polyphony() voices are busy, the oldest fades out in kStealFadeMs).
         Velocity 1..127; 0 means note-off. Ignored when there is no grid. */
     void noteOn (int note, int velocity) noexcept;
 
@@ -100,7 +114,7 @@ public:
         bindings both route MIDI through here. */
     void handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcept;
 
-    /** Writes `numSamples` mono samples to `out` (overwriting it) and advances time. */
+    /** Writes `numSamples` mono samples, limited to [-1, 1], to `out` (overwriting it) and advances time. */
     void render (float* out, int numSamples) noexcept;
 
     void setMorph (float morph) noexcept;                  ///< 0..1, clamped
@@ -110,6 +124,7 @@ public:
     void setSustain (float sustainLevel) noexcept;         ///< 0..1 linear, clamped
     void setReleaseMs (float releaseMs) noexcept;          ///< >= 0 (at least one sample)
     void setRootNote (int rootNote) noexcept;              ///< MIDI note that plays the grid at its own pitch
+    void setPolyphony (int polyphony) noexcept;            ///< 1..kMaxPolyphony, clamped; excess voices are stolen
 
     float morph() const noexcept { return morphTarget_; }
     float gainDb() const noexcept { return gainDb_; }
@@ -118,12 +133,11 @@ public:
     float sustain() const noexcept { return sustainLevel_; }
     float releaseMs() const noexcept { return releaseMs_; }
     int rootNote() const noexcept { return rootNote_; }
+    int polyphony() const noexcept { return polyphony_; }
     bool sustainPedal() const noexcept { return sustainPedalDown_; }
 
-    /** Sounding voices, fading stolen ones included: 0 .. 2 * maxVoices(). */
+    /** Sounding voices, fading stolen ones included: 0 .. 2 * kMaxPolyphony. */
     int activeVoiceCount() const noexcept;
-    /** Polyphony: the most voices that play at once, not counting stolen voices fading out. */
-    int maxVoices() const noexcept { return maxVoices_; }
     bool hasGrid() const noexcept { return grid_ != nullptr; }
 
 private:
@@ -131,7 +145,7 @@ private:
     {
         bool active = false;
         bool sustained = false;         ///< note-off came while the pedal was down; released on pedal up
-        bool stolen = false;            ///< fading out after a steal; no longer counts towards maxVoices()
+        bool stolen = false;            ///< fading out after a steal; no longer counts towards polyphony()
         int note = 0;
         float velocityGain = 0.0f;
         std::uint64_t startOrder = 0;   ///< for stealing the oldest voice
@@ -150,15 +164,19 @@ private:
     };
 
     void updateEnvelopeShape() noexcept;
+    void stealOldestVoices (int keep) noexcept;
+    float limit (float sample) noexcept;
     void renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept;
 
-    std::vector<Voice> voices_;         ///< 2 * maxVoices_ slots, see "Voice stealing"
-    int maxVoices_ = kDefaultMaxVoices;
+    std::vector<Voice> voices_;         ///< 2 * kMaxPolyphony slots, see "Polyphony"
+    int polyphony_ = kDefaultPolyphony;
     long stealFadeSamples_ = 1;         ///< kStealFadeMs at the host sample rate, >= 1
     bool sustainPedalDown_ = false;
     std::vector<float> morphScratch_;   ///< per-sample smoothed morph position in steps, pos = morph * (K - 1)
     std::vector<float> gainScratch_;    ///< per-sample smoothed linear output gain
     std::uint64_t nextStartOrder_ = 0;
+    float limiterGain_ = 1.0f;
+    float limiterReleaseCoefficient_ = 1.0f;
 
     double hostSampleRateHz_ = 44100.0;
     float morphTarget_ = 0.0f, gainDb_ = 0.0f;

@@ -175,16 +175,18 @@ PYBIND11_MODULE (latentmorph_engine, m)
     py::class_<Engine> (m, "Engine", R"doc(
 Polyphonic sampler voice engine playing a morph grid.
 
-Up to max_voices voices play at once; a note-on beyond that steals the oldest voice, which fades
-linearly to 0 in 3 ms (132 samples at 44100 Hz) while the new note starts at once. MIDI CC 64 is the
-sustain pedal (value >= 64 = down): note-offs while it is down hold their voices until it goes up.
+Up to `polyphony` voices (1..64) play at once; a note-on beyond that steals the oldest voice, which
+fades linearly to 0 in 3 ms (132 samples at 44100 Hz) while the new note starts at once. MIDI CC 64 is
+the sustain pedal (value >= 64 = down): note-offs while it is down hold their voices until it goes up.
 
 A voice plays the grid at pitch ratio 2**((note - root_note) / 12) * grid_sample_rate_hz / host_sample_rate_hz
 with cubic Hermite interpolation, crossfading the two renders nearest the morph position
 (pos = morph * (K - 1)). Level = velocity / 127 (linear amplitude) * linear ADSR * 10**(gain_db / 20).
 Morph and gain are smoothed per sample (one-pole, 20 ms) except at the start of a render.
+Voices are not scaled by the polyphony; the mix passes a peak limiter with its ceiling at 1.0
+(0 dBFS, no lookahead, 50 ms release) that leaves any mix within [-1, 1] untouched, bit for bit.
 )doc")
-        .def (py::init<int>(), py::arg ("max_voices") = Engine::kDefaultMaxVoices)
+        .def (py::init<int>(), py::arg ("polyphony") = Engine::kDefaultPolyphony)
         .def ("prepare", &Engine::prepare, py::arg ("host_sample_rate_hz"), py::arg ("max_block_size") = 512,
               "Sets the host (output) sample rate in Hz and the usual block size; silences all voices.")
         .def ("set_grid", &latentmorph::setGrid, py::arg ("renders"), py::arg ("grid_sample_rate_hz"),
@@ -216,9 +218,10 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
         .def_property ("sustain", &Engine::sustain, &Engine::setSustain, "Sustain level 0..1, linear amplitude (clamped).")
         .def_property ("release_ms", &Engine::releaseMs, &Engine::setReleaseMs, "Linear release time to silence in ms.")
         .def_property ("root_note", &Engine::rootNote, &Engine::setRootNote, "MIDI note that plays the grid at its own pitch.")
-        .def_property_readonly ("max_voices", &Engine::maxVoices, "Polyphony: the most voices that play at once.")
+        .def_property ("polyphony", &Engine::polyphony, &Engine::setPolyphony,
+                       "The most voices that play at once, 1..64 (clamped); lowering it steals the oldest voices.")
         .def_property_readonly ("sustain_pedal", &Engine::sustainPedal, "True while the sustain pedal (CC 64) is down.")
-        .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render, stolen ones fading out included (up to 2 * max_voices).")
+        .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render, stolen ones fading out included (up to 128).")
         .def_property_readonly ("has_grid", &Engine::hasGrid);
 
     m.def ("read_grid_file", &latentmorph::readGrid, py::arg ("path"),
