@@ -22,7 +22,7 @@ struct ParameterSpec
 };
 
 /** The plugin's parameters: the only place they are defined. State, editor, host and engine all read this. */
-inline constexpr std::array<ParameterSpec, 8> kParameterTable { {
+inline constexpr std::array<ParameterSpec, 9> kParameterTable { {
     // id            name         min      max       default  interval centre   unit  integer
     { "morph",      "Morph",      0.0f,    1.0f,     0.0f,    0.001f,  0.5f,    "",   false },
     { "gain_db",    "Gain",       -48.0f,  12.0f,    0.0f,    0.1f,    -18.0f,  "dB", false },
@@ -34,10 +34,13 @@ inline constexpr std::array<ParameterSpec, 8> kParameterTable { {
     // how far each sample's own detail (its residual against the model) reaches into the morph;
     // a change re-renders the grid, so it moves in steps of 0.05 (default: latentmorph.morph.DEFAULT_DETAIL)
     { "detail",     "Detail",     0.0f,    1.0f,     0.5f,    0.05f,   0.5f,    "",   false },
+    // the most voices that sound at once; a note beyond that steals the oldest (3 ms fade). Appended
+    // last, so older states keep their indices and load without it at the default
+    { "polyphony",  "Polyphony",  1.0f,    64.0f,    16.0f,   1.0f,    32.5f,   "",   true },
 } };
 
 /** Index of each parameter in kParameterTable. */
-enum class ParameterIndex { morph, gainDb, attackMs, decayMs, sustain, releaseMs, rootNote, detail };
+enum class ParameterIndex { morph, gainDb, attackMs, decayMs, sustain, releaseMs, rootNote, detail, polyphony };
 
 /** Looks a spec up by id; nullptr when unknown. Message thread only (string comparison). */
 const ParameterSpec* findParameterSpec (const juce::String& id) noexcept;

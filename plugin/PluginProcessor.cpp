@@ -5,6 +5,9 @@
 
 namespace latentmorph {
 
+static_assert (kParameterTable[static_cast<std::size_t> (ParameterIndex::polyphony)].maxValue == Engine::kMaxPolyphony,
+               "the polyphony parameter must not exceed the engine's preallocated voices");
+
 LatentMorphProcessor::LatentMorphProcessor()
     : AudioProcessor (BusesProperties().withOutput ("Output", juce::AudioChannelSet::stereo(), true)),
       parameterState_ (*this, nullptr, "Parameters", createParameterLayout()),
@@ -41,6 +44,7 @@ void LatentMorphProcessor::updateEngineParameters() noexcept
     engine_.setSustain (parameterValues_.get (ParameterIndex::sustain));
     engine_.setReleaseMs (parameterValues_.get (ParameterIndex::releaseMs));
     engine_.setRootNote (juce::roundToInt (parameterValues_.get (ParameterIndex::rootNote)));
+    engine_.setPolyphony (juce::roundToInt (parameterValues_.get (ParameterIndex::polyphony)));
 }
 
 void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midiMessages)

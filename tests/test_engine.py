@@ -437,3 +437,70 @@ def test_raw_midi_events_match_the_tuple_form():
 def test_render_rejects_bad_events(event, error, match):
     with pytest.raises(error, match=match):
         make_engine(noise_grid(2, 100)).render(1000, [event])
+
+
+def test_limiter_keeps_a_sixteen_voice_chord_within_full_scale_and_recovers_to_unity():
+    """16 sines at peak 0.9 sum to far over 1.0: the output never exceeds 1.0 in magnitude, it is the plain
+    sum up to the first sample that would go over, and after the 50 ms release a note alone is untouched."""
+    renders = sine_grid(110.0, seconds=1.0) * np.float32(1.8)  # peak 0.9
+    chord = [(0, ROOT_NOTE - 12 + i, 127, True) for i in range(16)]
+    unlimited = sum(make_engine(renders).render(SAMPLE_RATE, [event]) for event in chord)
+    assert np.max(np.abs(unlimited)) > 3.0
+
+    engine = make_engine(renders, release_ms=10.0)
+    out = engine.render(3 * SAMPLE_RATE, chord + [(SAMPLE_RATE // 2, note, 0, False) for _, note, _, _ in chord])
+    assert np.max(np.abs(out)) <= 1.0
+    first_over = int(np.argmax(np.abs(unlimited) > 1.0))
+    np.testing.assert_allclose(out[:first_over], unlimited[:first_over], rtol=0, atol=1e-6)
+    assert np.max(np.abs(out[: SAMPLE_RATE // 2])) > 0.99, "limited to the ceiling, not far below it"
+
+    # 2.5 s after the chord ended (50 release time constants) a note alone plays exactly as in a fresh engine.
+    alone = make_engine(renders).render(SAMPLE_RATE, [(0, ROOT_NOTE, 127, True)])
+    after = engine.render(SAMPLE_RATE, [(0, ROOT_NOTE, 127, True)], reset=False)
+    assert np.array_equal(after, alone), "the limiter's gain is back at exactly 1"
+
+
+@pytest.mark.parametrize("morph", [0.0, 1.0])
+def test_a_single_voice_at_full_scale_passes_the_limiter_bit_for_bit(morph):
+    renders = noise_grid(2, 8000, seed=7)
+    renders /= np.max(np.abs(renders), axis=1, keepdims=True)  # each render peaks at exactly 1.0
+    renders[0, 100], renders[1, 200] = -1.0, 1.0
+    out = make_engine(renders, morph=morph).render(8000, [(0, ROOT_NOTE, 127, True)])
+    assert np.array_equal(out, renders[int(morph)])
+
+
+def test_polyphony_limits_the_sounding_voices_and_steals_without_a_click():
+    """Polyphony 4, six notes held: the first two are stolen (3 ms fade), so four voices sound, each
+    exactly as alone; a DC grid shows that no sample-to-sample step comes near a hard cut."""
+    velocity, onsets = 20, [0, 1000, 2000, 3000, 4000, 5000]  # 4 * 20 / 127 = 0.63: under the limiter
+    engine = make_engine(np.ones((2, 20000), np.float32), attack_ms=5.0)
+    engine.polyphony = 4
+    assert engine.polyphony == 4
+    out = engine.render(8000, [(onset, ROOT_NOTE + i, velocity, True) for i, onset in enumerate(onsets)])
+    assert engine.active_voice_count == 4
+
+    def alone(i):
+        return make_engine(np.ones((2, 20000), np.float32), attack_ms=5.0).render(8000, [(onsets[i], ROOT_NOTE + i, velocity, True)])
+
+    expected = sum(alone(i) for i in range(2, 6)) + sum(alone(i) * linear_fade(8000, onsets[i + 4], STEAL_FADE) for i in range(2))
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+    hard_cut_step = velocity / 127
+    assert np.max(np.abs(np.diff(out))) < hard_cut_step / 50
+
+    # Lowering the polyphony while six voices play steals the oldest ones the same way.
+    engine.polyphony = 16
+    engine.render(8000, [(onset, ROOT_NOTE + i, velocity, True) for i, onset in enumerate(onsets)])
+    assert engine.active_voice_count == 6
+    engine.polyphony = 2
+    lowered = engine.render(1000, reset=False)
+    assert engine.active_voice_count == 2
+    assert np.max(np.abs(np.diff(lowered))) < 4 * hard_cut_step / 50  # four voices fade together
+    np.testing.assert_allclose(lowered[STEAL_FADE:], 2 * velocity / 127, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("requested", "polyphony"), [(0, 1), (1, 1), (64, 64), (200, 64)])
+def test_polyphony_is_clamped_to_the_preallocated_voices(requested, polyphony):
+    engine = latentmorph_engine.Engine(polyphony=requested)
+    assert engine.polyphony == polyphony
+    engine.polyphony = requested
+    assert engine.polyphony == polyphony

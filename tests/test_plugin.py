@@ -14,7 +14,7 @@ PRESETS = {
     "drums_kick_to_snare": ("kick.wav", "snare.wav"),
     "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav"),
 }
-PARAMETERS = ("morph", "gain_db", "attack_ms", "decay_ms", "sustain", "release_ms", "root_note", "detail")
+PARAMETERS = ("morph", "gain_db", "attack_ms", "decay_ms", "sustain", "release_ms", "root_note", "detail", "polyphony")
 
 
 def db(x: float) -> float:
@@ -99,6 +99,21 @@ def test_morph_midpoint_is_a_new_sound_not_a_crossfade(morph_renders):
                  "50/50 crossfade": mrstft_distance(mid, crossfade)}
     for name, distance in distances.items():
         assert distance > 0.1, f"morph 0.5 is barely different from {name}: {distances}"
+
+
+def test_polyphony_one_makes_a_second_note_cut_the_first(plugin):
+    plugin.load_preset(str(PRESETS_DIR / "pitched_bass_to_bell.vstpreset"))
+    assert plugin.polyphony == 16, "default polyphony"
+    plugin.gain_db = -6.0  # two overlapping notes stay under the output limiter's ceiling
+    first, second = (60, 0.0, 1.0), (67, 0.3, 1.0)
+    cut_at = int(0.3 * SAMPLE_RATE) + round(0.003 * SAMPLE_RATE)  # the stolen note's 3 ms fade has ended
+    poly = render(plugin, [first, second], duration_s=1.0)
+    plugin.polyphony = 1
+    mono = render(plugin, [first, second], duration_s=1.0)
+    second_alone = render(plugin, [second], duration_s=1.0)
+    assert peak(second_alone, 0.3) > 0.05
+    np.testing.assert_allclose(mono[cut_at:], second_alone[cut_at:], rtol=0, atol=1e-6)
+    assert np.max(np.abs(poly[cut_at:] - second_alone[cut_at:])) > 0.05, "with 16 voices the first note sounds on"
 
 
 def test_renders_are_deterministic(plugin):

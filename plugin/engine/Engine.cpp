@@ -52,7 +52,7 @@ void Engine::prepare (double hostSampleRateHz, int maxBlockSize)
     morphScratch_.assign (static_cast<std::size_t> (std::max (1, maxBlockSize)), 0.0f);
     gainScratch_.assign (morphScratch_.size(), 0.0f);
     morphSmoother_.coefficient = gainSmoother_.coefficient = onePoleCoefficient (kSmoothingTimeMs, hostSampleRateHz_);
-    limiterReleaseCoefficient_ = onePoleCoefficient (kLimiterReleaseMs, hostSampleRateHz_);
+    limiterReleaseFactor_ = 1.0f - onePoleCoefficient (kLimiterReleaseMs, hostSampleRateHz_);
     stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_));   // 3 ms at 44100 Hz = 132
     updateEnvelopeShape();
     reset();
@@ -66,7 +66,7 @@ void Engine::reset() noexcept
     sustainPedalDown_ = false;
     morphSmoother_.current = morphSmoother_.target;
     gainSmoother_.current = gainSmoother_.target;
-    limiterGain_ = 1.0f;
+    limiterReduction_ = 0.0f;
 }
 
 bool Engine::publishGrid (std::shared_ptr<const Grid>& grid) noexcept
@@ -253,20 +253,25 @@ void Engine::render (float* out, int numSamples) noexcept
 
 float Engine::limit (float sample) noexcept
 {
-    // Release towards unity; snapping the last 1e-6 makes the gain exactly 1 again (a one-pole in float
-    // would stall just below it), so the limiter is the identity once more.
-    limiterGain_ += (1.0f - limiterGain_) * limiterReleaseCoefficient_;
+    // Release: the gain reduction (1 - gain) decays exponentially. Kept as the reduction, not the gain,
+    // a float does not stall just below unity; below 1e-8 it is set to 0, where 1 - reduction already
+    // rounds to exactly 1 (and no denormals follow), so the limiter is the identity once more.
+    limiterReduction_ *= limiterReleaseFactor_;
 
-    if (limiterGain_ > 1.0f - 1.0e-6f)
-        limiterGain_ = 1.0f;
+    if (limiterReduction_ < 1.0e-8f)
+        limiterReduction_ = 0.0f;
 
     // Instant attack: a sample that would go over sets the gain that puts it exactly on the ceiling.
+    auto gain = 1.0f - limiterReduction_;
     const auto magnitude = std::abs (sample);
 
-    if (magnitude * limiterGain_ > kLimiterCeiling)
-        limiterGain_ = kLimiterCeiling / magnitude;
+    if (magnitude * gain > kLimiterCeiling)
+    {
+        gain = kLimiterCeiling / magnitude;
+        limiterReduction_ = 1.0f - gain;
+    }
 
-    return std::clamp (sample * limiterGain_, -kLimiterCeiling, kLimiterCeiling);
+    return std::clamp (sample * gain, -kLimiterCeiling, kLimiterCeiling);
 }
 
 void Engine::renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept

@@ -50,9 +50,8 @@ namespace latentmorph {
     Gain staging and output limiter. Voices are not scaled by the polyphony: a voice alone plays its
     sample at full scale, sample for sample. The mix (after the output gain) goes through a peak
     limiter with its ceiling at exactly 1.0 (0 dBFS) and no lookahead (no latency): its gain drops at
-    once to ceiling / |x| on a sample that would go over, and recovers with a one-pole release of
-    kLimiterReleaseMs (50 ms time constant), snapping to exactly 1 once within 1e-6 of it. The result
-    is clamped to [-1, 1] against rounding. While the gain is 1 the limiter is the identity, bit for
+    once to ceiling / |x| on a sample that would go over, and recovers exponentially to exactly 1 (time
+    constant kLimiterReleaseMs = 50 ms). The result is clamped to [-1, 1] against rounding. While the gain is 1 the limiter is the identity, bit for
     bit: a mix that never goes over 1.0 in magnitude, such as a single voice of a sample peaking at
     1.0, is untouched.
 */
@@ -175,8 +174,8 @@ private:
     std::vector<float> morphScratch_;   ///< per-sample smoothed morph position in steps, pos = morph * (K - 1)
     std::vector<float> gainScratch_;    ///< per-sample smoothed linear output gain
     std::uint64_t nextStartOrder_ = 0;
-    float limiterGain_ = 1.0f;
-    float limiterReleaseCoefficient_ = 1.0f;
+    float limiterReduction_ = 0.0f;     ///< 1 - the limiter's gain; 0 = unity, the identity
+    float limiterReleaseFactor_ = 0.0f; ///< per-sample decay of limiterReduction_: exp(-1 / (50 ms * sr))
 
     double hostSampleRateHz_ = 44100.0;
     float morphTarget_ = 0.0f, gainDb_ = 0.0f;
