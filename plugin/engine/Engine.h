@@ -50,10 +50,10 @@ namespace latentmorph {
     Gain staging and output limiter. Voices are not scaled by the polyphony: a voice alone plays its
     sample at full scale, sample for sample. The mix (after the output gain) goes through a peak
     limiter with its ceiling at exactly 1.0 (0 dBFS) and no lookahead (no latency): its gain drops at
-    once to ceiling / |x| on a sample that would go over, and recovers exponentially to exactly 1 (time
-    constant kLimiterReleaseMs = 50 ms). The result is clamped to [-1, 1] against rounding. While the gain is 1 the limiter is the identity, bit for
-    bit: a mix that never goes over 1.0 in magnitude, such as a single voice of a sample peaking at
-    1.0, is untouched.
+    once to ceiling / |x| on a sample that would go over, and recovers exponentially to exactly 1
+    (time constant kLimiterReleaseMs = 50 ms); the result is clamped to [-1, 1] against rounding.
+    While the gain is 1 the limiter is the identity, bit for bit: a mix that never goes over 1.0 in
+    magnitude, such as a single voice of a sample peaking at 1.0, is untouched.
 */
 class Engine
 {
@@ -72,8 +72,8 @@ public:
         processed in pieces). Allocates, resets all voices. Not real-time safe. */
     void prepare (double hostSampleRateHz, int maxBlockSize);
 
-    /** Silences all voices, lifts the sustain pedal, jumps the smoothers to their targets and the limiter to unity gain.
-        Real-time safe, does not allocate. */
+    /** Silences all voices, lifts the sustain pedal, jumps the smoothers to their targets and the
+        limiter to unity gain. Real-time safe, does not allocate. */
     void reset() noexcept;
 
     //==============================================================================
