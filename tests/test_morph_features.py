@@ -229,7 +229,8 @@ def test_sample_prior_is_seeded_audible_and_checked(model, tiny_prior):
     assert np.all(rms_db > -40) and np.max(np.abs(first)) <= 1.0
     assert min(mrstft_distance(first[0], other) for other in first[1:]) > 0.1  # the sounds differ
     mean = sample_prior(model, 0.5, 2, seed=0, temperature=0.0, prior=tiny_prior)
-    np.testing.assert_array_equal(mean[0], mean[1])
+    # equal up to ONNX Runtime's float rounding, which differs by batch row (~1e-7)
+    np.testing.assert_allclose(mean[0], mean[1], atol=1e-6)
     with pytest.raises(ValueError, match="duration_s"):
         sample_prior(model, 1.5, 1, seed=0, prior=tiny_prior)  # the tiny prior spans 1 s
     with pytest.raises(ValueError, match="temperature"):
