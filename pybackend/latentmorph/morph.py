@@ -364,9 +364,11 @@ def source_phase_increment(spectra: np.ndarray, weights: np.ndarray) -> np.ndarr
     Returns:
         float32 ``[points, bins, frames]`` radians per frame, NaN where the sources are silent.
     """
+    spectra = spectra.astype(np.complex64)
+    weights = np.asarray(weights, dtype=np.float32)  # complex64 throughout: [points, bins, frames] is large
     magnitude = np.abs(spectra)
     advance = np.concatenate([spectra[..., :1], spectra[..., 1:] * np.conj(spectra[..., :-1])], axis=-1)
-    phasor = advance / np.maximum(np.abs(advance), 1e-30)
+    phasor = advance / np.maximum(np.abs(advance), np.float32(1e-30))
     mixed = np.einsum("pn,nbf->pbf", weights, magnitude * phasor)
     level = np.einsum("pn,nbf->pbf", weights, magnitude)
     floor = level.max(axis=(1, 2), keepdims=True) * 10.0 ** (-SOURCE_PHASE_FLOOR_DB / 20.0)
