@@ -355,3 +355,19 @@ def test_cli_blend_and_variation_write_wavs(tmp_path):
     assert bad.exit_code == 1 and "sum to 1" in bad.output
     bad = runner.invoke(app, ["blend", kick, bell, "--weights", "1,0,0"])
     assert bad.exit_code == 1 and "3 values for 2 sources" in bad.output
+
+
+def test_peak_limiter_pulls_a_spike_down_without_turning_the_render_down():
+    """A morph step with one loud click keeps its level (a plain peak normalisation lost ~9 dB on
+    validation pairs); a render within full scale is untouched."""
+    from latentmorph.morph import limit_peaks
+
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    body = 0.5 * np.sin(2 * np.pi * 220 * t)
+    spiky = body.copy()
+    spiky[1000] = 4.0
+    limited = limit_peaks(spiky[None], SAMPLE_RATE)[0]
+    assert np.max(np.abs(limited)) <= 1.0
+    far = slice(5000, None)  # beyond the limiter's 5 ms window
+    np.testing.assert_array_equal(limited[far], body[far])
+    np.testing.assert_array_equal(limit_peaks(body[None], SAMPLE_RATE)[0], body)

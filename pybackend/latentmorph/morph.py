@@ -36,6 +36,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import scipy.ndimage
 
 from .model import MorphModel, default_model_dir
 
@@ -50,6 +51,8 @@ PEAK_TARGET = 0.9
 #: Onset = first sample whose magnitude reaches this fraction of the peak.
 ONSET_THRESHOLD = 0.1
 FADE_OUT_MS = 5.0
+#: Window of :func:`limit_peaks` (its look-ahead and release), ms.
+LIMITER_WINDOW_MS = 5.0
 MIN_PEAK = 1e-5
 #: Largest level correction :func:`matched_gain_db` applies, in dB either way (a decode that came
 #: out near-silent is not blown up into noise).
@@ -317,11 +320,29 @@ def matched_gain_db(decoded: np.ndarray, sources: np.ndarray, weights: np.ndarra
     return np.clip(correction, -MAX_LEVEL_CORRECTION_DB, MAX_LEVEL_CORRECTION_DB)
 
 
+def limit_peaks(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Offline look-ahead peak limiter to full scale: the gain ``min(1, 1/|x|)`` per sample, its
+    moving minimum over :data:`LIMITER_WINDOW_MS`, then its moving average over the same window
+    (each averaged value is ≤ the gain every sample in reach needs, so no sample exceeds 1 and
+    the gain moves smoothly in and out). A render whose peak is ≤ 1 is returned unchanged; a
+    spike is pulled down without turning the whole render down (which a plain peak
+    normalisation did, so a morph step with one loud click lost its level). ``audio``: float
+    ``[n, samples]``; returns float64 of that shape."""
+    audio = np.asarray(audio, dtype=np.float64)
+    needed = np.minimum(1.0, 1.0 / np.maximum(np.abs(audio), 1e-30))
+    if needed.min(initial=1.0) >= 1.0:
+        return audio
+    width = max(1, int(LIMITER_WINDOW_MS * 1e-3 * sample_rate)) | 1  # odd: centred windows
+    gain = scipy.ndimage.minimum_filter1d(needed, width, axis=-1, mode="nearest")
+    gain = scipy.ndimage.uniform_filter1d(gain, width, axis=-1, mode="nearest")
+    return np.clip(audio * np.minimum(gain, needed), -1.0, 1.0)
+
+
 def _finish(audio: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Scale renders ``[n, samples]`` by ``gain_db [n]``, limit each to a peak of 1 and fade the
-    last :data:`FADE_OUT_MS` out. Returns C-contiguous float32 ``[n, samples]``."""
-    audio = audio * (10.0 ** (np.asarray(gain_db, dtype=np.float64) / 20.0))[:, None]
-    audio /= np.maximum(np.max(np.abs(audio), axis=1, keepdims=True), 1.0)
+    """Scale renders ``[n, samples]`` by ``gain_db [n]``, limit each to a peak of 1
+    (:func:`limit_peaks`) and fade the last :data:`FADE_OUT_MS` out. Returns C-contiguous
+    float32 ``[n, samples]``."""
+    audio = limit_peaks(audio * (10.0 ** (np.asarray(gain_db, dtype=np.float64) / 20.0))[:, None], sample_rate)
     fade = min(audio.shape[1], int(FADE_OUT_MS * 1e-3 * sample_rate))
     if fade:
         audio[:, -fade:] *= np.linspace(1.0, 0.0, fade)
