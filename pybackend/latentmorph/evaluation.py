@@ -837,9 +837,10 @@ def markdown_report(report: dict) -> str:
 
 
 def save_plot(report: dict, path: Path) -> Path:
-    """Box plots (PNG at ``path``, 3 × 3 panels): reconstruction MR-STFT, log-spectral distance,
-    HF excess and ViSQOL MOS per system; doubling on pitched pairs, R² of centroid / loudness /
-    attack time and step smoothness of the morphs, ours vs crossfade."""
+    """Box plots (PNG at ``path``, 4 × 3 panels): reconstruction MR-STFT, log-spectral distance,
+    HF excess, ViSQOL MOS, the frame-rate comb above the input's and the f0 error of pitched
+    clips per system; doubling on pitched pairs, R² of centroid / loudness / attack time, step
+    smoothness and largest over median step of the morphs, ours vs crossfade."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -856,12 +857,15 @@ def save_plot(report: dict, path: Path) -> Path:
     panels = [(title, [(s, values(clips, s, metric)) for s in recon_systems])
               for metric, title in (("mrstft", "reconstruction MR-STFT"), ("lsd_db", "log-spectral distance (dB)"),
                                     ("hf_excess_db", "HF excess > 12 kHz (dB)"),
-                                    ("visqol_mos", "ViSQOL v3 MOS (1–5, higher is better)"))]
+                                    ("visqol_mos", "ViSQOL v3 MOS (1–5, higher is better)"),
+                                    ("comb_excess_db", "86 Hz comb above the input's (dB)"),
+                                    ("f0_error_cents", "pitched clips: |f0 error| (cents)"))]
     panels.append(("doubling at t=0.5, pitched pairs", [(s, values(pairs, s, "doubling", "pitched")) for s in morph_systems]))
     panels += [(title, [(s, values(pairs, s, metric)) for s in morph_systems])
                for metric, title in (("centroid_r2", "morph: centroid R²"), ("loudness_r2", "morph: loudness R²"),
-                                     ("attack_r2", "morph: attack-time R²"), ("step_smoothness", "morph: step smoothness"))]
-    fig, axes = plt.subplots(3, 3, figsize=(11, 10))
+                                     ("attack_r2", "morph: attack-time R²"), ("step_smoothness", "morph: step smoothness"),
+                                     ("step_max_over_median", "morph: largest step / median step"))]
+    fig, axes = plt.subplots(4, 3, figsize=(11, 13))
     for ax, (title, series) in zip(axes.flat, panels):
         shown = [(name, v) for name, v in series if v]
         if shown:
