@@ -17,18 +17,31 @@ N_MELS = 128
 TOP_DB = 80.0
 
 
+def _mel_power(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Power mel spectrogram ``[N_MELS, frames]`` of mono ``audio`` up to Nyquist."""
+    return librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
+                                          n_mels=N_MELS, fmax=sample_rate / 2)
+
+
 def _mel_db(audio: np.ndarray, sample_rate: int, ref: float) -> np.ndarray:
-    mel = librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
-                                         n_mels=N_MELS, fmax=sample_rate / 2)
-    return librosa.power_to_db(mel, ref=ref, top_db=TOP_DB)
+    return librosa.power_to_db(_mel_power(audio, sample_rate), ref=ref, top_db=TOP_DB)
+
+
+def _save(fig, path: Path, dpi: int, title: str = "") -> Path:
+    """Title (if any), tight layout, write ``path`` and close the figure."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def save_grid_spectrograms(grid: np.ndarray, sample_rate: int, path: Path, title: str = "") -> Path:
     """Mel spectrograms (dB, shared reference) of the grid steps ``[steps, samples]`` side by
     side, labelled with t; written to ``path`` (PNG)."""
     steps = grid.shape[0]
-    mels = [librosa.feature.melspectrogram(y=g, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
-                                           n_mels=N_MELS, fmax=sample_rate / 2) for g in grid]
+    mels = [_mel_power(g, sample_rate) for g in grid]
     ref = max(float(m.max()) for m in mels) or 1.0
     fig, axes = plt.subplots(1, steps, figsize=(1.6 * steps + 1, 3.4), sharey=True)
     axes = np.atleast_1d(axes)
@@ -40,12 +53,7 @@ def save_grid_spectrograms(grid: np.ndarray, sample_rate: int, path: Path, title
         ax.set_xlabel("s", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel("mel band")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 110, title)
 
 
 def save_spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str = "",
@@ -61,10 +69,7 @@ def save_spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel band")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 110)
 
 
 def save_spectrogram_grid(cells: dict[tuple[int, int], np.ndarray], row_labels: list[str], col_labels: list[str],
@@ -73,8 +78,7 @@ def save_spectrogram_grid(cells: dict[tuple[int, int], np.ndarray], row_labels: 
     clips ``cells[(row, column)] [samples]`` in a grid labelled by ``row_labels`` × ``col_labels``
     (an empty cell stays blank); written to ``path`` (PNG)."""
     rows, cols = len(row_labels), len(col_labels)
-    mels = {cell: librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
-                                                 n_mels=N_MELS, fmax=sample_rate / 2) for cell, audio in cells.items()}
+    mels = {cell: _mel_power(audio, sample_rate) for cell, audio in cells.items()}
     ref = max((float(m.max()) for m in mels.values()), default=1.0) or 1.0
     fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols + 1.5, 1.1 * rows + 0.8), squeeze=False)
     for (row, col), ax in np.ndenumerate(axes):
@@ -87,9 +91,4 @@ def save_spectrogram_grid(cells: dict[tuple[int, int], np.ndarray], row_labels: 
             ax.set_title(col_labels[col], fontsize=8)
         if col == 0:
             ax.set_ylabel(row_labels[row], fontsize=7, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 90, title)
