@@ -38,7 +38,11 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """``noise``: the standard normal draws of :func:`integrate_phase` (``phase = "integrated"``
         only; drawn when ``None``)."""
-        spectrum = self.spectrum(z)
+        return self.synthesize(self.spectrum(z), noise)
+
+    def synthesize(self, spectrum: tuple[torch.Tensor, ...], noise: torch.Tensor | None = None) -> torch.Tensor:
+        """The head's outputs (:meth:`spectrum`) → audio ``[batch, frames * hop_length]``: the phase
+        integrated first for ``phase = "integrated"`` (``noise`` as in :meth:`forward`)."""
         if self.cfg.phase == "integrated":
             spectrum = integrate_phase(*spectrum, noise)
         return self.head.istft(*spectrum)

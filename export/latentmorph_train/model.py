@@ -22,8 +22,15 @@ class LatentMorphVAE(nn.Module):
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``audio [batch, samples]`` → ``(reconstruction [batch, samples], z_mean, z_logvar)``;
         ``z`` is sampled with the reparameterisation trick in training mode, the mean otherwise."""
+        z, z_mean, z_logvar = self.encode(audio)
+        return self.decoder(z), z_mean, z_logvar
+
+    def encode(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``audio [batch, samples]`` → ``(z, z_mean, z_logvar)``, each ``[batch, frames,
+        latent_dim]``: ``z`` drawn by the reparameterisation trick in training mode, the mean
+        otherwise."""
         z_mean, z_logvar = self.encoder(audio)
         z = z_mean
         if self.training:
             z = z_mean + torch.randn_like(z_mean) * torch.exp(0.5 * z_logvar)
-        return self.decoder(z), z_mean, z_logvar
+        return z, z_mean, z_logvar

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .config import ModelConfig, TrainConfig, load_config
-from .features import STFTMagnitude, integrate_phase
+from .features import STFTMagnitude
 from .losses import head_losses, kl_divergence, multi_resolution_stft_loss
 from .model import LatentMorphVAE
 
@@ -241,15 +241,12 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
         task = progress.add_task("train", total=train_cfg.max_steps, completed=step, info="")
         while step < train_cfg.max_steps:
             x = torch.from_numpy(train_set.random_batch(rng, train_cfg.batch_size, train_cfg.segment_samples)).to(device)
-            z_mean, z_logvar = model.encoder(x)
-            z = z_mean + torch.randn_like(z_mean) * torch.exp(0.5 * z_logvar)
+            z, z_mean, z_logvar = model.encode(x)
             spectrum = model.decoder.spectrum(z)
+            y = model.decoder.synthesize(spectrum)
             terms = {}
             if model_cfg.phase == "integrated":
-                y = model.decoder.head.istft(*integrate_phase(*spectrum))
                 terms["head_mag"], terms["head_phase"] = head_losses(*spectrum, x, head_stft)
-            else:
-                y = model.decoder.head.istft(*spectrum)
             recon = multi_resolution_stft_loss(y, x)
             kl = kl_divergence(z_mean, z_logvar)
             beta = train_cfg.kl_beta * min(1.0, (step + 1) / train_cfg.kl_warmup_steps)

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-CONTRACT_VERSION = 3
-#: Contract versions this runtime reads (see the module docstring).
+#: Contract versions this runtime reads (see the module docstring; export/ writes 3).
 READABLE_CONTRACTS = (2, 3)
 #: Seed of the phase-advance draws of :func:`integrate_phase`: a decode is deterministic, and a
 #: frame's draws do not depend on how many frames follow (the same latent prefix decodes alike).
@@ -104,7 +103,8 @@ def phase_noise(bins: int, frames: int) -> np.ndarray:
 
 def integrate_phase(magnitude: np.ndarray, increment: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Complex STFT from a contract-3 decoder's outputs: ``φ = cumsum(increment + σ·ε)`` along
-    frames (float64), ``ε`` the fixed draws of :func:`phase_noise` (the same for every batch row),
+    frames (:func:`_cumulative_phase`, ~1e-5 rad however long), ``ε`` the fixed draws of
+    :func:`phase_noise` (the same for every batch row),
     then ``magnitude · e^{iφ}`` — the NumPy twin of ``latentmorph_train.features.integrate_phase``
     (design: GANSynth's instantaneous frequency, Engel et al. 2019).
 

@@ -403,8 +403,9 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
     The ends are the sources themselves (a sampler plays what it is given): a one-hot row returns
     that source sample for sample, at its own level, from its first sample. In between, the model
     makes the magnitudes and — with ``align="onset"`` and an integrated-phase model — the sources
-    the phase advance (:func:`source_phase_increment`); the decode is topped up with each source's *residual* — the source minus the decode of its own
-    latent, i.e. what the model misses of it — weighted by :func:`detail_weights`, so the steps
+    the phase advance (:func:`source_phase_increment`); the decode is topped up with each
+    source's *residual* — the source minus the decode of its own latent, i.e. what the model
+    misses of it — weighted by :func:`detail_weights`, so the steps
     next to a source keep its detail and the morph leaves it without a jump. Each row starts at
     the sources' leading silences interpolated by weight (the onset alignment pads the earlier
     ones; that padding is removed again as far as the row's weights say). With ``align="dtw"``
@@ -442,15 +443,13 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
     z = model.encode(aligned)  # [n, frames, dim]
     # decode the points and each source's own latent (the one-hot rows) in one batch
     all_weights = np.concatenate([weights, np.eye(n_sources)])
+    padded = np.zeros((n_sources, z.shape[1] * model.hop_length), dtype=np.float32)  # the decode's length
+    padded[:, :length] = aligned
     phase = None
     if align == "onset" and model.contract_version >= 3:  # a warped time axis has no source phase
-        padded_sources = np.zeros((n_sources, z.shape[1] * model.hop_length), dtype=np.float32)
-        padded_sources[:, :length] = aligned
-        phase = source_phase_increment(model.stft(padded_sources), all_weights)
+        phase = source_phase_increment(model.stft(padded), all_weights)
     decoded = model.decode(morph_latents(z, all_weights, align=align, interp=interp), phase)
     points, own = decoded[:len(weights)], decoded[len(weights):]
-    padded = np.zeros_like(own)
-    padded[:, :length] = aligned
     audio = points + carried @ (padded - own)
     gain_db = (matched_gain_db(audio, padded[:, :length], weights)
                + weights @ (20.0 * np.log10([s.gain for s in prepared])))
