@@ -13,24 +13,43 @@ The plugin's component state is UTF-8 XML::
 or ``factory:`` + a path relative to the factory folder (``presets/``).
 
 Hosts wrap that document: in a ``.vstpreset`` file (pedalboard's ``preset_data`` and
-``load_preset``) it is the ``Comp`` chunk, followed by JUCE's private data. pedalboard's
-``raw_state`` is JUCE's host-side wrapper of the same bytes, so tools read and write the state
-through ``preset_data``. The ``.vstpreset`` layout (Steinberg VST 3 SDK, ``vstpresetfile.h``),
-little-endian: ``'VST3'``, int32 version 1, 32 ASCII chars class id, int64 offset of the chunk
-list; the chunks; then ``'List'``, int32 count, and per chunk a 4-char id, int64 offset, int64 size.
+``load_preset``) it is the ``Comp`` chunk, followed by JUCE's private data. The ``.vstpreset``
+layout (Steinberg VST 3 SDK, ``vstpresetfile.h``), little-endian: ``'VST3'``, int32 version 1,
+32 ASCII chars class id, int64 offset of the chunk list; the chunks; then ``'List'``, int32 count,
+and per chunk a 4-char id, int64 offset, int64 size.
+
+Reading: pedalboard 0.9.26 leaks about 4 KB of host memory on every read of ``preset_data``, so
+:func:`plugin_state` reads ``raw_state`` instead (no leak): JUCE's VST3 host state
+(``AudioPluginInstance::copyXmlToBinary``): ``'VC2!'``, uint32 length, then the UTF-8 XML
+``<VST3PluginState><IComponent>SIZE.CHARS</IComponent>…`` whose text is the same component state
+(the ``Comp`` chunk's bytes) in JUCE's ``MemoryBlock::toBase64Encoding`` — its own 64-character
+alphabet, 6 bits per character, least significant bits first. Writing goes through
+``preset_data`` (the setter does not leak); the class id it needs is read once per instance.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import struct
+import weakref
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import numpy as np
 
 FORMAT_VERSION = 1
 ROOT_TAG = "LatentMorphState"
 _HEADER = struct.Struct("<4si32sq")
 _ENTRY = struct.Struct("<4sqq")
+#: ``copyXmlToBinary`` header: magic, uint32 length of the XML that follows.
+_JUCE_XML_HEADER = struct.Struct("<4sI")
+_JUCE_XML_MAGIC = b"VC2!"
+#: ``MemoryBlock::toBase64Encoding``'s alphabet (character i encodes the 6-bit value i).
+_JUCE_BASE64 = b".ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
+_JUCE_BASE64_VALUE = np.full(256, 255, np.uint8)
+_JUCE_BASE64_VALUE[np.frombuffer(_JUCE_BASE64, np.uint8)] = np.arange(64, dtype=np.uint8)
+#: VST3 class id of each hosted instance, read from ``preset_data`` once (it never changes).
+_class_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass
@@ -98,12 +117,44 @@ def read_state(data: bytes) -> PluginState:
                        dict(status.attrib) if status is not None else {}, root.get("model_id", ""))
 
 
+def juce_base64_decode(text: str) -> bytes:
+    """Bytes of JUCE's ``MemoryBlock::toBase64Encoding`` text ``"SIZE.CHARS"``. Raises
+    ``ValueError`` when ``text`` is not that encoding."""
+    size_text, dot, chars = text.strip().partition(".")
+    values = _JUCE_BASE64_VALUE[np.frombuffer(chars.encode("ascii", "replace"), np.uint8)]
+    if not dot or not size_text.isdigit() or np.any(values == 255) or len(chars) * 6 < int(size_text) * 8:
+        raise ValueError("not JUCE base64 (SIZE.CHARS)")
+    bits = ((values[:, None] >> np.arange(6, dtype=np.uint8)) & 1).ravel()[: int(size_text) * 8]
+    return np.packbits(bits.reshape(-1, 8), axis=1, bitorder="little").tobytes()
+
+
+def read_component_state(plugin) -> bytes:
+    """The component state of a pedalboard-hosted VST3 instance (the bytes of its ``.vstpreset``
+    ``Comp`` chunk), decoded from ``raw_state`` so that ``preset_data`` is never read. Raises
+    ``ValueError`` when ``raw_state`` is not JUCE's VST3 host state (another pedalboard/JUCE)."""
+    raw = plugin.raw_state
+    if len(raw) < _JUCE_XML_HEADER.size or raw[:4] != _JUCE_XML_MAGIC:
+        raise ValueError(f"raw_state is not JUCE's VST3 host state ('VC2!' XML): starts {raw[:8]!r}")
+    (_, length) = _JUCE_XML_HEADER.unpack_from(raw)
+    try:
+        component = ET.fromstring(raw[_JUCE_XML_HEADER.size:_JUCE_XML_HEADER.size + length].rstrip(b"\0")).find(
+            "IComponent")
+    except ET.ParseError as error:
+        raise ValueError(f"raw_state's XML does not parse: {error}") from error
+    if component is None or component.text is None:
+        raise ValueError("raw_state holds no <IComponent> state")
+    return juce_base64_decode(component.text)
+
+
 def plugin_state(plugin) -> PluginState:
-    """The current state of a pedalboard-hosted LatentMorph instance."""
-    return read_state(plugin.preset_data)
+    """The current state of a pedalboard-hosted LatentMorph instance (read through ``raw_state``:
+    no ``preset_data`` read, see the module docstring). Raises ``ValueError`` when it cannot be read."""
+    return read_state(read_component_state(plugin))
 
 
 def set_plugin_state(plugin, component_state: bytes) -> None:
-    """Load a state document (or any bytes, to test refusal) into a pedalboard-hosted instance."""
-    class_id, _ = preset_chunks(plugin.preset_data)
-    plugin.preset_data = make_preset(class_id, component_state)
+    """Load a state document (or any bytes, to test refusal) into a pedalboard-hosted instance.
+    ``preset_data`` is read once per instance (for its class id), not per call."""
+    if plugin not in _class_ids:
+        _class_ids[plugin] = preset_chunks(plugin.preset_data)[0]
+    plugin.preset_data = make_preset(_class_ids[plugin], component_state)
