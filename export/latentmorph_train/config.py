@@ -5,10 +5,29 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from pathlib import Path
+from typing import Any, Self
+
+
+class _FromDict:
+    """``from_dict`` for the config dataclasses: the one place a config table is parsed."""
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any]) -> Self:
+        """The config of a TOML table, a checkpoint's or an ONNX file's ``model_config`` JSON: lists
+        become tuples (TOML and JSON have no tuples), absent keys keep their defaults.
+
+        Raises:
+            ValueError: a key that is not a field, or a value the class's checks refuse.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(table) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()})
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_FromDict):
     """Architecture hyper-parameters. Quantities in samples are at ``sample_rate`` (Hz)."""
 
     sample_rate: int = 44100
@@ -44,7 +63,7 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_FromDict):
     """Optimisation settings."""
 
     seed: int = 0
@@ -65,21 +84,12 @@ class TrainConfig:
     num_valid_clips: int = 64
 
 
-def _build(cls, table: dict):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(table) - known
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
-    return cls(**values)
-
-
 def load_config(path: str | Path) -> tuple[ModelConfig, TrainConfig]:
     """Read ``[model]`` and ``[train]`` tables. Raises ``ValueError`` on unknown keys."""
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    model = _build(ModelConfig, data.get("model", {}))
-    train = _build(TrainConfig, data.get("train", {}))
+    model = ModelConfig.from_dict(data.get("model", {}))
+    train = TrainConfig.from_dict(data.get("train", {}))
     if train.segment_samples % model.latent_hop_length:
         raise ValueError("segment_samples must be a multiple of the latent hop length")
     return model, train

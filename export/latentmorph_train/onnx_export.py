@@ -23,7 +23,6 @@ against ``Decoder.forward`` given the same phase draws.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import tempfile
@@ -39,8 +38,9 @@ from rich.console import Console
 from latentmorph.audio import load_audio
 from latentmorph.model import phase_noise, integrate_phase, istft
 
+from .checkpoint import model_from_checkpoint
 from .model import LatentMorphVAE
-from .train import model_from_checkpoint
+from .weights import ParityError, model_id_of
 
 OPSET = 17
 #: Parity tolerance: |onnx − torch| ≤ ATOL + RTOL·|torch| element-wise.
@@ -48,19 +48,6 @@ ATOL, RTOL = 1e-4, 1e-3
 
 console = Console(stderr=True)
 app = typer.Typer(add_completion=False)
-
-
-class ParityError(RuntimeError):
-    """ONNX Runtime output differs from PyTorch beyond tolerance, or the contract is wrong."""
-
-
-def model_id_of(model: LatentMorphVAE) -> str:
-    """Stable id from the weights: ``lm-`` + 16 hex digits of SHA-256 over the state dict."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return "lm-" + digest.hexdigest()[:16]
 
 
 def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
@@ -171,55 +158,6 @@ def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.nda
         for name in ("encoder.onnx", "decoder.onnx"):
             shutil.move(str(tmp / name), str(out_dir / name))
     return report
-
-
-def model_from_onnx(model_dir: Path) -> LatentMorphVAE:
-    """Recover the PyTorch model from an exported ``encoder.onnx`` + ``decoder.onnx`` pair — the
-    inverse of :func:`export_model`, for continuing training from a shipped model whose checkpoint
-    is gone.
-
-    The architecture comes from the ``model_config`` metadata. Parameters the exporter kept under
-    their module names are copied; the ``nn.Linear`` weights it turned into anonymous ``MatMul``
-    initializers (stored transposed, in the order of use, which is the module order) are assigned
-    in that order by shape. Fixed buffers (mel filterbank, DFT kernels) are rebuilt from the config.
-    The result is accepted only if :func:`model_id_of` — SHA-256 over the whole state dict —
-    equals the files' ``model_id``, so a recovered model is bit-identical to the exported one.
-
-    Raises:
-        ParityError: metadata missing, an initializer unaccounted for, or a model id mismatch.
-    """
-    from onnx import numpy_helper
-
-    from .config import ModelConfig
-
-    protos = {role: onnx.load(str(model_dir / f"{role}.onnx")) for role in ("encoder", "decoder")}
-    metadata = [{p.key: p.value for p in proto.metadata_props} for proto in protos.values()]
-    if any("model_config" not in m for m in metadata) or metadata[0]["model_id"] != metadata[1]["model_id"]:
-        raise ParityError(f"{model_dir}: encoder and decoder metadata do not describe one model")
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(metadata[0]["model_config"]).items()}
-    model = LatentMorphVAE(ModelConfig(**config))
-    state = model.state_dict()
-    recovered: dict[str, torch.Tensor] = {}
-    for role, proto in protos.items():
-        anonymous = []
-        for init in proto.graph.initializer:
-            value = torch.from_numpy(numpy_helper.to_array(init).copy())
-            if init.name in state:
-                recovered[init.name] = value
-            else:
-                anonymous.append(value)
-        for name in (n for n in state if n.startswith(f"{role}.") and n.endswith(".weight") and n not in recovered):
-            if not anonymous or tuple(anonymous[0].shape[::-1]) != tuple(state[name].shape):
-                raise ParityError(f"{role}.onnx: no initializer for {name} {tuple(state[name].shape)} (the "
-                                  f"exporter merges identical tensors, as in an untrained model)")
-            recovered[name] = anonymous.pop(0).T.contiguous()
-        if anonymous:
-            raise ParityError(f"{role}.onnx: {len(anonymous)} initializers match no parameter")
-    model.load_state_dict({**state, **recovered})
-    if model_id_of(model) != metadata[0]["model_id"]:
-        raise ParityError(f"{model_dir}: recovered weights hash to {model_id_of(model)}, "
-                          f"the files say {metadata[0]['model_id']}")
-    return model.eval()
 
 
 @app.command()

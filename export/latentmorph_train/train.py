@@ -1,6 +1,6 @@
 """Training CLI: ``python -m latentmorph_train.train CONFIG --data DATA_DIR --run RUN_DIR``.
 
-Reads the clip manifest written by :mod:`latentmorph_train.data`, trains the VAE on random crops
+Reads the clip manifest written by :mod:`latentmorph_train.data_prep`, trains the VAE on random crops
 with multi-resolution STFT loss + β·KL (β warmed up linearly), validates on a fixed set of
 validation clips, checkpoints atomically every ``checkpoint_every`` steps and resumes from
 ``RUN_DIR/checkpoint.pt`` when it exists. Metrics go to ``RUN_DIR/metrics.jsonl``.
@@ -8,7 +8,7 @@ validation clips, checkpoints atomically every ``checkpoint_every`` steps and re
 ``--init-from MODEL_DIR --init-step N`` starts a new run (no checkpoint yet) from the weights of an
 exported ONNX model instead of random ones, at step ``N`` of the learning-rate schedule, with a
 fresh optimiser — how a shipped model is trained further once its checkpoint is gone
-(:func:`latentmorph_train.onnx_export.model_from_onnx` recovers the weights bit-exactly).
+(:func:`latentmorph_train.weights.model_from_onnx` recovers the weights bit-exactly).
 """
 
 from __future__ import annotations
@@ -16,73 +16,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .config import ModelConfig, TrainConfig, load_config
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .config import TrainConfig, load_config
+from .dataset import ClipSet
 from .features import STFTMagnitude
 from .losses import head_losses, kl_divergence, multi_resolution_stft_loss
 from .model import LatentMorphVAE
+from .weights import model_from_onnx, model_id_of
 
 console = Console(stderr=True)
 app = typer.Typer(add_completion=False, help=__doc__)
-
-CHECKPOINT_NAME = "checkpoint.pt"
-
-
-class ClipSet:
-    """All clips of one split held in memory as float32 arrays at the model rate.
-
-    ``data_dir/manifest.jsonl`` lines carry ``path`` (relative), ``split`` and ``sample_rate``.
-    Raises ``FileNotFoundError`` without a manifest, ``ValueError`` when the split is empty or a
-    clip's rate differs from ``sample_rate``.
-    """
-
-    def __init__(self, data_dir: Path, split: str, sample_rate: int, limit: int | None = None):
-        manifest = data_dir / "manifest.jsonl"
-        if not manifest.exists():
-            raise FileNotFoundError(f"{manifest} not found: run `python -m latentmorph_train.data prepare`")
-        rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-        rows = sorted((r for r in rows if r["split"] == split), key=lambda r: r["id"])
-        if limit is not None:
-            rows = rows[:limit]
-        if not rows:
-            raise ValueError(f"no '{split}' clips in {manifest}")
-        self.clips: list[np.ndarray] = []
-        for row in rows:
-            audio, rate = sf.read(data_dir / row["path"], dtype="float32", always_2d=True)
-            if rate != sample_rate:
-                raise ValueError(f"{row['path']}: {rate} Hz, expected {sample_rate} Hz")
-            self.clips.append(audio.mean(axis=1))
-        self.seconds = sum(len(c) for c in self.clips) / sample_rate
-
-    def random_batch(self, rng: np.random.Generator, batch_size: int, segment_samples: int) -> np.ndarray:
-        """``[batch_size, segment_samples]`` float32 crops: half start at the onset (clips are
-        onset-trimmed), half at a random offset; short clips are zero-padded; gain −6..0 dB."""
-        batch = np.zeros((batch_size, segment_samples), dtype=np.float32)
-        for b in range(batch_size):
-            clip = self.clips[rng.integers(len(self.clips))]
-            start = 0
-            if rng.random() < 0.5 and len(clip) > segment_samples:
-                start = int(rng.integers(len(clip) - segment_samples))
-            piece = clip[start:start + segment_samples]
-            batch[b, :len(piece)] = piece * 10.0 ** (rng.uniform(-6.0, 0.0) / 20.0)
-        return batch
-
-    def fixed_batch(self, count: int, num_samples: int) -> np.ndarray:
-        """The first ``count`` clips, each cut or zero-padded to ``num_samples``: ``[count, num_samples]``."""
-        out = np.zeros((min(count, len(self.clips)), num_samples), dtype=np.float32)
-        for i, clip in enumerate(self.clips[:len(out)]):
-            out[i, :min(len(clip), num_samples)] = clip[:num_samples]
-        return out
 
 
 def pick_device(requested: str) -> torch.device:
@@ -102,26 +54,6 @@ def validate(model: LatentMorphVAE, batch: torch.Tensor, chunk: int = 8) -> floa
         losses.append(multi_resolution_stft_loss(y, x).item() * len(x))
     model.train()
     return float(sum(losses) / len(batch))
-
-
-def save_checkpoint(path: Path, **state) -> None:
-    """Write atomically (temp file + rename) so a killed run never leaves a torn checkpoint."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` (tensors mapped to CPU)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def model_from_checkpoint(path: Path) -> LatentMorphVAE:
-    """Rebuild the model of a checkpoint with its weights, in eval mode."""
-    state = load_checkpoint(path)
-    model = LatentMorphVAE(ModelConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
-    return model.eval()
 
 
 def load_initial_weights(model: LatentMorphVAE, initial: LatentMorphVAE) -> None:
@@ -211,8 +143,6 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
         torch.set_rng_state(state["torch_rng"])
         console.print(f"resumed from {ckpt_path} at step {step}")
     elif init_from is not None:
-        from .onnx_export import model_from_onnx, model_id_of
-
         initial = model_from_onnx(init_from)
         load_initial_weights(model, initial)
         step = init_step
