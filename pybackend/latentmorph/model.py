@@ -95,15 +95,16 @@ def istft(real: np.ndarray, imag: np.ndarray, n_fft: int, hop_length: int) -> np
 @functools.lru_cache(maxsize=4)
 def phase_noise(bins: int, frames: int) -> np.ndarray:
     """Standard normal ``[bins, frames]`` float32 from :data:`PHASE_NOISE_SEED`, drawn frame by
-    frame (so a shorter decode gets a prefix of a longer one's draws); read-only, shared."""
-    noise = np.random.default_rng(PHASE_NOISE_SEED).standard_normal((frames, bins), dtype=np.float32).T.copy()
+    frame (so a shorter decode gets a prefix of a longer one's draws); a read-only, shared view
+    (frame-major in memory, as :func:`integrate_phase` reads it)."""
+    noise = np.random.default_rng(PHASE_NOISE_SEED).standard_normal((frames, bins), dtype=np.float32)
     noise.flags.writeable = False
-    return noise
+    return noise.T
 
 
 def integrate_phase(magnitude: np.ndarray, increment: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Complex STFT from a contract-3 decoder's outputs: ``φ = cumsum(increment + σ·ε)`` along
-    frames (:func:`_cumulative_phase`, ~1e-5 rad however long), ``ε`` the fixed draws of
+    frames (:func:`_cumulative_phase`, < 1e-4 rad however long), ``ε`` the fixed draws of
     :func:`phase_noise` (the same for every batch row),
     then ``magnitude · e^{iφ}`` — the NumPy twin of ``latentmorph_train.features.integrate_phase``
     (design: GANSynth's instantaneous frequency, Engel et al. 2019).
@@ -113,32 +114,37 @@ def integrate_phase(magnitude: np.ndarray, increment: np.ndarray, sigma: np.ndar
             latter two; ``increment[..., 0]`` is the start phase, ``sigma[..., 0]`` is 0).
 
     Returns:
-        ``(real, imag)``, float32 ``[batch, bins, frames]`` each.
+        ``(real, imag)``, float32 ``[batch, bins, frames]`` each (views of frame-major arrays,
+        the layout :func:`istft` reads fastest).
     """
-    step = increment + sigma * phase_noise(magnitude.shape[1], magnitude.shape[2])
+    frame_major = (0, 2, 1)  # [batch, frames, bins]: the frame recursion runs over whole rows
+    step = np.ascontiguousarray(increment.transpose(frame_major))
+    step += sigma.transpose(frame_major) * phase_noise(magnitude.shape[1], magnitude.shape[2]).T
     phase = _cumulative_phase(step)
-    return magnitude * np.cos(phase), magnitude * np.sin(phase)
+    magnitude = magnitude.transpose(frame_major)
+    return (magnitude * np.cos(phase)).transpose(frame_major), (magnitude * np.sin(phase)).transpose(frame_major)
 
 
 #: Frames summed in float32 by :func:`_cumulative_phase` before the running total is carried on
-#: in float64 (32 frames of at most ~π each stay within float32's 1e-5 rad).
+#: in float64 (32 frames of at most ~π each stay within float32's 1e-5 rad per step).
 PHASE_BLOCK_FRAMES = 32
 
 
 def _cumulative_phase(step: np.ndarray) -> np.ndarray:
-    """``cumsum(step, axis=-1)`` of float32 ``[..., frames]`` radians, wrapped to [0, 2π), as
-    float32 with ~1e-5 rad error however long: float32 sums within blocks of
-    :data:`PHASE_BLOCK_FRAMES` frames, the blocks' totals carried in float64 (a float64 cumsum of
-    every frame is ~30× slower in NumPy, and a float32 one drifts by 1e-3 rad after minutes)."""
-    frames = step.shape[-1]
+    """``cumsum(step, axis=1)`` of float32 ``[batch, frames, bins]`` radians, as float32 with
+    < 1e-4 rad error however long, in [0, 2π + 32π): float32 sums within blocks of
+    :data:`PHASE_BLOCK_FRAMES` frames on top of the blocks' running totals, which are carried in
+    float64 and wrapped to [0, 2π) (a float64 cumsum of every frame and its wrap cost ~3× more in
+    NumPy, and a float32 one drifts by 1e-3 rad after minutes)."""
+    batch, frames, bins = step.shape
     blocks = -(-frames // PHASE_BLOCK_FRAMES)
-    padded = np.zeros((*step.shape[:-1], blocks * PHASE_BLOCK_FRAMES), dtype=np.float32)
-    padded[..., :frames] = step
-    padded = padded.reshape(*step.shape[:-1], blocks, PHASE_BLOCK_FRAMES)
-    within = np.cumsum(padded, axis=-1)
-    carried = np.cumsum(within[..., -1].astype(np.float64), axis=-1) - within[..., -1]
-    phase = within + np.remainder(carried, 2.0 * np.pi).astype(np.float32)[..., None]
-    return np.remainder(phase.reshape(*step.shape[:-1], -1)[..., :frames], np.float32(2.0 * np.pi))
+    padded = np.zeros((batch, blocks * PHASE_BLOCK_FRAMES, bins), dtype=np.float32)
+    padded[:, :frames] = step
+    within = np.cumsum(padded.reshape(batch, blocks, PHASE_BLOCK_FRAMES, bins), axis=2)
+    totals = within[:, :, -1]
+    carried = np.cumsum(totals.astype(np.float64), axis=1) - totals
+    within += np.remainder(carried, 2.0 * np.pi).astype(np.float32)[:, :, None]
+    return within.reshape(batch, -1, bins)[:, :frames]
 
 
 def _providers() -> list[str]:
