@@ -56,7 +56,7 @@ test: setup
 	$(PY) -m pytest -q
 
 data: venv
-	nice -n 5 $(PY) -m latentmorph_train.data prepare --out .data
+	nice -n 5 $(PY) -m latentmorph_train.data_prep prepare --out .data
 
 train: data
 	nice -n 5 $(PY) -m latentmorph_train.train export/configs/default.toml --data .data --run runs/default

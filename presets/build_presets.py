@@ -41,7 +41,8 @@ PRESETS = {
 
 
 def render_samples() -> None:
-    from latentmorph_train.data import SOUNDFONT_SYSTEM_PATH, FluidRenderer, NoteSpec, trim_and_normalise
+    from latentmorph_train.data_prep.clips import trim_and_normalise
+    from latentmorph_train.data_prep.soundfont import SOUNDFONT_SYSTEM_PATH, FluidRenderer, NoteSpec
 
     renderer = FluidRenderer(SOUNDFONT_SYSTEM_PATH, SAMPLE_RATE)
     SAMPLES_DIR.mkdir(exist_ok=True)

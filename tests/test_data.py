@@ -8,11 +8,16 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from rich.console import Console
+from rich.progress import Progress
 
 from latentmorph.audio import is_audio_path
-from latentmorph_train import data
+from latentmorph_train.data_prep import __main__ as data_prep_cli
+from latentmorph_train.data_prep import categories, clips, debian, manifest, sample_packs, soundfont
+from latentmorph_train.data_prep import sf2 as sf2_tables
+from latentmorph_train.data_prep.split import split_for_key
 
-SR = data.SAMPLE_RATE
+SR = clips.SAMPLE_RATE
 
 
 # ---- split -------------------------------------------------------------------------------------
@@ -22,34 +27,34 @@ def test_split_is_deterministic_and_follows_sha1():
     keys = [f"hydrogen:kit{i}:kick" for i in range(500)] + ["fluidr3:prog0", "fluidr3:drum:35"]
     for key in keys:
         expected = "valid" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 10 == 0 else "train"
-        assert data.split_for_key(key) == expected
-        assert data.split_for_key(key) == data.split_for_key(str(key))  # same answer every call
-    valid = sum(data.split_for_key(k) == "valid" for k in keys)
+        assert split_for_key(key) == expected
+        assert split_for_key(key) == split_for_key(str(key))  # same answer every call
+    valid = sum(split_for_key(k) == "valid" for k in keys)
     assert 0.04 < valid / len(keys) < 0.18  # about one key in ten
 
 
 def test_one_recording_key_never_straddles_the_split():
     # Layers of one instrument map to one key, hence to one side.
     names = ["Kick_Hard_3", "Kick_Soft_1", "Kick-Med", "Kick", "kick_hardest_2"]
-    keys = {f"hydrogen:GMRockKit:{data.instrument_key(n)}" for n in names}
+    keys = {f"hydrogen:GMRockKit:{categories.instrument_key(n)}" for n in names}
     assert keys == {"hydrogen:GMRockKit:kick"}
-    assert len({data.split_for_key(k) for k in keys}) == 1
+    assert len({split_for_key(k) for k in keys}) == 1
 
 
 def test_instrument_key_strips_layers_but_keeps_instrument_and_take():
-    assert data.instrument_key("Kick_Hard_3") == data.instrument_key("Kick_Soft_1") == "kick"
-    assert data.instrument_key("SabianHatOpen-Hardest") == "sabian hat open"
-    assert data.instrument_key("Tom Mid") == "tom mid"  # "mid" is not a velocity layer
-    assert data.instrument_key("Sample: beats_06-38.flac") == "beats 06"
-    assert data.instrument_key("beats_06-12") == data.instrument_key("beats_06-40")
-    assert data.instrument_key("beats_06-12") != data.instrument_key("beats_07-12")
+    assert categories.instrument_key("Kick_Hard_3") == categories.instrument_key("Kick_Soft_1") == "kick"
+    assert categories.instrument_key("SabianHatOpen-Hardest") == "sabian hat open"
+    assert categories.instrument_key("Tom Mid") == "tom mid"  # "mid" is not a velocity layer
+    assert categories.instrument_key("Sample: beats_06-38.flac") == "beats 06"
+    assert categories.instrument_key("beats_06-12") == categories.instrument_key("beats_06-40")
+    assert categories.instrument_key("beats_06-12") != categories.instrument_key("beats_07-12")
 
 
 def test_fluidr3_grid_cap_is_deterministic_subset():
-    full = data.fluidr3_grid()
-    assert len(full) == 128 * len(data.MELODIC_NOTES) * 2 + len(data.DRUM_PRESETS) * len(data.DRUM_NOTES)
-    small = data.fluidr3_grid(100)
-    assert small == data.fluidr3_grid(100) and len(small) == 100
+    full = soundfont.fluidr3_grid()
+    assert len(full) == 128 * len(sf2_tables.MELODIC_NOTES) * 2 + len(sf2_tables.DRUM_PRESETS) * len(sf2_tables.DRUM_NOTES)
+    small = soundfont.fluidr3_grid(100)
+    assert small == soundfont.fluidr3_grid(100) and len(small) == 100
     assert set(small) <= set(full)
     assert len({s.clip_id for s in full}) == len(full)
 
@@ -65,14 +70,14 @@ def test_fluidr3_grid_cap_is_deterministic_subset():
      (117, "tom"), (119, "cymbal"), (127, "fx")],
 )  # fmt: skip
 def test_category_for_program(program, category):
-    assert data.category_for_program(program) == category
+    assert categories.category_for_program(program) == category
 
 
 def test_every_program_and_drum_note_has_a_known_category():
-    assert all(data.category_for_program(p) in data.CATEGORIES for p in range(128))
-    assert all(data.category_for_drum_note(n, k) in data.CATEGORIES for n in range(128) for k in data.DRUM_PRESETS)
+    assert all(categories.category_for_program(p) in categories.CATEGORIES for p in range(128))
+    assert all(categories.category_for_drum_note(n, k) in categories.CATEGORIES for n in range(128) for k in sf2_tables.DRUM_PRESETS)
     with pytest.raises(ValueError):
-        data.category_for_program(128)
+        categories.category_for_program(128)
 
 
 @pytest.mark.parametrize(
@@ -81,12 +86,12 @@ def test_every_program_and_drum_note_has_a_known_category():
      (41, "tom"), (50, "tom"), (49, "cymbal"), (51, "cymbal"), (56, "perc"), (81, "perc")],
 )  # fmt: skip
 def test_category_for_drum_note(note, category):
-    assert data.category_for_drum_note(note) == category
+    assert categories.category_for_drum_note(note) == category
 
 
 def test_orchestra_kit_timpani_are_not_hats():
-    assert data.category_for_drum_note(42, preset=0) == "hat"
-    assert data.category_for_drum_note(42, preset=48) == "perc"
+    assert categories.category_for_drum_note(42, preset=0) == "hat"
+    assert categories.category_for_drum_note(42, preset=48) == "perc"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +128,7 @@ def test_orchestra_kit_timpani_are_not_hats():
      ("samples/misc/undefined01.ogg", "other")],
 )  # fmt: skip
 def test_category_for_path(path, category):
-    assert data.category_for_path(path) == category
+    assert categories.category_for_path(path) == category
 
 
 # ---- trimming and normalisation ----------------------------------------------------------------
@@ -138,11 +143,11 @@ def test_trim_removes_leading_silence_keeps_preroll_and_normalises():
     lead = int(0.3 * SR)
     tone = 0.2 * _decaying_tone(1.0)
     x = np.concatenate([np.zeros(lead, np.float32), tone])
-    clip = data.trim_and_normalise(x, SR)
+    clip = clips.trim_and_normalise(x, SR)
     assert clip is not None and clip.dtype == np.float32
-    assert np.isclose(np.abs(clip).max(), data.TARGET_PEAK, atol=1e-6)
-    onset = int(np.argmax(np.abs(clip) >= np.abs(clip).max() * 10 ** (data.ONSET_DB / 20)))
-    preroll = int(round(data.PREROLL_S * SR))
+    assert np.isclose(np.abs(clip).max(), clips.TARGET_PEAK, atol=1e-6)
+    onset = int(np.argmax(np.abs(clip) >= np.abs(clip).max() * 10 ** (clips.ONSET_DB / 20)))
+    preroll = int(round(clips.PREROLL_S * SR))
     assert abs(onset - preroll) <= 2  # a few ms kept before the onset
     # The exponential tail falls below -60 dB of the peak after ~0.35 s: the rest is cut.
     assert 0.25 < clip.size / SR < 0.5
@@ -150,29 +155,29 @@ def test_trim_removes_leading_silence_keeps_preroll_and_normalises():
 
 def test_trim_caps_duration_and_fades_out():
     x = 0.5 * np.sin(2 * np.pi * 110 * np.arange(5 * SR) / SR).astype(np.float32)  # 5 s drone
-    clip = data.trim_and_normalise(x, SR)
+    clip = clips.trim_and_normalise(x, SR)
     assert clip is not None
-    assert clip.size == int(data.MAX_CLIP_S * SR)
+    assert clip.size == int(clips.MAX_CLIP_S * SR)
     assert abs(clip[-1]) < 1e-3  # faded, no click at the cut
 
 
 def test_trim_drops_silent_and_too_short():
-    assert data.trim_and_normalise(np.zeros(SR, np.float32), SR) is None
-    assert data.trim_and_normalise(np.full(SR, 5e-5, np.float32), SR) is None  # peak < 1e-4
+    assert clips.trim_and_normalise(np.zeros(SR, np.float32), SR) is None
+    assert clips.trim_and_normalise(np.full(SR, 5e-5, np.float32), SR) is None  # peak < 1e-4
     blip = np.zeros(SR, np.float32)
     blip[1000:1000 + int(0.02 * SR)] = 0.5  # 20 ms burst
-    assert data.trim_and_normalise(blip, SR) is None
-    assert data.trim_and_normalise(np.array([], np.float32), SR) is None
+    assert clips.trim_and_normalise(blip, SR) is None
+    assert clips.trim_and_normalise(np.array([], np.float32), SR) is None
 
 
 def test_trim_keeps_quiet_but_valid_sounds():
-    clip = data.trim_and_normalise(3e-4 * _decaying_tone(0.5, decay_s=0.1), SR)
+    clip = clips.trim_and_normalise(3e-4 * _decaying_tone(0.5, decay_s=0.1), SR)
     assert clip is not None and np.isclose(np.abs(clip).max(), 0.9, atol=1e-6)
 
 
 def test_pcm16_roundtrip_is_exact():
-    clip = data.trim_and_normalise(_decaying_tone(0.3), SR)
-    pcm = data._pcm16(clip)
+    clip = clips.trim_and_normalise(_decaying_tone(0.3), SR)
+    pcm = clips.pcm16(clip)
     assert pcm.dtype == np.int16 and np.abs(pcm).max() == round(0.9 * 32767)
 
 
@@ -194,7 +199,7 @@ def test_audio_file_scan_is_recursive_and_case_insensitive(tmp_path):
     for rel in ["a/Kick.WAV", "a/b/Snare.Aif", "c.flac", "drumkit.xml", "a/notes.txt"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    found = [p.relative_to(tmp_path).as_posix() for p in data._audio_files(tmp_path)]
+    found = [p.relative_to(tmp_path).as_posix() for p in sample_packs._audio_files(tmp_path)]
     assert found == ["a/Kick.WAV", "a/b/Snare.Aif", "c.flac"]
 
 
@@ -211,8 +216,8 @@ def test_drumkit_xml_maps_layers_to_instruments(tmp_path):
   </instrumentList>
 </drumkit_info>"""
     )
-    assert data.drumkit_instruments(tmp_path) == {"Kick-Soft.wav": "Kick", "Kick-Hard.wav": "Kick", "sn_1.flac": "Snare"}
-    assert data.drumkit_instruments(tmp_path / "missing") == {}
+    assert sample_packs.drumkit_instruments(tmp_path) == {"Kick-Soft.wav": "Kick", "Kick-Hard.wav": "Kick", "sn_1.flac": "Snare"}
+    assert sample_packs.drumkit_instruments(tmp_path / "missing") == {}
 
 
 def test_summary_counts_and_seconds():
@@ -221,16 +226,16 @@ def test_summary_counts_and_seconds():
         {"source": "lmms", "category": "kick", "split": "valid", "duration_s": 0.5, "recording_key": "b"},
         {"source": "fluidr3", "category": "keys", "split": "train", "duration_s": 2.0, "recording_key": "c"},
     ]
-    summary = data.summarise(records)
+    summary = manifest.summarise(records)
     assert summary["clips"] == 3 and summary["seconds"] == 3.5
     assert summary["by_source"]["lmms"] == {"clips": 2, "seconds": 1.5}
     assert summary["by_split"]["train"] == {"clips": 2, "seconds": 3.0}
     assert summary["by_category_split"]["kick/valid"] == {"clips": 1, "seconds": 0.5}
 
 
-@pytest.mark.skipif(not data.SOUNDFONT_SYSTEM_PATH.is_file(), reason="fluid-soundfont-gm not installed")
+@pytest.mark.skipif(not soundfont.SOUNDFONT_SYSTEM_PATH.is_file(), reason="fluid-soundfont-gm not installed")
 def test_fluidr3_programs_sharing_samples_share_a_recording_key():
-    keys = data.fluidr3_recording_keys(data.SOUNDFONT_SYSTEM_PATH)
+    keys = sf2_tables.fluidr3_recording_keys(soundfont.SOUNDFONT_SYSTEM_PATH)
     assert keys[("prog", 0, 0)] == keys[("prog", 1, 0)] == "fluidr3:prog0"  # grand + bright grand
     assert keys[("prog", 40, 0)] == keys[("prog", 110, 0)]  # violin + fiddle
     # Kits share samples per note: one key for a note across kits.
@@ -275,18 +280,18 @@ def _write_sf2(path, presets):
 
 
 def _programs_on(split, count, exclude=()):
-    return [p for p in range(128) if p not in exclude and data.split_for_key(f"fluidr3:prog{p}") == split][:count]
+    return [p for p in range(128) if p not in exclude and split_for_key(f"fluidr3:prog{p}") == split][:count]
 
 
 def test_sf2_tables_are_read_back(tmp_path):
     sf2 = _write_sf2(tmp_path / "t.sf2", {(0, 5): [(0, 59, "lo"), (60, 127, "hi")], (128, 0): [(36, 36, "kick")]})
-    names = data._sf2_sample_names(sf2)
+    names = sf2_tables.sample_names(sf2)
     assert names == ["hi", "kick", "lo", "EOS"]  # sample ids in shdr order, terminal record last
-    zones = {preset: [(lo, hi, names[s]) for lo, hi, s in z] for preset, z in data._sf2_preset_zones(sf2).items()}
+    zones = {preset: [(lo, hi, names[s]) for lo, hi, s in z] for preset, z in sf2_tables.preset_zones(sf2).items()}
     assert zones == {(0, 5): [(0, 59, "lo"), (60, 127, "hi")], (128, 0): [(36, 36, "kick")]}
     (tmp_path / "x.sf2").write_bytes(b"RIFF\0\0\0\0WAVE")
     with pytest.raises(ValueError, match="not an SF2"):
-        data._sf2_preset_zones(tmp_path / "x.sf2")
+        sf2_tables.preset_zones(tmp_path / "x.sf2")
 
 
 def test_musescore_programs_follow_fluidr3_programs_of_the_same_number(tmp_path):
@@ -294,13 +299,13 @@ def test_musescore_programs_follow_fluidr3_programs_of_the_same_number(tmp_path)
     fluid = _write_sf2(tmp_path / "f.sf2", {(0, a): [(0, 127, "fa")], (0, b): [(0, 127, "fa")],  # a, b share
                                             (0, v): [(0, 127, "fv")]})  # fmt: skip
     muse = _write_sf2(tmp_path / "m.sf3", {(0, p): [(0, 127, f"m{p}")] for p in (a, b, v)})
-    fluid_keys = data.fluidr3_recording_keys(fluid)
+    fluid_keys = sf2_tables.fluidr3_recording_keys(fluid)
     assert fluid_keys[("prog", a, 0)] == fluid_keys[("prog", b, 0)] == f"fluidr3:prog{min(a, b)}"
-    keys = data.musescore_recording_keys(muse, fluid, [])
+    keys = sf2_tables.musescore_recording_keys(muse, fluid, [])
     for p in (a, b, v):
         assert keys[("prog", p, 0)] == fluid_keys[("prog", p, 0)]
-        assert data.split_for_key(keys[("prog", p, 0)]) == data.split_for_key(fluid_keys[("prog", p, 0)])
-    assert data.split_for_key(keys[("prog", v, 0)]) == "valid"
+        assert split_for_key(keys[("prog", p, 0)]) == split_for_key(fluid_keys[("prog", p, 0)])
+    assert split_for_key(keys[("prog", v, 0)]) == "valid"
 
 
 def test_musescore_group_straddling_fluidr3_splits_is_left_out(tmp_path):
@@ -310,7 +315,7 @@ def test_musescore_group_straddling_fluidr3_splits_is_left_out(tmp_path):
     # MuseScore's programs t and v play one common sample: they cannot follow both FluidR3 sides.
     muse = _write_sf2(tmp_path / "m.sf3", {(0, t): [(0, 127, "shared")], (0, v): [(0, 127, "shared")],
                                            (0, other): [(0, 127, "own")]})  # fmt: skip
-    keys = data.musescore_recording_keys(muse, fluid, [])
+    keys = sf2_tables.musescore_recording_keys(muse, fluid, [])
     assert keys[("prog", t, 0)] is None and keys[("prog", v, 0)] is None
     assert keys[("prog", other, 0)] == f"fluidr3:prog{other}"
 
@@ -320,31 +325,31 @@ def test_musescore_drums_link_by_gm_note_and_by_sample_name(tmp_path):
     muse = _write_sf2(tmp_path / "m.sf3", {(128, 0): [(27, 27, "High Q"), (28, 28, "Timpani"), (38, 38, "Snr 2")],
                                            (128, 8): [(27, 27, "High Q")]})  # fmt: skip
     drum_nodes = [("drum", 27, 0), ("drum", 28, 0), ("drum", 38, 0), ("drum", 27, 8)]
-    keys = data.musescore_recording_keys(muse, fluid, drum_nodes)
-    fluid_keys = data.fluidr3_recording_keys(fluid)
+    keys = sf2_tables.musescore_recording_keys(muse, fluid, drum_nodes)
+    fluid_keys = sf2_tables.fluidr3_recording_keys(fluid)
     assert keys[("drum", 27, 0)] == keys[("drum", 27, 8)] == "musescore:drum:27"  # no FluidR3 note 27
     assert keys[("drum", 28, 0)] == fluid_keys[("prog", 47, 0)]  # same sample name as a FluidR3 program
-    snare_keys = {fluid_keys[("drum", 38, k)] for k in data.DRUM_PRESETS}
+    snare_keys = {fluid_keys[("drum", 38, k)] for k in sf2_tables.DRUM_PRESETS}
     assert keys[("drum", 38, 0)] == min(snare_keys)  # GM note 38 of any FluidR3 kit
 
 
 def test_musescore_grid_covers_programs_and_every_kit_note(tmp_path):
     zones = {(0, 0): [(0, 127, 0)], (0, 40): [(0, 127, 1)], (8, 0): [(0, 127, 0)],
              (128, 0): [(35, 38, 2), (27, 27, 3)], (128, 57): [(1, 2, 4)]}  # fmt: skip
-    grid = data.musescore_grid(zones)
+    grid = soundfont.musescore_grid(zones)
     melodic = [s for s in grid if s.bank == 0]
     assert {(s.preset, s.note, s.velocity) for s in melodic} == {
-        (p, n, v) for p in (0, 40) for n in data.MUSESCORE_NOTES for v in data.MUSESCORE_VELOCITIES
+        (p, n, v) for p in (0, 40) for n in sf2_tables.MUSESCORE_NOTES for v in sf2_tables.MUSESCORE_VELOCITIES
     }  # bank 8 (variations) is not rendered
     assert [(s.preset, s.note) for s in grid if s.bank == 128] == [(0, 27), (0, 35), (0, 36), (0, 37), (0, 38),
                                                                    (57, 1), (57, 2)]  # fmt: skip
     ids = {s.clip_id for s in grid}
     assert len(ids) == len(grid) and all(i.startswith("musescore/") for i in ids)
-    assert not ids & {s.clip_id for s in data.fluidr3_grid()}
-    assert data.musescore_grid(zones, 10) == data.musescore_grid(zones, 10) and len(data.musescore_grid(zones, 10)) == 10
+    assert not ids & {s.clip_id for s in soundfont.fluidr3_grid()}
+    assert soundfont.musescore_grid(zones, 10) == soundfont.musescore_grid(zones, 10) and len(soundfont.musescore_grid(zones, 10)) == 10
     # Together with FluidR3's grid: every even note 24-96, four velocities.
-    assert set(data.MUSESCORE_NOTES) | set(data.MELODIC_NOTES) == set(range(24, 97, 2))
-    assert not set(data.MUSESCORE_VELOCITIES) & set(data.MELODIC_VELOCITIES)
+    assert set(sf2_tables.MUSESCORE_NOTES) | set(sf2_tables.MELODIC_NOTES) == set(range(24, 97, 2))
+    assert not set(sf2_tables.MUSESCORE_VELOCITIES) & set(sf2_tables.MELODIC_VELOCITIES)
 
 
 @pytest.mark.parametrize(
@@ -353,7 +358,7 @@ def test_musescore_grid_covers_programs_and_every_kit_note(tmp_path):
      (60, 56, "snare"), (1, 57, "kick"), (80, 58, "cymbal"), (30, 95, "tom"), (33, 55, "perc")],
 )  # fmt: skip
 def test_category_for_gs_and_marching_drum_notes(note, preset, category):
-    assert data.category_for_drum_note(note, preset) == category
+    assert categories.category_for_drum_note(note, preset) == category
 
 
 # ---- UI sounds (oxygen, lomiri, bucklespring) --------------------------------------------------
@@ -372,7 +377,7 @@ def test_category_for_gs_and_marching_drum_notes(note, preset, category):
 def test_ui_sound_recording_keys_group_variants_of_one_sound(source, rel, key):
     from pathlib import Path
 
-    assert data.ui_sound_recording_key(source, Path(rel)) == key
+    assert sample_packs.ui_sound_recording_key(source, Path(rel)) == key
 
 
 def _package(tmp_path, name, files, copyright_text=None):
@@ -387,7 +392,7 @@ def _package(tmp_path, name, files, copyright_text=None):
         doc = root / "usr/share/doc" / name
         doc.mkdir(parents=True, exist_ok=True)
         (doc / "copyright").write_text(copyright_text)
-    return data.Package(name, "1.0-1", root)
+    return debian.Package(name, "1.0-1", root)
 
 
 _DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -407,10 +412,10 @@ def test_copyright_license_matches_source_paths_to_installed_files(tmp_path):
     pkg = _package(tmp_path, "t-sounds", {"usr/share/sounds/t/ringtones/Wind chime.ogg": b"x",
                                           "usr/share/sounds/t/ringtones/Soul.ogg": b"x"}, _DEP5)  # fmt: skip
     sounds = pkg.root / "usr/share/sounds/t/ringtones"
-    assert data.copyright_license(pkg, sounds / "Wind chime.ogg") == "CC0-1.0"  # the named stanza beats "*"
-    assert data.copyright_license(pkg, sounds / "Soul.ogg") == "GPL-2+"
+    assert debian.copyright_license(pkg, sounds / "Wind chime.ogg") == "CC0-1.0"  # the named stanza beats "*"
+    assert debian.copyright_license(pkg, sounds / "Soul.ogg") == "GPL-2+"
     bare = _package(tmp_path, "bare", {"usr/share/sounds/a.ogg": b"x"})
-    assert data.copyright_license(bare, bare.root / "usr/share/sounds/a.ogg") == "see debian/copyright"
+    assert debian.copyright_license(bare, bare.root / "usr/share/sounds/a.ogg") == "see debian/copyright"
 
 
 def test_ui_sound_files_become_fx_clips_and_unreadable_ones_are_counted(tmp_path):
@@ -422,22 +427,22 @@ def test_ui_sound_files_become_fx_clips_and_unreadable_ones_are_counted(tmp_path
         "usr/share/sounds/t/notifications/Broken.wav": b"RIFF\x10\0\0\0WAVEjunkjunk",
         "usr/share/sounds/t/README": b"not audio",
     }, _DEP5)  # fmt: skip
-    items = data._ui_sound_items(pkg, "lomiri")
+    items = sample_packs._ui_sound_items(pkg, "lomiri")
     assert {i.clip_id: i.category for i in items} == {
         "lomiri/sounds_t_notifications_Blip": "fx", "lomiri/sounds_t_notifications_Broken": "fx",
         "lomiri/sounds_t_ringtones_Melody_piano": "keys",
     }  # fmt: skip
-    stats = data.Stats()
+    stats = clips.Stats()
     out = tmp_path / "out"
-    with data.Progress(console=data.Console(quiet=True)) as progress:
-        records = data._prepare_files(out, items, False, data.Console(quiet=True), progress, stats)
+    with Progress(console=Console(quiet=True)) as progress:
+        records = sample_packs.prepare_files(out, items, False, Console(quiet=True), progress, stats)
     assert [r["id"] for r in records] == ["lomiri/sounds_t_notifications_Blip", "lomiri/sounds_t_ringtones_Melody_piano"]
     assert [f["path"] for f in stats.failed] == ["t-sounds:/usr/share/sounds/t/notifications/Broken.wav"]
     assert stats.failed[0]["reason"]
     for record in records:
         clip, rate = sf.read(str(out / record["path"]))
-        assert rate == SR and np.isclose(np.abs(clip).max(), data.TARGET_PEAK, atol=1e-3)  # resampled 48k → 44.1k
-        assert record["split"] == data.split_for_key(record["recording_key"])
+        assert rate == SR and np.isclose(np.abs(clip).max(), clips.TARGET_PEAK, atol=1e-3)  # resampled 48k → 44.1k
+        assert record["split"] == split_for_key(record["recording_key"])
         assert record["license"] == "GPL-2+"
 
 
@@ -448,11 +453,11 @@ def test_compare_splits_finds_moved_removed_and_added_clips(tmp_path):
     old = [{"id": "a", "split": "train"}, {"id": "b", "split": "valid"}, {"id": "c", "split": "train"}]
     new = [{"id": "a", "split": "train", "source": "x"}, {"id": "b", "split": "train", "source": "x"},
            {"id": "d", "split": "valid", "source": "musescore"}]  # fmt: skip
-    result = data.compare_splits(old, new)
+    result = manifest.compare_splits(old, new)
     assert result["kept"] == 2 and result["removed"] == 1 and result["added"] == 1
     assert result["changed"] == [{"id": "b", "old": "valid", "new": "train"}]
     assert result["added_by_source_split"] == {"musescore/valid": 1}
-    assert data.compare_splits(old, old)["changed"] == []
+    assert manifest.compare_splits(old, old)["changed"] == []
 
 
 def test_compare_command_exit_codes(tmp_path):
@@ -467,22 +472,22 @@ def test_compare_command_exit_codes(tmp_path):
     moved = write("moved.jsonl", [{"id": "a", "split": "valid"}])
     bad = write("bad.jsonl", [{"id": "a"}])
     runner = CliRunner()
-    ok = runner.invoke(data.app, ["compare", old, same, "--json"])
+    ok = runner.invoke(data_prep_cli.app, ["compare", old, same, "--json"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["added"] == 1
-    assert runner.invoke(data.app, ["compare", old, moved]).exit_code == 1
-    broken = runner.invoke(data.app, ["compare", old, bad])
+    assert runner.invoke(data_prep_cli.app, ["compare", old, moved]).exit_code == 1
+    broken = runner.invoke(data_prep_cli.app, ["compare", old, bad])
     assert broken.exit_code == 2 and "bad.jsonl:1" in broken.stdout
 
 
-@pytest.mark.skipif(not data.SOUNDFONT_SYSTEM_PATH.is_file(), reason="fluid-soundfont-gm not installed")
+@pytest.mark.skipif(not soundfont.SOUNDFONT_SYSTEM_PATH.is_file(), reason="fluid-soundfont-gm not installed")
 def test_a_render_does_not_depend_on_the_notes_before_it():
     # Events act at fluidsynth's 64-frame block starts: a render that left the synth mid-block
     # would shift the next note-on (FluidR3 renders of .data differed by up to +5.8 dB re peak).
     pytest.importorskip("fluidsynth")
-    spec = data.NoteSpec(0, 40, 60, 100)
+    spec = soundfont.NoteSpec(0, 40, 60, 100)
     renders = []
-    for history in ([data.NoteSpec(0, 0, 60, 100)], [data.NoteSpec(128, 0, 38, 100), data.NoteSpec(0, 0, 61, 50)]):
-        renderer = data.FluidRenderer(data.SOUNDFONT_SYSTEM_PATH)
+    for history in ([soundfont.NoteSpec(0, 0, 60, 100)], [soundfont.NoteSpec(128, 0, 38, 100), soundfont.NoteSpec(0, 0, 61, 50)]):
+        renderer = soundfont.FluidRenderer(soundfont.SOUNDFONT_SYSTEM_PATH)
         for previous in history:
             renderer.render(previous)
         renders.append(renderer.render(spec))

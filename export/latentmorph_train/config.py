@@ -70,9 +70,9 @@ class TrainConfig(_FromDict):
     segment_samples: int = 32768
     batch_size: int = 8
     learning_rate: float = 3e-4
-    lr_schedule: str = "constant"      # "constant" or "cosine"
-    lr_decay_start: int = 0            # cosine: learning_rate until this step ...
-    min_learning_rate: float = 3e-5    # ... then half a cosine down to this at max_steps
+    lr_schedule: str = "constant"  # "constant" or "cosine"
+    lr_decay_start: int = 0  # cosine: learning_rate until this step ...
+    min_learning_rate: float = 3e-5  # ... then half a cosine down to this at max_steps
     max_steps: int = 200000
     kl_beta: float = 1e-3
     kl_warmup_steps: int = 2000

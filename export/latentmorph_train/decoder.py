@@ -7,7 +7,7 @@ from torch import nn
 
 from .blocks import stack
 from .config import ModelConfig
-from .features import ISTFTHead, IntegratedPhaseHead, integrate_phase
+from .features import IntegratedPhaseHead, ISTFTHead, integrate_phase
 
 
 class Decoder(nn.Module):

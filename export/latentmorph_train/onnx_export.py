@@ -36,7 +36,7 @@ import typer
 from rich.console import Console
 
 from latentmorph.audio import load_audio
-from latentmorph.model import phase_noise, integrate_phase, istft
+from latentmorph.model import integrate_phase, istft, phase_noise
 
 from .checkpoint import model_from_checkpoint
 from .model import LatentMorphVAE
@@ -50,10 +50,25 @@ console = Console(stderr=True)
 app = typer.Typer(add_completion=False)
 
 
-def _export(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
-            output_names: list[str], dynamic_axes: dict, metadata: dict[str, str]) -> None:
-    torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
-                      dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)
+def _export(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    input_name: str,
+    output_names: list[str],
+    dynamic_axes: dict,
+    metadata: dict[str, str],
+) -> None:
+    torch.onnx.export(
+        module,
+        (example,),
+        str(path),
+        input_names=[input_name],
+        output_names=output_names,
+        dynamic_axes=dynamic_axes,
+        opset_version=OPSET,
+        dynamo=False,
+    )
     proto = onnx.load(str(path))
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -83,13 +98,18 @@ class _DecoderGraph(torch.nn.Module):
 def _check(name: str, expected: np.ndarray, actual: np.ndarray) -> float:
     err = float(np.max(np.abs(expected - actual))) if expected.size else 0.0
     if expected.shape != actual.shape or not np.allclose(actual, expected, atol=ATOL, rtol=RTOL):
-        raise ParityError(f"{name}: ONNX Runtime differs from PyTorch (shape {actual.shape} vs "
-                          f"{expected.shape}, max |diff| {err:.3g}, atol {ATOL}, rtol {RTOL})")
+        raise ParityError(
+            f"{name}: ONNX Runtime differs from PyTorch (shape {actual.shape} vs "
+            f"{expected.shape}, max |diff| {err:.3g}, atol {ATOL}, rtol {RTOL})"
+        )
     return err
 
 
 #: Decoder graph outputs by ``ModelConfig.phase`` and the contract version they make.
-DECODER_OUTPUTS = {"absolute": (2, ["real", "imag"]), "integrated": (3, ["magnitude", "phase_increment", "phase_sigma"])}
+DECODER_OUTPUTS = {
+    "absolute": (2, ["real", "imag"]),
+    "integrated": (3, ["magnitude", "phase_increment", "phase_sigma"]),
+}
 
 
 def _check_decoder(model: LatentMorphVAE, session: ort.InferenceSession, z: torch.Tensor, name: str) -> float:
@@ -108,8 +128,9 @@ def _check_decoder(model: LatentMorphVAE, session: ort.InferenceSession, z: torc
     return _check(f"decoder audio ({name})", model.decoder(z, noise).numpy(), audio)
 
 
-def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.ndarray] | None = None,
-                 seed: int = 0) -> dict:
+def export_model(
+    model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.ndarray] | None = None, seed: int = 0
+) -> dict:
     """Export, check parity, then move the files into ``out_dir``. Returns a report dict with the
     model id and the max absolute differences. Raises :class:`ParityError` (nothing written)."""
     model = model.eval()
@@ -117,21 +138,42 @@ def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.nda
     hop = cfg.latent_hop_length
     model_id = model_id_of(model)
     contract, output_names = DECODER_OUTPUTS[cfg.phase]
-    common = {"contract_version": str(contract), "model_id": model_id,
-              "sample_rate": str(cfg.sample_rate), "hop_length": str(hop),
-              "latent_dim": str(cfg.latent_dim), "model_config": json.dumps(dataclasses.asdict(cfg))}
+    common = {
+        "contract_version": str(contract),
+        "model_id": model_id,
+        "sample_rate": str(cfg.sample_rate),
+        "hop_length": str(hop),
+        "latent_dim": str(cfg.latent_dim),
+        "model_config": json.dumps(dataclasses.asdict(cfg)),
+    }
     gen = torch.Generator().manual_seed(seed)
     noise = 0.3 * torch.randn(2, 40 * hop, generator=gen)
     latents = torch.randn(3, 25, cfg.latent_dim, generator=gen)
     report = {"model_id": model_id, "max_abs_diff": {}}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        _export(_EncoderGraph(model), noise, tmp / "encoder.onnx", "audio", ["z_mean", "z_logvar"],
-                {"audio": {0: "batch", 1: "samples"}, "z_mean": {0: "batch", 1: "frames"},
-                 "z_logvar": {0: "batch", 1: "frames"}}, {**common, "role": "encoder"})
-        _export(_DecoderGraph(model), latents, tmp / "decoder.onnx", "z", output_names,
-                {"z": {0: "batch", 1: "frames"}, **{n: {0: "batch", 2: "stft_frames"} for n in output_names}},
-                {**common, "role": "decoder", "n_fft": str(cfg.n_fft), "stft_hop_length": str(cfg.hop_length)})
+        _export(
+            _EncoderGraph(model),
+            noise,
+            tmp / "encoder.onnx",
+            "audio",
+            ["z_mean", "z_logvar"],
+            {
+                "audio": {0: "batch", 1: "samples"},
+                "z_mean": {0: "batch", 1: "frames"},
+                "z_logvar": {0: "batch", 1: "frames"},
+            },
+            {**common, "role": "encoder"},
+        )
+        _export(
+            _DecoderGraph(model),
+            latents,
+            tmp / "decoder.onnx",
+            "z",
+            output_names,
+            {"z": {0: "batch", 1: "frames"}, **{n: {0: "batch", 2: "stft_frames"} for n in output_names}},
+            {**common, "role": "decoder", "n_fft": str(cfg.n_fft), "stft_hop_length": str(cfg.hop_length)},
+        )
         options = ort.SessionOptions()
         options.log_severity_level = 3
         enc = ort.InferenceSession(str(tmp / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
@@ -144,13 +186,15 @@ def export_model(model: LatentMorphVAE, out_dir: Path, parity_audio: list[np.nda
         for i, audio in enumerate(parity_audio or []):
             n = max(hop, len(audio) // hop * hop)
             clip = np.zeros((1, n), dtype=np.float32)
-            clip[0, :min(n, len(audio))] = audio[:n]
+            clip[0, : min(n, len(audio))] = audio[:n]
             inputs.append((f"audio{i}", clip))
         with torch.no_grad():
             for name, x in inputs:
                 z_mean, z_logvar = model.encoder(torch.from_numpy(x))
                 onnx_mean, onnx_logvar = enc.run(None, {"audio": x})
-                report["max_abs_diff"][f"encoder/{name}"] = _check(f"encoder z_mean ({name})", z_mean.numpy(), onnx_mean)
+                report["max_abs_diff"][f"encoder/{name}"] = _check(
+                    f"encoder z_mean ({name})", z_mean.numpy(), onnx_mean
+                )
                 _check(f"encoder z_logvar ({name})", z_logvar.numpy(), onnx_logvar)
                 report["max_abs_diff"][f"decoder/{name}"] = _check_decoder(model, dec, z_mean, name)
             report["max_abs_diff"]["decoder/random_z"] = _check_decoder(model, dec, latents, "random z")

@@ -64,13 +64,16 @@ def model_from_onnx(model_dir: Path) -> LatentMorphVAE:
                 anonymous.append(value)
         for name in (n for n in state if n.startswith(f"{role}.") and n.endswith(".weight") and n not in recovered):
             if not anonymous or tuple(anonymous[0].shape[::-1]) != tuple(state[name].shape):
-                raise ParityError(f"{role}.onnx: no initializer for {name} {tuple(state[name].shape)} (the "
-                                  f"exporter merges identical tensors, as in an untrained model)")
+                raise ParityError(
+                    f"{role}.onnx: no initializer for {name} {tuple(state[name].shape)} (the "
+                    f"exporter merges identical tensors, as in an untrained model)"
+                )
             recovered[name] = anonymous.pop(0).T.contiguous()
         if anonymous:
             raise ParityError(f"{role}.onnx: {len(anonymous)} initializers match no parameter")
     model.load_state_dict({**state, **recovered})
     if model_id_of(model) != metadata[0]["model_id"]:
-        raise ParityError(f"{model_dir}: recovered weights hash to {model_id_of(model)}, "
-                          f"the files say {metadata[0]['model_id']}")
+        raise ParityError(
+            f"{model_dir}: recovered weights hash to {model_id_of(model)}, the files say {metadata[0]['model_id']}"
+        )
     return model.eval()

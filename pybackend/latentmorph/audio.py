@@ -1,7 +1,7 @@
 """Audio file decoding for the runtime and the data pipeline.
 
 soundfile (libsndfile) is tried first; pedalboard's AudioFile is the fallback because it reads
-Vorbis-in-WAV (format tag 0x674F), which libsndfile refuses (see shared/DATA.md). Every failure is
+Vorbis-in-WAV (format tag 0x674F), which libsndfile refuses. Every failure is
 raised as :class:`AudioLoadError` naming the path and the reason; a file cut at the duration limit
 is read with an :class:`AudioTruncatedWarning`.
 """
