@@ -305,7 +305,7 @@ def handle_similar(request: dict) -> dict:
     model = _model()
     db_path = Path(db) if db is not None else default_db_path()
     try:
-        hits = similar(db_path, Path(path), k=k, category=category, model=model)
+        hits = similar(db_path, Path(path), k=k, category=category)  # the similarity model, not the VAE
     except LibraryError as error:
         # similar() raises LibraryError for both sides; its cause tells a bad query from a bad library.
         query_failed = isinstance(error.__cause__, (AudioLoadError, SilentAudioError))
