@@ -18,10 +18,17 @@ import time
 from pathlib import Path
 
 #: Modules the backend core must not import at start (they belong to the tools extra).
-TOOL_MODULES = ("matplotlib", "scipy", "sklearn", "latentmorph.evaluation", "latentmorph.metrics",
-                "latentmorph.plots", "latentmorph.demo", "latentmorph.library.map")
-_PROBE = ("import sys, json; print(json.dumps([m for m in %r if m in sys.modules]), file=sys.stderr)"
-          % (TOOL_MODULES,))
+TOOL_MODULES = (
+    "matplotlib",
+    "scipy",
+    "sklearn",
+    "latentmorph.evaluation",
+    "latentmorph.metrics",
+    "latentmorph.plots",
+    "latentmorph.demo",
+    "latentmorph.library.map",
+)
+_PROBE = "import sys, json; print(json.dumps([m for m in %r if m in sys.modules]), file=sys.stderr)" % (TOOL_MODULES,)
 
 
 def _frame(message: dict) -> bytes:
@@ -39,8 +46,9 @@ def _rss_mib(pid: int) -> float:
 def measure(cmd: str, python: str = sys.executable) -> tuple[float, float]:
     """One backend start: (ms from spawn to the first reply to ``cmd``, RSS in MiB after it)."""
     started = time.perf_counter()
-    process = subprocess.Popen([python, "-m", "latentmorph.server"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [python, "-m", "latentmorph.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(_frame({"v": 1, "id": 1, "cmd": cmd}))
     process.stdin.flush()
@@ -57,8 +65,9 @@ def measure(cmd: str, python: str = sys.executable) -> tuple[float, float]:
 
 def loaded_tools(python: str = sys.executable) -> list[str]:
     """The :data:`TOOL_MODULES` that importing the server (and its handlers) loads."""
-    result = subprocess.run([python, "-c", "import latentmorph.server; " + _PROBE],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [python, "-c", "import latentmorph.server; " + _PROBE], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stderr.strip().splitlines()[-1])
 
 
@@ -69,8 +78,10 @@ def main() -> None:
     report: dict = {"runs": args.runs, "tool_modules_loaded": loaded_tools()}
     for cmd in ("ping", "hello"):
         samples = [measure(cmd) for _ in range(args.runs)]
-        report[cmd] = {"start_ms_median": round(statistics.median(s[0] for s in samples), 1),
-                       "rss_mib_median": round(statistics.median(s[1] for s in samples), 1)}
+        report[cmd] = {
+            "start_ms_median": round(statistics.median(s[0] for s in samples), 1),
+            "rss_mib_median": round(statistics.median(s[1] for s in samples), 1),
+        }
     print(json.dumps(report, indent=2))
 
 

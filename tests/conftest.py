@@ -21,8 +21,9 @@ SAMPLE_RATE = 44100
 
 # The backend the plugin starts inherits this process's environment: keep its grid cache out of
 # the user's cache and out of the source tree, fresh for every test session.
-os.environ["LATENTMORPH_CACHE_DIR"] = tempfile.mkdtemp(prefix="latentmorph-test-cache-")
-atexit.register(shutil.rmtree, os.environ["LATENTMORPH_CACHE_DIR"], ignore_errors=True)
+_TEST_CACHE_DIR = tempfile.mkdtemp(prefix="latentmorph-test-cache-")
+os.environ["LATENTMORPH_CACHE_DIR"] = _TEST_CACHE_DIR
+atexit.register(shutil.rmtree, _TEST_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -37,8 +37,9 @@ def band_levels_db(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     power = np.abs(np.fft.rfft(windowed, axis=-1)) ** 2 / (FRAME / 4) ** 2  # full-scale sine: ~0 dB
     freqs = np.fft.rfftfreq(FRAME, 1 / sample_rate)
     edges = np.geomspace(40.0, sample_rate / 2, BANDS + 1)
-    bands = np.stack([power[..., (freqs >= lo) & (freqs < hi)].sum(-1) for lo, hi in zip(edges[:-1], edges[1:])],
-                     axis=-2)
+    bands = np.stack(
+        [power[..., (freqs >= lo) & (freqs < hi)].sum(-1) for lo, hi in zip(edges[:-1], edges[1:])], axis=-2
+    )
     return np.maximum(10 * np.log10(bands + 1e-30), FLOOR_DB).astype(np.float32)
 
 
@@ -58,8 +59,12 @@ def check_golden(name: str, audio: np.ndarray, sample_rate: int, band_tol_db: fl
         pytest.fail.Exception: the golden file is missing (the message says how to write it).
     """
     path = GOLDEN_DIR / f"{name}.npz"
-    summary = {"shape": np.array(audio.shape), "sample_rate": np.array(sample_rate),
-               "bands_db": band_levels_db(audio, sample_rate), "rms_db": rms_db(audio)}
+    summary = {
+        "shape": np.array(audio.shape),
+        "sample_rate": np.array(sample_rate),
+        "bands_db": band_levels_db(audio, sample_rate),
+        "rms_db": rms_db(audio),
+    }
     if settings.regenerate_goldens():
         GOLDEN_DIR.mkdir(exist_ok=True)
         np.savez_compressed(path, **summary)
@@ -69,9 +74,12 @@ def check_golden(name: str, audio: np.ndarray, sample_rate: int, band_tol_db: fl
     with np.load(path) as golden:
         assert tuple(golden["shape"]) == audio.shape and int(golden["sample_rate"]) == sample_rate, (
             f"{name}: shape {audio.shape} at {sample_rate} Hz, golden {tuple(golden['shape'])} "
-            f"at {int(golden['sample_rate'])} Hz")
+            f"at {int(golden['sample_rate'])} Hz"
+        )
         for field, tol in (("bands_db", band_tol_db), ("rms_db", rms_tol_db)):
             error = np.abs(summary[field] - golden[field])
             worst = np.unravel_index(np.argmax(error), error.shape)
-            assert error.max() <= tol, (f"{name}: {field} differs by {error.max():.3f} dB at index {worst} "
-                                        f"(tolerance {tol} dB; LATENTMORPH_GOLDEN=1 rewrites the golden)")
+            assert error.max() <= tol, (
+                f"{name}: {field} differs by {error.max():.3f} dB at index {worst} "
+                f"(tolerance {tol} dB; LATENTMORPH_GOLDEN=1 rewrites the golden)"
+            )

@@ -25,8 +25,11 @@ STEPS = 5
 CASES = {  # golden name: (source A, source B, render_grid options)
     "grid_bass_bell": ("bass_c4.wav", "bell_c4.wav", {}),
     "grid_kick_snare": ("kick.wav", "snare.wav", {}),
-    "grid_bass_bell_dtw_slerp_detail0": ("bass_c4.wav", "bell_c4.wav",
-                                         {"align": "dtw", "interp": "slerp", "detail": 0.0}),
+    "grid_bass_bell_dtw_slerp_detail0": (
+        "bass_c4.wav",
+        "bell_c4.wav",
+        {"align": "dtw", "interp": "slerp", "detail": 0.0},
+    ),
 }
 
 

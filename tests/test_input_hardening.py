@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from latentmorph import grid, server
+from latentmorph import grid, handlers, server, settings
 from latentmorph.audio import AudioLoadError, AudioTruncatedWarning, load_audio
 from latentmorph.plugin_state import make_state, set_plugin_state
 
@@ -109,19 +109,19 @@ def test_render_prunes_after_writing_and_hits_refresh_the_access_time(tmp_path, 
     class FakeModel:
         model_id, sample_rate = "lm-test", SAMPLE_RATE
 
-    answer = server._render_cached(FakeModel(), [], 2, {"cmd": "test"}, lambda: np.zeros((2, 100), np.float32))
+    answer = handlers.render_cached(FakeModel(), [], 2, {"cmd": "test"}, lambda: np.zeros((2, 100), np.float32))
     written = Path(answer["grid_path"])
     assert written.exists() and not old.exists()
     stale = time.time() - 3600
     os.utime(written, (stale, stale))
-    server._render_cached(FakeModel(), [], 2, {"cmd": "test"}, lambda: pytest.fail("a hit must not render"))
+    handlers.render_cached(FakeModel(), [], 2, {"cmd": "test"}, lambda: pytest.fail("a hit must not render"))
     assert written.stat().st_atime > time.time() - 60
 
 
 def test_cache_cap_must_be_a_number(monkeypatch):
     monkeypatch.setenv("LATENTMORPH_CACHE_MAX_BYTES", "2GB")
     with pytest.raises(ValueError, match="LATENTMORPH_CACHE_MAX_BYTES"):
-        grid.cache_max_bytes()
+        settings.cache_max_bytes()
 
 
 # --- 4: reconstruct limits its level --------------------------------------------------------------
@@ -177,8 +177,8 @@ def test_a_file_over_the_length_limit_is_cut_with_a_warning(tmp_path, monkeypatc
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_audio(path, max_duration_s=2.0)  # within the limit: no warning
-    monkeypatch.setattr(server, "MAX_SOURCE_S", 1.0)
-    _, extra = server._load_sources([path, KICK], SAMPLE_RATE)
+    monkeypatch.setattr(handlers, "MAX_SOURCE_S", 1.0)
+    _, extra = handlers.load_sources([path, KICK], SAMPLE_RATE)
     assert str(path) in extra["warning"] and "only its first 1 s" in extra["warning"]
 
 

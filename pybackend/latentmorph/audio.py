@@ -21,8 +21,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-#: Extensions the loader reads, lower case; matching is case-insensitive (``.WAV``, ``.Aif``).
-AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".mp3"})
+from .errors import LatentMorphError
+from .shared_constants import AUDIO_EXTENSIONS  # the extensions the loader reads, lower case (shared with the plugin)
 
 #: Longest input accepted, in seconds. Guards against streamed WAVs whose header claims 2^31 frames.
 DEFAULT_MAX_DURATION_S = 30.0
@@ -45,8 +45,10 @@ class AudioTruncatedWarning(UserWarning):
     """A file is longer than the duration limit: only its beginning is used."""
 
 
-class AudioLoadError(Exception):
+class AudioLoadError(LatentMorphError):
     """A file could not be decoded. ``path`` and ``reason`` are kept as attributes."""
+
+    code = "audio_load_error"
 
     def __init__(self, path: str | Path, reason: str):
         self.path = str(path)
@@ -75,9 +77,20 @@ def check_audio_file(path: str | Path) -> int:
     except OSError as error:
         raise AudioLoadError(path, error.strerror or str(error)) from error
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                                             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                                             (stat.S_ISSOCK, "a socket")) if test(info.st_mode)), "a special file")
+        kind = next(
+            (
+                name
+                for test, name in (
+                    (stat.S_ISDIR, "a directory"),
+                    (stat.S_ISFIFO, "a FIFO"),
+                    (stat.S_ISCHR, "a character device"),
+                    (stat.S_ISBLK, "a block device"),
+                    (stat.S_ISSOCK, "a socket"),
+                )
+                if test(info.st_mode)
+            ),
+            "a special file",
+        )
         raise AudioLoadError(path, f"not a regular file ({kind})")
     if info.st_size == 0:
         raise AudioLoadError(path, "file is empty (0 bytes)")
@@ -122,8 +135,10 @@ def _quiet_decoder_output() -> Iterator[None]:
 
 def _check_sample_rate(path: Path, sample_rate: int) -> None:
     if not MIN_SAMPLE_RATE_HZ <= sample_rate <= MAX_SAMPLE_RATE_HZ:
-        raise AudioLoadError(path, f"sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz "
-                             "(a damaged header?)")
+        raise AudioLoadError(
+            path,
+            f"sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz (a damaged header?)",
+        )
 
 
 def _read_soundfile(path: Path, max_duration_s: float) -> tuple[np.ndarray, int, bool]:
@@ -132,8 +147,9 @@ def _read_soundfile(path: Path, max_duration_s: float) -> tuple[np.ndarray, int,
         _check_sample_rate(path, sample_rate)
         max_frames = int(max_duration_s * sample_rate)
         try:
-            data = f.read(frames=min(f.frames, max_frames) if f.frames > 0 else max_frames,
-                          dtype="float32", always_2d=True)
+            data = f.read(
+                frames=min(f.frames, max_frames) if f.frames > 0 else max_frames, dtype="float32", always_2d=True
+            )
         except sf.LibsndfileError as error:  # it opened, so it is that format: the fallback would read silence
             raise AudioLoadError(path, f"file is truncated or damaged ({error.error_string})") from error
         truncated = len(data) == max_frames and f.frames > max_frames
@@ -161,8 +177,11 @@ def _mono_mix(path: Path, data: np.ndarray) -> np.ndarray:
         mix_rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
         if channels_rms > 0 and mix_rms < channels_rms * 10 ** (MIN_MIX_TO_CHANNELS_DB / 20):
             below_db = 20 * np.log10(max(mix_rms, 1e-30) / channels_rms)
-            raise AudioLoadError(path, f"the channels cancel out in the mono mix ({below_db:.0f} dB below the "
-                                 "channels' level): one channel is phase-inverted")
+            raise AudioLoadError(
+                path,
+                f"the channels cancel out in the mono mix ({below_db:.0f} dB below the "
+                "channels' level): one channel is phase-inverted",
+            )
     return audio
 
 
@@ -213,8 +232,12 @@ def load_audio(
     if not np.all(np.isfinite(audio)):
         raise AudioLoadError(path, "audio contains NaN or infinite samples")
     if truncated:
-        warnings.warn(AudioTruncatedWarning(f"'{path}' is longer than {max_duration_s:g} s: only its first "
-                                            f"{max_duration_s:g} s are used"), stacklevel=2)
+        warnings.warn(
+            AudioTruncatedWarning(
+                f"'{path}' is longer than {max_duration_s:g} s: only its first {max_duration_s:g} s are used"
+            ),
+            stacklevel=2,
+        )
     if sample_rate is not None and sample_rate != file_rate:
         audio = soxr.resample(audio, file_rate, sample_rate, quality="HQ").astype(np.float32)
         file_rate = sample_rate

@@ -20,12 +20,28 @@ from rich.console import Console
 from rich.progress import track
 
 from .audio import AudioLoadError, AudioTruncatedWarning, load_audio
-from .library import LibraryError, commands as library_commands, default_db_path
-from .render import commands as render_commands
+from .library import LibraryError, default_db_path
+from .library import commands as library_commands
 from .model import ModelError, MorphModel, default_model_dir
-from .morph import (ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_DETAIL, DEFAULT_INTERP, INTERP_MODES, MAX_SOURCES, PRIOR_FILE,
-                    MorphInputError, blend, fit_latent_prior, morph_positions, reconstruct, render_grid,
-                    sample_prior, variation)
+from .morph import (
+    ALIGN_MODES,
+    DEFAULT_ALIGN,
+    DEFAULT_DETAIL,
+    DEFAULT_INTERP,
+    INTERP_MODES,
+    MAX_SOURCES,
+    PRIOR_FILE,
+    MorphInputError,
+    blend,
+    fit_latent_prior,
+    morph_positions,
+    reconstruct,
+    render_grid,
+    sample_prior,
+    variation,
+)
+from .protocol import MAX_COUNT, MAX_STEPS
+from .render import commands as render_commands
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LatentMorph: morph between samples in a learned latent space.")
@@ -110,7 +126,7 @@ def _write_wavs(audio: np.ndarray, sample_rate: int, paths: list[Path], json_out
 def morph(
     sample_a: Path = typer.Argument(..., help="first source (t = 0)"),
     sample_b: Path = typer.Argument(..., help="second source (t = 1)"),
-    steps: int = typer.Option(9, min=2, max=65, help="grid steps K, t = i/(K-1)"),
+    steps: int = typer.Option(9, min=2, max=MAX_STEPS, help="grid steps K, t = i/(K-1)"),
     out: Path = typer.Option(Path("morph_out"), help="output folder"),
     align: str = ALIGN_OPTION,
     interp: str = INTERP_OPTION,
@@ -191,7 +207,7 @@ def blend_command(
 @app.command("new")
 def new_command(
     seconds: float = typer.Option(1.5, min=0.01, help="length of each sound in seconds (≤ 2)"),
-    count: int = typer.Option(4, min=1, max=64, help="number of sounds"),
+    count: int = typer.Option(4, min=1, max=MAX_COUNT, help="number of sounds"),
     seed: int = typer.Option(0, min=0, help="random seed (the same seed gives the same sounds)"),
     temperature: float = typer.Option(1.0, min=0.0, help="spread around the mean sound (0: the mean)"),
     prior: Path | None = typer.Option(None, help=f"latent prior file (default: {PRIOR_FILE} in the model folder)"),
@@ -213,7 +229,7 @@ def new_command(
 def variation_command(
     input_path: Path = typer.Argument(..., metavar="FILE", help="audio file to vary"),
     amount: float = typer.Option(0.3, min=0.0, max=1.0, help="noise relative to the latent's std per dimension"),
-    count: int = typer.Option(4, min=1, max=64, help="number of variations"),
+    count: int = typer.Option(4, min=1, max=MAX_COUNT, help="number of variations"),
     seed: int = typer.Option(0, min=0, help="random seed (the same seed gives the same variations)"),
     out: Path = typer.Option(Path("variation_out"), help="output folder"),
     model_dir: Path | None = MODEL_DIR_OPTION,
@@ -265,7 +281,7 @@ def eval_command(
     split: str = typer.Option("valid", help="manifest split to evaluate"),
     pairs: Path | None = typer.Option(None, help="morph pairs, lines 'A<TAB>B[<TAB>kind]' (default: built from the clips)"),
     model_dir: Path | None = MODEL_DIR_OPTION,
-    steps: int = typer.Option(9, min=3, max=65, help="morph steps K (odd: t = 0.5 must be a step)"),
+    steps: int = typer.Option(9, min=3, max=MAX_STEPS, help="morph steps K (odd: t = 0.5 must be a step)"),
     limit: int = typer.Option(150, min=0, help="clips for reconstruction, seeded random subset (0: all)"),
     num_pairs: int = typer.Option(40, min=0, help="pairs built when no --pairs is given (half pitched, half drum)"),
     seed: int = typer.Option(0, help="seed of the clip subset and the pairs"),

@@ -17,43 +17,30 @@ import time
 from pathlib import Path
 
 import numpy as np
-import platformdirs
+
+from . import settings
+from .errors import LatentMorphError
 
 MAGIC = b"LMGRID1\x00"
 _HEADER = struct.Struct("<8sIIII")  # magic, steps, num_samples, sample_rate, reserved
 #: Bumped when the rendering changes in a way that must invalidate cached grids.
 RENDER_VERSION = 3  # 2: morph points matched to the interpolated RMS level of the sources; 3: the ends are
 #: the sources, residual detail, rows start at the interpolated onset
-
-
-#: Size cap of the grid cache folder, bytes, unless ``$LATENTMORPH_CACHE_MAX_BYTES`` says otherwise.
-DEFAULT_CACHE_MAX_BYTES = 2_000_000_000
 #: Cached files used more recently than this are never evicted, seconds: the plugin reads a grid file
 #: right after the answer that names it (plugin/SlotLoader.cpp), and another backend may have just written one.
 CACHE_MIN_AGE_S = 60.0
 
 
-class GridFileError(Exception):
+class GridFileError(LatentMorphError):
     """A grid file is truncated, has a wrong magic or inconsistent sizes."""
 
 
 def cache_dir() -> Path:
-    """Folder of cached grid files (created on demand)."""
-    root = os.environ.get("LATENTMORPH_CACHE_DIR") or platformdirs.user_cache_dir("latentmorph")
-    path = Path(root) / "grids"
+    """Folder of cached grid files, ``grids/`` in :func:`latentmorph.settings.cache_root` (created
+    on demand)."""
+    path = settings.cache_root() / "grids"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def cache_max_bytes() -> int:
-    """The cache's size cap in bytes: ``$LATENTMORPH_CACHE_MAX_BYTES`` when set (a whole number ≥ 0),
-    else :data:`DEFAULT_CACHE_MAX_BYTES`. Raises ``ValueError`` for any other value."""
-    text = os.environ.get("LATENTMORPH_CACHE_MAX_BYTES", "").strip()
-    if not text:
-        return DEFAULT_CACHE_MAX_BYTES
-    if not text.isdigit():
-        raise ValueError(f"LATENTMORPH_CACHE_MAX_BYTES must be a whole number of bytes, got {text!r}")
-    return int(text)
 
 
 def prune_cache(keep: Path, max_bytes: int, min_age_s: float = CACHE_MIN_AGE_S) -> list[Path]:
@@ -88,8 +75,15 @@ def cache_key(model_id: str, source_sha256: list[str], steps: int, options: dict
     options as sorted ``name=value`` items (32 hex digits). A default two-source morph passes no
     options, so its key is the same as before options existed; every non-default option (morph
     alignment, interpolation, the kind of render and its parameters) must be passed."""
-    text = "|".join([str(RENDER_VERSION), model_id, *source_sha256, str(steps),
-                     *(f"{name}={(options or {})[name]}" for name in sorted(options or {}))])
+    text = "|".join(
+        [
+            str(RENDER_VERSION),
+            model_id,
+            *source_sha256,
+            str(steps),
+            *(f"{name}={(options or {})[name]}" for name in sorted(options or {})),
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

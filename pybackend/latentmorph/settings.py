@@ -26,20 +26,28 @@ class Variable:
 
 
 PYTHON = Variable("LATENTMORPH_PYTHON", "plugin", "interpreter the plugin starts the backend with")
-BACKEND_TIMEOUT_S = Variable("LATENTMORPH_BACKEND_TIMEOUT_S", "plugin",
-                             "seconds the plugin waits for one backend answer before restarting it (default 60)")
-FACTORY_DIR = Variable("LATENTMORPH_FACTORY_DIR", "plugin",
-                       "where `factory:` sample paths of presets resolve (default: `presets/`)")
-MODEL_DIR = Variable("LATENTMORPH_MODEL_DIR", "backend",
-                     "folder with `encoder.onnx` + `decoder.onnx` instead of the shipped model")
-LIBRARY_DB = Variable("LATENTMORPH_LIBRARY_DB", "backend", "the sample-library database (default: the user data dir)")
-CACHE_DIR = Variable("LATENTMORPH_CACHE_DIR", "backend",
-                     "where rendered grids are cached (default: the user cache dir)")
-CACHE_MAX_BYTES = Variable("LATENTMORPH_CACHE_MAX_BYTES", "backend",
-                           "size cap of that cache in bytes (default 2000000000); the least recently used "
-                           "grids are removed after each write, never one used in the last 60 s")
-GOLDEN = Variable("LATENTMORPH_GOLDEN", "tests",
-                  "`1`: the golden-render tests rewrite their stored goldens instead of comparing")
+BACKEND_TIMEOUT_S = Variable(
+    "LATENTMORPH_BACKEND_TIMEOUT_S",
+    "plugin",
+    "seconds the plugin waits for one backend answer before restarting it (default 60)",
+)
+FACTORY_DIR = Variable(
+    "LATENTMORPH_FACTORY_DIR", "plugin", "where `factory:` sample paths of presets resolve (default: `presets/`)"
+)
+MODEL_DIR = Variable(
+    "LATENTMORPH_MODEL_DIR", "Python", "folder with `encoder.onnx` + `decoder.onnx` instead of the shipped model"
+)
+LIBRARY_DB = Variable("LATENTMORPH_LIBRARY_DB", "Python", "the sample-library database (default: the user data dir)")
+CACHE_DIR = Variable("LATENTMORPH_CACHE_DIR", "Python", "where rendered grids are cached (default: the user cache dir)")
+CACHE_MAX_BYTES = Variable(
+    "LATENTMORPH_CACHE_MAX_BYTES",
+    "Python",
+    "size cap of that cache in bytes (default 2000000000); the least recently used "
+    "grids are removed after each write, never one used in the last 60 s",
+)
+GOLDEN = Variable(
+    "LATENTMORPH_GOLDEN", "tests", "`1`: the golden-render tests rewrite their stored goldens instead of comparing"
+)
 
 #: All of them, in the order of the README's table.
 VARIABLES = (PYTHON, BACKEND_TIMEOUT_S, FACTORY_DIR, MODEL_DIR, LIBRARY_DB, CACHE_DIR, CACHE_MAX_BYTES, GOLDEN)

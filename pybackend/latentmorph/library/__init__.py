@@ -11,20 +11,25 @@ tags.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import platformdirs
+from .. import settings
+from ..errors import LatentMorphError
 
 
-class LibraryError(Exception):
+class LibraryError(LatentMorphError):
     """The library database is missing, empty, of an unknown schema version, or a query is invalid."""
+
+    code = "no_library"
+
+
+class QueryError(LibraryError):
+    """The query sound of a search cannot be read or is silent."""
+
+    code = "audio_load_error"
 
 
 def default_db_path() -> Path:
-    """``$LATENTMORPH_LIBRARY_DB`` when set, else ``<user data dir>/LatentMorph/library.sqlite``
-    (``platformdirs.user_data_dir``: ``~/.local/share/LatentMorph`` on Linux)."""
-    override = os.environ.get("LATENTMORPH_LIBRARY_DB")
-    if override:
-        return Path(override)
-    return Path(platformdirs.user_data_dir("LatentMorph")) / "library.sqlite"
+    """The library database: :func:`latentmorph.settings.library_db` (``$LATENTMORPH_LIBRARY_DB``,
+    else ``library.sqlite`` in the user data folder)."""
+    return settings.library_db()

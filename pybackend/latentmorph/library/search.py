@@ -20,7 +20,7 @@ import numpy as np
 
 from ..audio import AudioLoadError, load_audio
 from ..model import MorphModel, get_model
-from . import LibraryError
+from . import LibraryError, QueryError
 from .embedding import SilentAudioError, embed_audio, embedding_id
 from .store import Item, Library
 
@@ -157,7 +157,7 @@ def embed_query(model: MorphModel, query_path: Path, start_s: float | None = Non
     """The file-level embedding (float32 ``[D]``) of ``query_path``, or of its span ``[start_s, end_s)``.
 
     Raises:
-        LibraryError: the file is unreadable or silent, or the span is empty or outside the file.
+        QueryError: the file is unreadable or silent. LibraryError: the span is empty or outside the file.
     """
     if start_s is not None and start_s < 0:
         raise LibraryError(f"--start must be ≥ 0 s, got {start_s}")
@@ -166,7 +166,7 @@ def embed_query(model: MorphModel, query_path: Path, start_s: float | None = Non
     try:
         audio, rate = load_audio(query_path, model.sample_rate, max_duration_s=max(end_s or 0.0, 120.0))
     except AudioLoadError as error:
-        raise LibraryError(f"cannot read the query '{query_path}': {error.reason}") from error
+        raise QueryError(f"cannot read the query '{query_path}': {error.reason}") from error
     first = int(round((start_s or 0.0) * rate))
     stop = len(audio) if end_s is None else min(len(audio), int(round(end_s * rate)))
     if first >= stop:
@@ -175,7 +175,7 @@ def embed_query(model: MorphModel, query_path: Path, start_s: float | None = Non
     try:
         return embed_audio(model, audio[first:stop], segments=False)[0].embedding
     except SilentAudioError as error:
-        raise LibraryError(f"the query '{query_path}' is {error}") from error
+        raise QueryError(f"the query '{query_path}' is {error}") from error
 
 
 def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, end_s: float | None = None,
