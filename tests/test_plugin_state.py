@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from latentmorph.plugin_state import (juce_base64_decode, make_state, plugin_state, preset_chunks,
-                                      read_component_state, set_plugin_state)
+from latentmorph.plugin_state import (
+    juce_base64_decode,
+    make_state,
+    plugin_state,
+    preset_chunks,
+    read_component_state,
+    set_plugin_state,
+)
 
 from .conftest import SAMPLES_DIR, note_messages
 

@@ -271,16 +271,31 @@ def test_default_plugin_is_the_built_one_or_a_clear_error(monkeypatch, tmp_path)
         runner.default_plugin_path()
 
 
-def test_unwritable_output_folder_and_missing_ray_fail_up_front(vst3_path, tmp_path):
+def test_unwritable_output_folder_and_missing_ray_fail_up_front(vst3_path, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     result = invoke(*FLAGS, "--plugin", str(vst3_path), "--out", str(tmp_path / "file" / "out"))
     assert result.exit_code == 1 and "not writable" in result.output, result.output
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    no_ray = invoke(*FLAGS, "--plugin", str(vst3_path), "--out", str(tmp_path / "o"), "--ray", "auto")
+    assert no_ray.exit_code == 1 and "pip install -e '.[cluster]'" in no_ray.output, no_ray.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_ray_tasks_on_a_local_instance_write_the_same_files_as_the_local_run(flags_run, vst3_path, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[cluster]'): --ray not tested")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        import ray  # noqa: F401
-    except ImportError:
-        no_ray = invoke(*FLAGS, "--plugin", str(vst3_path), "--out", str(tmp_path / "o"), "--ray", "auto")
-        assert no_ray.exit_code == 1 and "pip install -e '.[cluster]'" in no_ray.output, no_ray.output
-        assert not (tmp_path / "o").exists()
+        result = invoke(*FLAGS, "--plugin", str(vst3_path), "--out", str(tmp_path), "--ray", "auto", "--sfz")
+        assert ray.is_initialized(), "run_job left a cluster it did not join"
+    finally:
+        ray.shutdown()
+    assert result.exit_code == 0, result.output
+    assert audio_files(tmp_path) == audio_files(flags_run[0])
+    for name in audio_files(tmp_path):
+        assert (tmp_path / name).read_bytes() == (flags_run[0] / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [(e["path"], e["sha256"]) for e in manifest["items"]] == [(e["path"], e["sha256"]) for e in flags_run[1]["items"]]
+    assert (tmp_path / "bass_c4_bell_c4.sfz").read_text() == (flags_run[0] / "bass_c4_bell_c4.sfz").read_text()
 
 
 def test_readme_job_example_is_a_valid_job(tmp_path):

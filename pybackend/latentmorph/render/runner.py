@@ -16,6 +16,7 @@ only the items in flight.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -212,33 +213,53 @@ def _run_pool(items: list[Item], workers: int, plugin_path: Path, job: Job,
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_ray(items: list[Item], address: str, plugin_path: Path, job: Job, out_dir: Path) -> Iterator[tuple[Item, dict]]:
-    """The same items as Ray tasks of ``RAY_CHUNK_ITEMS`` (the workers need the plugin, the sources
-    and the output folder at the same paths: a shared file system)."""
+def _run_ray(items: list[Item], plugin_path: Path, job: Job, out_dir: Path) -> Iterator[tuple[Item, dict]]:
+    """The same items as Ray tasks of ``RAY_CHUNK_ITEMS`` on the cluster :func:`connect_ray`
+    joined (the workers need the plugin, the sources and the output folder at the same paths: a
+    shared file system). Tasks still pending when the generator is closed (Ctrl-C) are cancelled."""
     import ray
 
-    ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
-             include_dashboard=False)
     task = ray.remote(num_cpus=1)(_render_chunk)
     settings = dataclasses.replace(job, items=())
     refs = {task.remote(items[i:i + RAY_CHUNK_ITEMS], plugin_path, settings, out_dir): items[i:i + RAY_CHUNK_ITEMS]
             for i in range(0, len(items), RAY_CHUNK_ITEMS)}
-    while refs:
-        done, _ = ray.wait(list(refs), num_returns=1)
-        chunk = refs.pop(done[0])
-        try:
-            results = ray.get(done[0])
-        except ray.exceptions.RayError as error:  # a worker died: its chunk fails, the rest goes on
-            results = [{"error": f"Ray task failed ({type(error).__name__})"}] * len(chunk)
-        yield from zip(chunk, results)
-
-
-def require_ray() -> None:
-    """Raises :class:`RenderError` with the install command when Ray is not importable."""
     try:
-        import ray  # noqa: F401
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            chunk = refs.pop(done[0])
+            try:
+                results = ray.get(done[0])
+            except ray.exceptions.RayError as error:  # a worker died: its chunk fails, the rest goes on
+                results = [{"error": f"Ray task failed ({type(error).__name__})"}] * len(chunk)
+            yield from zip(chunk, results)
+    finally:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+
+
+def connect_ray(address: str) -> bool:
+    """Join the Ray cluster at ``address`` (``"auto"``: the one running on this machine or in
+    ``RAY_ADDRESS``; ``"ray://host:10001"``; ``"local"``: start one here), unless this process is
+    already connected. Returns whether it connected (then :func:`disconnect_ray` when done).
+    Raises :class:`RenderError` when Ray is not installed or the cluster cannot be reached."""
+    try:
+        import ray
     except ImportError as error:
         raise RenderError("--ray needs Ray, which is not installed: pip install -e '.[cluster]'") from error
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+    except (ConnectionError, ValueError, RuntimeError) as error:
+        raise RenderError(f"cannot reach the Ray cluster at {address!r}: {error}") from error
+    return True
+
+
+def disconnect_ray() -> None:
+    """Leave the Ray cluster (a ``"local"`` instance started by :func:`connect_ray` stops)."""
+    import ray
+
+    ray.shutdown()
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -344,15 +365,25 @@ def run_job(job: Job, out_dir: Path, plugin_path: Path, *, workers: int = 1, ray
 
     Raises:
         RenderError: the plugin is missing or not LatentMorph, the output folder is not writable,
-            Ray is asked for and not installed, the model cannot be loaded.
+            Ray is asked for and not installed or its cluster cannot be reached, the model cannot be
+            loaded.
         JobError: a ``params`` key is not a parameter of the plugin.
     """
+    started = time.perf_counter()
+    joined_ray = connect_ray(ray_address) if ray_address else False
+    try:
+        return _render_job(job, out_dir, plugin_path, workers, ray_address, sfz, started)
+    finally:
+        if joined_ray:
+            disconnect_ray()
+
+
+def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_address: str | None, sfz: bool,
+                started: float) -> RunReport:
+    """:func:`run_job` once Ray (if asked for) is joined; ``started``: its ``perf_counter`` start."""
     from ..model import ModelError, get_model
     from .outputs import save_contact_sheet, write_sfz
 
-    started = time.perf_counter()
-    if ray_address:
-        require_ray()
     plugin = open_plugin(plugin_path)
     for name in job.params:
         if name not in plugin.parameters or name == "morph":
@@ -381,13 +412,13 @@ def run_job(job: Job, out_dir: Path, plugin_path: Path, *, workers: int = 1, ray
             todo.append(item)
     if workers > 1 or ray_address:
         del plugin  # each worker loads its own
-        results = (_run_ray(todo, ray_address, plugin_path, job, out_dir) if ray_address
+        results = (_run_ray(todo, plugin_path, job, out_dir) if ray_address
                    else _run_pool(todo, min(workers, len(todo) or 1), plugin_path, job, out_dir))
     else:
         results = _run_in_process(todo, plugin, job, out_dir)
     log = _Log(len(todo))
     try:
-        with open(out_dir / JOURNAL_NAME, "a", encoding="utf-8") as journal:
+        with contextlib.closing(results), open(out_dir / JOURNAL_NAME, "a", encoding="utf-8") as journal:
             for item, result in results:
                 if "error" in result:
                     failed[item.path] = result["error"]
