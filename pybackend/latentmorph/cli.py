@@ -283,7 +283,7 @@ def eval_command(
     model_dir: Path | None = MODEL_DIR_OPTION,
     steps: int = typer.Option(9, min=3, max=MAX_STEPS, help="morph steps K (odd: t = 0.5 must be a step)"),
     limit: int = typer.Option(150, min=0, help="clips for reconstruction, seeded random subset (0: all)"),
-    num_pairs: int = typer.Option(40, min=0, help="pairs built when no --pairs is given (half pitched, half drum)"),
+    num_pairs: int = typer.Option(100, min=0, help="pairs built when no --pairs is given (half pitched, half drum)"),
     seed: int = typer.Option(0, help="seed of the clip subset and the pairs"),
     baselines: bool = typer.Option(True, help="also run the oracle mel + Griffin-Lim baselines"),
     gl_iterations: int | None = typer.Option(None, min=1, help="Griffin-Lim iterations of the baselines "

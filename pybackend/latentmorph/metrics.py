@@ -9,6 +9,8 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
+from . import envelope
+
 FFT_SIZES = (2048, 1024, 512, 256, 128)
 FLOOR_DB = 80.0
 
@@ -113,11 +115,6 @@ def hf_excess_db(output: np.ndarray, reference: np.ndarray, sample_rate: int,
 
 # --- descriptors of one sound ---------------------------------------------------------------
 
-#: RMS envelope of :func:`attack_time_ms`: 256-sample window (5.8 ms at 44.1 kHz), 32-sample hop.
-ENVELOPE_FRAME = 256
-ENVELOPE_HOP = 32
-
-
 def spectral_centroid_hz(audio: np.ndarray, sample_rate: int) -> float:
     """Energy-weighted mean spectral centroid in Hz.
 
@@ -147,25 +144,12 @@ def loudness_db(audio: np.ndarray) -> float:
 def attack_time_ms(audio: np.ndarray, sample_rate: int) -> float:
     """Attack time in ms: from the first time the RMS envelope reaches 10 % of its maximum to the
     first time after that it reaches 90 % (the 10 %→90 % rise time, Peeters et al. 2011, Timbre
-    Toolbox). Envelope: ``librosa.feature.rms`` with a 256-sample window and 32-sample hop,
-    crossings interpolated linearly between frames. Input mono float ``[samples]`` at
-    ``sample_rate`` Hz. Raises ``ValueError`` for silent input.
+    Toolbox): :func:`latentmorph.envelope.attack_span` of :func:`latentmorph.envelope.rms_envelope`
+    (256-sample window, 32-sample hop). Input mono float ``[samples]`` at ``sample_rate`` Hz.
+    Raises ``ValueError`` for silent input.
     """
-    envelope = librosa.feature.rms(y=np.asarray(audio, dtype=np.float64), frame_length=ENVELOPE_FRAME,
-                                   hop_length=ENVELOPE_HOP)[0]
-    peak = float(envelope.max())
-    if peak <= 0.0:
-        raise ValueError("silent signal has no attack")
-
-    def crossing(level: float, start: int) -> float:
-        i = start + int(np.argmax(envelope[start:] >= level))
-        if i == 0 or envelope[i - 1] >= level:
-            return float(i)
-        return i - 1 + (level - envelope[i - 1]) / (envelope[i] - envelope[i - 1])
-
-    t10 = crossing(0.1 * peak, 0)
-    t90 = crossing(0.9 * peak, int(np.floor(t10)))
-    return float((t90 - t10) * ENVELOPE_HOP / sample_rate * 1e3)
+    start, end = envelope.attack_span(envelope.rms_envelope(audio))
+    return float((end - start) * envelope.ENVELOPE_HOP / sample_rate * 1e3)
 
 
 # --- behaviour along a morph ----------------------------------------------------------------
