@@ -17,9 +17,9 @@ from latentmorph.cli import app
 from latentmorph.grid import RENDER_VERSION, cache_key, read_grid
 from latentmorph.metrics import mrstft_distance
 from latentmorph.model import MorphModel, default_model_dir, get_model
-from latentmorph.morph import (ALIGN_MODES, DEFAULT_DETAIL, INTERP_MODES, PRIOR_FILE, LatentPrior, PriorStatsError,
-                               blend, detail_weights, fit_latent_prior, interpolate_latents, morph_latents,
-                               reconstruct, render_grid, sample_prior, variation)
+from latentmorph.generate import PRIOR_FILE, LatentPrior, PriorStatsError, fit_latent_prior, sample_prior, variation
+from latentmorph.morph import (ALIGN_MODES, DEFAULT_DETAIL, INTERP_MODES, blend, detail_weights, interpolate_latents,
+                               morph_latents, reconstruct, render_grid)
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR
 from .test_backend import Backend

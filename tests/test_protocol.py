@@ -14,7 +14,8 @@ from latentmorph.errors import LatentMorphError
 from latentmorph.grid import GridFileError
 from latentmorph.library import LibraryError, QueryError
 from latentmorph.model import ModelError
-from latentmorph.morph import MorphInputError, PriorStatsError
+from latentmorph.generate import PriorStatsError
+from latentmorph.morph import MorphInputError
 
 
 @pytest.mark.parametrize(("error", "code"), [

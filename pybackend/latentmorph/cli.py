@@ -1,17 +1,21 @@
 """Command line: ``latentmorph morph A B --steps 9 --out DIR``, ``latentmorph reconstruct IN OUT``,
 ``latentmorph eval [DIR ...] [--manifest M --split valid]`` and ``latentmorph map --out map.html``;
-``latentmorph blend A B [C D] --weights …``, ``new``, ``variation FILE`` and ``fit-prior`` (morph.py).
+``latentmorph blend A B [C D] --weights …``, ``new``, ``variation FILE`` and ``fit-prior`` (morph.py, generate.py).
 
 Errors (unreadable audio, missing model) are printed as one clear line and exit with status 1.
-The evaluation, map and plotting modules (scipy.signal, matplotlib) are imported by the commands
-that use them, so ``--help`` and the backend-facing commands start without them.
+The tools (evaluation, plots, the library map: matplotlib, scikit-learn, ViSQOL; the ``tools``
+extra) are imported by the commands that use them, so ``--help`` and the morph commands start
+without them and a missing extra is one clear error.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import warnings
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import numpy as np
 import soundfile as sf
@@ -20,6 +24,7 @@ from rich.console import Console
 from rich.progress import track
 
 from .audio import AudioLoadError, AudioTruncatedWarning, load_audio
+from .generate import PRIOR_FILE, fit_latent_prior, sample_prior, variation
 from .library import LibraryError, default_db_path
 from .library import commands as library_commands
 from .model import ModelError, MorphModel, default_model_dir
@@ -30,60 +35,80 @@ from .morph import (
     DEFAULT_INTERP,
     INTERP_MODES,
     MAX_SOURCES,
-    PRIOR_FILE,
     MorphInputError,
     blend,
-    fit_latent_prior,
     morph_positions,
     reconstruct,
     render_grid,
-    sample_prior,
-    variation,
 )
 from .protocol import MAX_COUNT, MAX_STEPS
 from .render import commands as render_commands
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="LatentMorph: morph between samples in a learned latent space.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="LatentMorph: morph between samples in a learned latent space."
+)
 console = Console(stderr=True)
 library_commands.register(app)  # index, similar, tags, library-eval
 render_commands.register(app)  # render: batches through the VST3 (heavy imports inside the command)
 
-MODEL_DIR_OPTION = typer.Option(None, "--model-dir", help="folder with encoder.onnx/decoder.onnx "
-                                "(default: the shipped model, or $LATENTMORPH_MODEL_DIR)")
+MODEL_DIR_OPTION = typer.Option(
+    None,
+    "--model-dir",
+    help="folder with encoder.onnx/decoder.onnx (default: the shipped model, or $LATENTMORPH_MODEL_DIR)",
+)
 
 
 def _choice(allowed: tuple[str, ...]):
     """Option callback refusing values outside ``allowed`` with a usage error."""
+
     def check(value: str) -> str:
         if value not in allowed:
             raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
         return value
+
     return check
 
 
-ALIGN_OPTION = typer.Option(DEFAULT_ALIGN, callback=_choice(ALIGN_MODES),
-                            help="latent alignment: onset (pad so onsets coincide) or dtw (also "
-                            "time-warp the latent sequences against each other)")
-INTERP_OPTION = typer.Option(DEFAULT_INTERP, callback=_choice(INTERP_MODES),
-                             help="latent interpolation per frame: linear or slerp (spherical)")
-DETAIL_OPTION = typer.Option(DEFAULT_DETAIL, min=0.0, max=1.0,
-                             help="how far each source's residual (its detail the model misses) "
-                             "reaches into the morph: 0 = pure model between the ends")
+ALIGN_OPTION = typer.Option(
+    DEFAULT_ALIGN,
+    callback=_choice(ALIGN_MODES),
+    help="latent alignment: onset (pad so onsets coincide) or dtw (also "
+    "time-warp the latent sequences against each other)",
+)
+INTERP_OPTION = typer.Option(
+    DEFAULT_INTERP, callback=_choice(INTERP_MODES), help="latent interpolation per frame: linear or slerp (spherical)"
+)
+DETAIL_OPTION = typer.Option(
+    DEFAULT_DETAIL,
+    min=0.0,
+    max=1.0,
+    help="how far each source's residual (its detail the model misses) "
+    "reaches into the morph: 0 = pure model between the ends",
+)
 JSON_OPTION = typer.Option(False, "--json", help="print the written files as JSON on stdout")
 
 
-def _fail(error: Exception) -> None:
+def _fail(error: Exception) -> NoReturn:
     console.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
+
+
+def _tool(module: str) -> ModuleType:
+    """Import a tools module of this package (``.plots``, ``.evaluation``, ``.library.map``), or fail
+    saying how to install the ``tools`` extra it needs."""
+    try:
+        return importlib.import_module(module, __package__)
+    except ModuleNotFoundError as error:
+        _fail(RuntimeError(f"the `{error.name}` module is missing: install the tools, pip install -e '.[tools]'"))
 
 
 def _warn(message: str) -> None:
     console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True, highlight=False)
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
-                  line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None, line: str | None = None
+) -> None:
     """``warnings.showwarning`` of the CLI: one line, as the errors are."""
     _warn(str(message))
 
@@ -135,8 +160,6 @@ def morph(
 ) -> None:
     """Write one WAV per morph step (step_00_t0.000.wav …) and morph.png with their spectrograms.
     The first and last steps are the sources themselves."""
-    from .plots import save_grid_spectrograms
-
     model = _load_model(model_dir)
     try:
         a, _ = load_audio(sample_a, model.sample_rate)
@@ -145,10 +168,12 @@ def morph(
             grid = render_grid(model, a, b, steps, align=align, interp=interp, detail=detail)
     except (AudioLoadError, MorphInputError) as error:
         _fail(error)
-    _write_wavs(grid, model.sample_rate,
-                [out / f"step_{i:02d}_t{t:.3f}.wav" for i, t in enumerate(morph_positions(steps))])
-    png = save_grid_spectrograms(grid, model.sample_rate, out / "morph.png",
-                                 title=f"{sample_a.name} → {sample_b.name} ({model.model_id})")
+    _write_wavs(
+        grid, model.sample_rate, [out / f"step_{i:02d}_t{t:.3f}.wav" for i, t in enumerate(morph_positions(steps))]
+    )
+    png = _tool(".plots").save_grid_spectrograms(
+        grid, model.sample_rate, out / "morph.png", title=f"{sample_a.name} → {sample_b.name} ({model.model_id})"
+    )
     console.print(f"wrote {png}")
 
 
@@ -173,9 +198,13 @@ def reconstruct_command(
 @app.command("blend")
 def blend_command(
     samples: list[Path] = typer.Argument(..., metavar="A B [C [D]]", help=f"2 to {MAX_SOURCES} sources"),
-    weights: list[str] = typer.Option(..., "--weights", help="one weight per source, comma-separated, "
-                                      "each ≥ 0, summing to 1 (\"0.25,0.25,0.25,0.25\"); repeat for "
-                                      "more points"),
+    weights: list[str] = typer.Option(
+        ...,
+        "--weights",
+        help="one weight per source, comma-separated, "
+        'each ≥ 0, summing to 1 ("0.25,0.25,0.25,0.25"); repeat for '
+        "more points",
+    ),
     out: Path = typer.Option(Path("blend_out"), help="output folder"),
     align: str = ALIGN_OPTION,
     interp: str = INTERP_OPTION,
@@ -218,8 +247,9 @@ def new_command(
     """New sounds sampled from the latent prior of the training clips: new_00.wav …"""
     model = _load_model(model_dir)
     try:
-        audio = sample_prior(model, seconds, count, seed, temperature,
-                             prior=prior or (model_dir or default_model_dir()) / PRIOR_FILE)
+        audio = sample_prior(
+            model, seconds, count, seed, temperature, prior=prior or (model_dir or default_model_dir()) / PRIOR_FILE
+        )
     except ValueError as error:
         _fail(error)
     _write_wavs(audio, model.sample_rate, [out / f"new_{i:02d}.wav" for i in range(count)], json_output)
@@ -256,22 +286,26 @@ def fit_prior_command(
     model_dir: Path | None = MODEL_DIR_OPTION,
 ) -> None:
     """Fit the latent prior that `latentmorph new` samples from (run after every model export)."""
-    from . import evaluation
-
+    evaluation = _tool(".evaluation")
     try:
         clips = evaluation.select_clips(evaluation.clips_from_manifest(manifest, split), max_clips, seed)
     except evaluation.EvaluationError as error:
         _fail(error)
     model = _load_model(model_dir)
-    loaded = (load_audio(clip.path, model.sample_rate)[0]
-              for clip in track(clips, description="encoding clips", console=console))
+    loaded = (
+        load_audio(clip.path, model.sample_rate)[0]
+        for clip in track(clips, description="encoding clips", console=console)
+    )
     try:
         prior = fit_latent_prior(model, loaded, n_components=components)
     except (AudioLoadError, ValueError) as error:
         _fail(error)
     path = prior.save(out or (model_dir or default_model_dir()) / PRIOR_FILE)
-    console.print(f"wrote {path}: {prior.num_clips} clips, {components} components keep "
-                  f"{100 * prior.explained_variance:.1f} % of the variance", highlight=False)
+    console.print(
+        f"wrote {path}: {prior.num_clips} clips, {components} components keep "
+        f"{100 * prior.explained_variance:.1f} % of the variance",
+        highlight=False,
+    )
 
 
 @app.command("eval")
@@ -279,22 +313,29 @@ def eval_command(
     dirs: list[Path] = typer.Argument(None, metavar="[DIR]...", help="folders of audio (category = parent folder)"),
     manifest: Path | None = typer.Option(None, help="data manifest (JSON lines) instead of folders"),
     split: str = typer.Option("valid", help="manifest split to evaluate"),
-    pairs: Path | None = typer.Option(None, help="morph pairs, lines 'A<TAB>B[<TAB>kind]' (default: built from the clips)"),
+    pairs: Path | None = typer.Option(
+        None, help="morph pairs, lines 'A<TAB>B[<TAB>kind]' (default: built from the clips)"
+    ),
     model_dir: Path | None = MODEL_DIR_OPTION,
     steps: int = typer.Option(9, min=3, max=MAX_STEPS, help="morph steps K (odd: t = 0.5 must be a step)"),
     limit: int = typer.Option(150, min=0, help="clips for reconstruction, seeded random subset (0: all)"),
     num_pairs: int = typer.Option(100, min=0, help="pairs built when no --pairs is given (half pitched, half drum)"),
     seed: int = typer.Option(0, help="seed of the clip subset and the pairs"),
     baselines: bool = typer.Option(True, help="also run the oracle mel + Griffin-Lim baselines"),
-    gl_iterations: int | None = typer.Option(None, min=1, help="Griffin-Lim iterations of the baselines "
-                                             "(default: evaluation.GL_ITERATIONS, 32)"),
+    gl_iterations: int | None = typer.Option(
+        None, min=1, help="Griffin-Lim iterations of the baselines (default: evaluation.GL_ITERATIONS, 32)"
+    ),
     align: str | None = typer.Option(None, help="forwarded to render_grid(align=...) when given"),
     interp: str | None = typer.Option(None, help="forwarded to render_grid(interp=...) when given"),
-    previous_model: Path | None = typer.Option(None, "--previous-model", metavar="DIR",
-                                               help="an earlier model folder: its reconstructions are "
-                                               "scored as system 'previous' and heard on listen.html"),
-    visqol_limit: int = typer.Option(50, min=0, help="clips also scored with ViSQOL (~0.3 s per clip and "
-                                     "system), seeded subset (0: all)"),
+    previous_model: Path | None = typer.Option(
+        None,
+        "--previous-model",
+        metavar="DIR",
+        help="an earlier model folder: its reconstructions are scored as system 'previous' and heard on listen.html",
+    ),
+    visqol_limit: int = typer.Option(
+        50, min=0, help="clips also scored with ViSQOL (~0.3 s per clip and system), seeded subset (0: all)"
+    ),
     listen_clips: int = typer.Option(12, min=0, help="clips on listen.html, spread over categories"),
     listen_pairs: int = typer.Option(6, min=0, help="pairs on listen.html, spread over kinds"),
     out: Path = typer.Option(Path("out/eval"), help="folder for eval.json, eval.md, eval.png, listen.html"),
@@ -302,27 +343,29 @@ def eval_command(
 ) -> None:
     """Objective reconstruction and morph metrics of the model against baselines (see eval.md), and
     listen.html: originals, reconstructions and morph steps to hear side by side."""
-    from . import evaluation
-
+    evaluation = _tool(".evaluation")
     if steps % 2 == 0:
         _fail(ValueError(f"--steps must be odd so that t = 0.5 is a step, got {steps}"))
     if bool(dirs) == (manifest is not None):
         _fail(ValueError("give folders or --manifest (one of the two)"))
     try:
         clips = evaluation.clips_from_manifest(manifest, split) if manifest else evaluation.clips_from_dirs(dirs)
-        pair_list = (evaluation.read_pairs(pairs, clips) if pairs
-                     else evaluation.build_pairs(clips, num_pairs, seed))
+        pair_list = evaluation.read_pairs(pairs, clips) if pairs else evaluation.build_pairs(clips, num_pairs, seed)
         render_options = evaluation.render_options(align, interp)
     except ValueError as error:  # EvaluationError, or an unknown align / interp
         _fail(error)
     model = _load_model(model_dir)
     previous = _load_model(previous_model) if previous_model is not None else None
     selected = evaluation.select_clips(clips, limit, seed)
-    console.print(f"model {model.model_id}: {len(selected)} of {len(clips)} clips, {len(pair_list)} pairs, "
-                  f"{steps} steps, baselines {'on' if baselines else 'off'}"
-                  + (f", previous model {previous.model_id}" if previous else ""), highlight=False)
-    config = evaluation.EvaluationConfig(steps, seed, baselines, gl_iterations or evaluation.GL_ITERATIONS,
-                                         render_options, visqol_limit)
+    console.print(
+        f"model {model.model_id}: {len(selected)} of {len(clips)} clips, {len(pair_list)} pairs, "
+        f"{steps} steps, baselines {'on' if baselines else 'off'}"
+        + (f", previous model {previous.model_id}" if previous else ""),
+        highlight=False,
+    )
+    config = evaluation.EvaluationConfig(
+        steps, seed, baselines, gl_iterations or evaluation.GL_ITERATIONS, render_options, visqol_limit
+    )
     listening = evaluation.ListeningPage.choose(selected, pair_list, listen_clips, listen_pairs, seed)
     report = evaluation.evaluate(model, selected, pair_list, config, console, previous, listening)
     paths = (*evaluation.write_report(report, out), listening.write(out / "listen.html", report))
@@ -337,15 +380,17 @@ def eval_command(
 def map_command(
     out: Path = typer.Option(Path("map.html"), "--out", help="interactive HTML map to write"),
     png: Path | None = typer.Option(None, "--png", help="static PNG to write (default: --out with .png)"),
-    db: Path | None = typer.Option(None, "--db", help="library database (default: $LATENTMORPH_LIBRARY_DB, "
-                                   "else library.sqlite in the user data folder)"),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="library database (default: $LATENTMORPH_LIBRARY_DB, else library.sqlite in the user data folder)",
+    ),
     category: str | None = typer.Option(None, "--category", help="map only the sounds with this tag"),
     seed: int = typer.Option(0, help="t-SNE random seed (the same seed gives the same map)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
 ) -> None:
     """Write a 2-D t-SNE map of the library: an HTML page (colour: tag, hover: name, click: play) and a PNG."""
-    from .library.map import build_map
-
+    build_map = _tool(".library.map").build_map
     db_path = db if db is not None else default_db_path()
     png_path = png if png is not None else out.with_suffix(".png")
     try:
@@ -356,8 +401,10 @@ def map_command(
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:
-        console.print(f"wrote {report.html_path} and {report.png_path}: {report.num_points} sounds, "
-                      f"{report.num_tags} tags, {report.seconds:.1f} s")
+        console.print(
+            f"wrote {report.html_path} and {report.png_path}: {report.num_points} sounds, "
+            f"{report.num_tags} tags, {report.seconds:.1f} s"
+        )
 
 
 if __name__ == "__main__":

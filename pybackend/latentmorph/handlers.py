@@ -19,6 +19,7 @@ import numpy as np
 
 from . import settings
 from .audio import AudioLoadError, AudioTruncatedWarning, check_audio_file, load_audio, sha256_file
+from .generate import PRIOR_FILE, PriorStatsError, sample_prior, variation
 from .grid import GridFileError, cache_dir, cache_key, prune_cache, read_grid_header, write_grid
 from .library import default_db_path
 from .library.segments import segments_dir, write_segment
@@ -30,14 +31,10 @@ from .morph import (
     DEFAULT_INTERP,
     INTERP_MODES,
     MAX_SOURCES,
-    PRIOR_FILE,
     MorphInputError,
-    PriorStatsError,
     blend,
     check_weights,
     render_grid,
-    sample_prior,
-    variation,
 )
 from .protocol import (
     MAX_COUNT,
@@ -179,7 +176,7 @@ def handle_render_blend(request: Request) -> Answer:
     paths = source_paths(request, 2, MAX_SOURCES)
     weights = weight_rows(request, MAX_BLEND_POINTS)
     try:
-        normalised = check_weights(weights, len(paths))
+        normalised = check_weights(np.asarray(weights, dtype=np.float64), len(paths))
     except ValueError as error:
         raise BadRequest(str(error)) from error
     options = _morph_options(request)
