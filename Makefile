@@ -40,7 +40,7 @@ venv: $(VENV)/.pip-stamp
 $(VENV)/.pip-stamp: pyproject.toml | $(VENV)/.apt-stamp
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[train,dev,cluster]'  # cluster: Ray for the --ray tests (80 MB download, 12 s)
+	$(PY) -m pip install -q -e '.[train,dev,tools,cluster]'  # tools: eval, plots, map; cluster: Ray for the --ray tests (80 MB download, 12 s)
 	touch $@
 
 build: $(VST3)

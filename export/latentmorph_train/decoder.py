@@ -22,14 +22,16 @@ class Decoder(nn.Module):
         if cfg.upsample == "transposed":
             # kernel 2s, stride s, padding s/2 → exactly s× the frames; but even and odd frames get
             # different taps, so a held note comes out modulated at the latent rate (checkerboard)
-            self.up = nn.ConvTranspose1d(c, c, kernel_size=2 * cfg.latent_stride,
-                                         stride=cfg.latent_stride, padding=cfg.latent_stride // 2)
+            self.up = nn.ConvTranspose1d(
+                c, c, kernel_size=2 * cfg.latent_stride, stride=cfg.latent_stride, padding=cfg.latent_stride // 2
+            )
         else:
             # resize-convolution (Odena et al. 2016, "Deconvolution and checkerboard artifacts"):
             # linear interpolation puts STFT frame 2i+j at latent position i − 1/4 + j/2, exactly where
             # its centre lies, and a constant latent gives identical frames
-            self.up = nn.Sequential(nn.Upsample(scale_factor=cfg.latent_stride, mode="linear"),
-                                    nn.Conv1d(c, c, kernel_size=3, padding=1))
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=cfg.latent_stride, mode="linear"), nn.Conv1d(c, c, kernel_size=3, padding=1)
+            )
         self.blocks_fine = stack(c, cfg.decoder_blocks[1])
         self.norm = nn.LayerNorm(c)
         head = {"absolute": ISTFTHead, "integrated": IntegratedPhaseHead}[cfg.phase]

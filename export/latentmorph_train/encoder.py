@@ -20,8 +20,9 @@ class Encoder(nn.Module):
         self.features = LogMel(cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.encoder_phase_bins)
         self.embed = nn.Conv1d(cfg.n_mels + 2 * cfg.encoder_phase_bins, c, kernel_size=7, padding=3)
         self.blocks_fine = stack(c, cfg.encoder_blocks[0])
-        self.down = nn.Conv1d(c, c, kernel_size=2 * cfg.latent_stride, stride=cfg.latent_stride,
-                              padding=cfg.latent_stride // 2)
+        self.down = nn.Conv1d(
+            c, c, kernel_size=2 * cfg.latent_stride, stride=cfg.latent_stride, padding=cfg.latent_stride // 2
+        )
         self.blocks_coarse = stack(c, cfg.encoder_blocks[1])
         self.norm = nn.LayerNorm(c)
         self.out = nn.Linear(c, 2 * cfg.latent_dim)

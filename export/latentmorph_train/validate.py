@@ -27,8 +27,12 @@ app = typer.Typer(add_completion=False)
 
 def _stats(values: list[float]) -> dict:
     q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return {"count": len(values), "median": float(median), "iqr": [float(q1), float(q3)],
-            "mean": float(np.mean(values))}
+    return {
+        "count": len(values),
+        "median": float(median),
+        "iqr": [float(q1), float(q3)],
+        "mean": float(np.mean(values)),
+    }
 
 
 def save_training_curves(metrics_path: Path, png_path: Path) -> Path:
@@ -47,7 +51,7 @@ def save_training_curves(metrics_path: Path, png_path: Path) -> Path:
     loss = np.array([r["mrstft"] for r in train])
     kernel = np.ones(min(20, len(loss))) / min(20, len(loss))
     ax_loss.plot(steps, loss, color="0.8", lw=0.8, label="train (every 25 steps)")
-    ax_loss.plot(steps[len(kernel) - 1:], np.convolve(loss, kernel, mode="valid"), lw=1.5, label="train, smoothed")
+    ax_loss.plot(steps[len(kernel) - 1 :], np.convolve(loss, kernel, mode="valid"), lw=1.5, label="train, smoothed")
     ax_loss.plot([r["step"] for r in valid], [r["valid_mrstft"] for r in valid], "o-", label="validation")
     ax_loss.set(xlabel="step", ylabel="MR-STFT loss", title="reconstruction")
     ax_loss.legend()
@@ -71,8 +75,11 @@ def validate_model(data_dir: Path, model: MorphModel) -> dict:
         distance = mrstft_distance(reconstruct(model, audio), audio)
         by_source.setdefault(row["source"], []).append(distance)
     everything = [d for values in by_source.values() for d in values]
-    return {"model_id": model.model_id, "mrstft_distance": _stats(everything),
-            "by_source": {source: _stats(values) for source, values in sorted(by_source.items())}}
+    return {
+        "model_id": model.model_id,
+        "mrstft_distance": _stats(everything),
+        "by_source": {source: _stats(values) for source, values in sorted(by_source.items())},
+    }
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""``python -m latentmorph.demo --plugin LatentMorph.vst3 --out DIR`` (what ``make demo`` runs).
+"""``python -m latentmorph.demo --plugin LatentMorph.vst3 --presets presets --out DIR`` (what
+``make demo`` runs).
 
 Loads the real VST3 in pedalboard, loads a factory preset (shipped model, bundled samples) and
 renders a phrase in which ``morph`` goes from 0 to 1: one note per morph step, rendered as
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -21,18 +23,22 @@ from rich.progress import track
 from .plots import save_spectrogram
 from .plugin_state import plugin_state
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PLUGIN = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3"
 DEFAULT_PRESETS = ("pitched_bass_to_bell", "drums_kick_to_snare")
 SAMPLE_RATE = 44100
-NOTE_S = 0.5       # key held
-STEP_S = 0.75      # note + room for the release tail
+NOTE_S = 0.5  # key held
+STEP_S = 0.75  # note + room for the release tail
 console = Console(stderr=True)
 app = typer.Typer(add_completion=False)
 
 
-def render_note(plugin, note: int, velocity: int = 100, note_s: float = NOTE_S, duration_s: float = STEP_S,
-                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def render_note(
+    plugin,
+    note: int,
+    velocity: int = 100,
+    note_s: float = NOTE_S,
+    duration_s: float = STEP_S,
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
     """One note-on at 0 s, note-off at ``note_s``; returns float32 ``[2, duration_s * sample_rate]``."""
     messages = [(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), note_s)]
     return plugin(messages, duration=duration_s, sample_rate=sample_rate, num_channels=2, reset=True)
@@ -51,9 +57,10 @@ def render_morph_phrase(plugin, steps: int, notes: list[int]) -> tuple[np.ndarra
 
 @app.command()
 def main(
-    plugin_path: Path = typer.Option(DEFAULT_PLUGIN, "--plugin", help="LatentMorph.vst3 bundle"),
+    plugin_path: Path = typer.Option(..., "--plugin", help="LatentMorph.vst3 bundle (`make build` builds it)"),
+    presets_dir: Path = typer.Option(Path("presets"), "--presets", help="folder of the factory presets"),
     out: Path = typer.Option(Path("out/demo"), help="output folder"),
-    preset: list[str] = typer.Option(list(DEFAULT_PRESETS), help="factory preset names (presets/*.vstpreset)"),
+    preset: list[str] = typer.Option(list(DEFAULT_PRESETS), help="preset names (<--presets>/<name>.vstpreset)"),
     steps: int = typer.Option(9, min=2, help="notes (morph steps) per phrase"),
 ) -> None:
     """Render morph phrases through the VST3 and write WAV + PNG per preset."""
@@ -64,10 +71,10 @@ def main(
         raise typer.Exit(1)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    plugin = pedalboard.load_plugin(str(plugin_path), initialization_timeout=1.0)
+    plugin: Any = pedalboard.load_plugin(str(plugin_path), initialization_timeout=1.0)  # a VST3Plugin
     console.print(f"loaded {plugin.name} in {time.monotonic() - started:.2f} s")
     for name in preset:
-        preset_path = REPO_ROOT / "presets" / f"{name}.vstpreset"
+        preset_path = presets_dir / f"{name}.vstpreset"
         plugin.load_preset(str(preset_path))
         notes = [48, 52, 55, 60] if name.startswith("pitched") else [60]
         audio, markers = render_morph_phrase(plugin, steps, notes)
@@ -77,8 +84,13 @@ def main(
             raise typer.Exit(1)
         wav = out / f"{name}.wav"
         sf.write(wav, audio.T, SAMPLE_RATE, subtype="PCM_24")
-        png = save_spectrogram(audio.mean(axis=0), SAMPLE_RATE, out / f"{name}.png",
-                               title=f"LatentMorph VST3 — {name}: morph 0 → 1", markers=markers)
+        png = save_spectrogram(
+            audio.mean(axis=0),
+            SAMPLE_RATE,
+            out / f"{name}.png",
+            title=f"LatentMorph VST3 — {name}: morph 0 → 1",
+            markers=markers,
+        )
         print(wav)
         print(png)
     console.print(f"done in {time.monotonic() - started:.1f} s")

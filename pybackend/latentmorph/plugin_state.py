@@ -81,21 +81,26 @@ def preset_chunks(preset: bytes) -> tuple[str, dict[str, bytes]]:
     if len(preset) < _HEADER.size:
         raise ValueError("not a .vstpreset: too short")
     magic, _version, class_id, list_offset = _HEADER.unpack_from(preset)
-    if magic != b"VST3" or preset[list_offset:list_offset + 4] != b"List":
+    if magic != b"VST3" or preset[list_offset : list_offset + 4] != b"List":
         raise ValueError("not a .vstpreset: bad header or chunk list")
     (count,) = struct.unpack_from("<i", preset, list_offset + 4)
     chunks = {}
     for i in range(count):
         chunk_id, offset, size = _ENTRY.unpack_from(preset, list_offset + 8 + i * _ENTRY.size)
-        chunks[chunk_id.decode("ascii")] = preset[offset:offset + size]
+        chunks[chunk_id.decode("ascii")] = preset[offset : offset + size]
     return class_id.decode("ascii"), chunks
 
 
 def make_preset(class_id: str, component_state: bytes) -> bytes:
     """``.vstpreset`` bytes holding ``component_state`` as the ``Comp`` chunk."""
     list_offset = _HEADER.size + len(component_state)
-    return (_HEADER.pack(b"VST3", 1, class_id.encode("ascii"), list_offset) + component_state
-            + b"List" + struct.pack("<i", 1) + _ENTRY.pack(b"Comp", _HEADER.size, len(component_state)))
+    return (
+        _HEADER.pack(b"VST3", 1, class_id.encode("ascii"), list_offset)
+        + component_state
+        + b"List"
+        + struct.pack("<i", 1)
+        + _ENTRY.pack(b"Comp", _HEADER.size, len(component_state))
+    )
 
 
 def read_state(data: bytes) -> PluginState:
@@ -110,11 +115,16 @@ def read_state(data: bytes) -> PluginState:
         root = ET.fromstring(data[: end + len(ROOT_TAG) + 3].decode("utf-8"))
     except (UnicodeDecodeError, ET.ParseError) as error:
         raise ValueError(f"not a LatentMorph state: {error}") from error
-    params = {p.get("id"): float(p.get("value")) for p in root.iter("PARAM")}
+    params = {p.attrib["id"]: float(p.attrib["value"]) for p in root.iter("PARAM")}
     slots = sorted(root.findall("Slot"), key=lambda s: int(s.get("index", 0)))
     status = root.find("Status")
-    return PluginState(params, [s.get("path", "") for s in slots], [s.get("sha256", "") for s in slots],
-                       dict(status.attrib) if status is not None else {}, root.get("model_id", ""))
+    return PluginState(
+        params,
+        [s.get("path", "") for s in slots],
+        [s.get("sha256", "") for s in slots],
+        dict(status.attrib) if status is not None else {},
+        root.get("model_id", ""),
+    )
 
 
 def juce_base64_decode(text: str) -> bytes:
@@ -137,8 +147,9 @@ def read_component_state(plugin) -> bytes:
         raise ValueError(f"raw_state is not JUCE's VST3 host state ('VC2!' XML): starts {raw[:8]!r}")
     (_, length) = _JUCE_XML_HEADER.unpack_from(raw)
     try:
-        component = ET.fromstring(raw[_JUCE_XML_HEADER.size:_JUCE_XML_HEADER.size + length].rstrip(b"\0")).find(
-            "IComponent")
+        component = ET.fromstring(raw[_JUCE_XML_HEADER.size : _JUCE_XML_HEADER.size + length].rstrip(b"\0")).find(
+            "IComponent"
+        )
     except ET.ParseError as error:
         raise ValueError(f"raw_state's XML does not parse: {error}") from error
     if component is None or component.text is None:

@@ -101,7 +101,7 @@ def tag_colours(items: list[Item]) -> dict[str | None, str]:
     counts = Counter(item.tag for item in items if item.tag is not None)
     tags = [tag for tag, _ in sorted(counts.items(), key=lambda entry: (-entry[1], entry[0]))]
     if len(tags) <= 20:
-        palette = [to_hex(c) for c in matplotlib.colormaps["tab20"].colors[:len(tags)]]
+        palette = [to_hex(c) for c in matplotlib.colormaps["tab20"](range(len(tags)))]
     else:
         palette = [to_hex(c) for c in matplotlib.colormaps["turbo"](np.linspace(0.05, 0.95, len(tags)))]
     colours: dict[str | None, str] = dict(zip(tags, palette))
