@@ -195,6 +195,34 @@ def reconstruct_command(
     console.print(f"wrote {output_path}")
 
 
+@app.command("pitch")
+def pitch_command(
+    paths: list[Path] = typer.Argument(..., metavar="FILE...", help="samples to read the root note of"),
+    json_output: bool = typer.Option(False, "--json", help="print one JSON object per file on stdout"),
+) -> None:
+    """The root note of each sample, as the plugin maps it (pyin; a sound without a steady pitch
+    gets C4 and the reason). Exits 1 when any file cannot be read."""
+    from .pitch import detect_root_note
+
+    failed = False
+    for path in paths:
+        try:
+            audio, rate = load_audio(path)
+            root = detect_root_note(audio, rate)
+        except (AudioLoadError, ValueError) as error:
+            console.print(f"[bold red]error:[/] {path}: {error}", soft_wrap=True, highlight=False)
+            failed = True
+            continue
+        if json_output:
+            typer.echo(json.dumps({"path": str(path), "root_note": root.midi_note, "fine_tune_cents": round(root.fine_tune_cents, 1),
+                                   "f0_hz": None if np.isnan(root.f0_hz) else round(root.f0_hz, 2),
+                                   "pitched": root.pitched, "message": root.message}))
+        else:
+            console.print(f"{path}: {root.message}", soft_wrap=True, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command("blend")
 def blend_command(
     samples: list[Path] = typer.Argument(..., metavar="A B [C [D]]", help=f"2 to {MAX_SOURCES} sources"),

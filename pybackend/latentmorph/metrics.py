@@ -9,7 +9,7 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
-from . import envelope
+from . import envelope, pitch
 
 FFT_SIZES = (2048, 1024, 512, 256, 128)
 FLOOR_DB = 80.0
@@ -273,11 +273,6 @@ def doubling_score(midpoint: np.ndarray, audio_a: np.ndarray, audio_b: np.ndarra
 
 # --- fidelity: pitch, frame periodicity, frame-rate comb ----------------------------------------
 
-#: pyin search range of :func:`f0_hz`, Hz (41 Hz: E1, the lowest bass string; 2.5 kHz: above a
-#: piccolo's top), and its frame length (4096 samples holds two periods of 30 Hz at 44.1 kHz).
-F0_MIN_HZ = 30.0
-F0_MAX_HZ = 2500.0
-F0_FRAME_LENGTH = 4096
 #: Highest comb line :func:`comb_contrast_db` looks at, Hz.
 COMB_MAX_HZ = 8000.0
 #: Half-width of a comb line / gap in :func:`comb_contrast_db`, Hz.
@@ -285,13 +280,11 @@ COMB_HALF_WIDTH_HZ = 2.0
 
 
 def f0_hz(audio: np.ndarray, sample_rate: int) -> float:
-    """Median fundamental frequency over the voiced frames, Hz (pyin, Mauch & Dixon 2014, via
-    ``librosa.pyin`` between :data:`F0_MIN_HZ` and :data:`F0_MAX_HZ`); NaN when no frame is voiced.
-    ``audio``: mono float ``[samples]``."""
-    f0, voiced, _ = librosa.pyin(np.asarray(audio, dtype=np.float64), fmin=F0_MIN_HZ, fmax=F0_MAX_HZ,
-                                 sr=sample_rate, frame_length=F0_FRAME_LENGTH)
-    voiced_f0 = f0[voiced & np.isfinite(f0)]
-    return float(np.median(voiced_f0)) if voiced_f0.size else float("nan")
+    """Median fundamental frequency over the voiced frames, Hz (pyin, Mauch & Dixon 2014:
+    :func:`latentmorph.pitch.f0_track`); NaN when no frame is voiced. ``audio``: mono float
+    ``[samples]``."""
+    f0, voiced, _ = pitch.f0_track(audio, sample_rate)
+    return float(np.median(f0[voiced])) if voiced.any() else float("nan")
 
 
 def cents(f_hz: float, reference_hz: float) -> float:
