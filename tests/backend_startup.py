@@ -1,9 +1,10 @@
 """Start time and memory of the backend process the plugin starts (``python -m latentmorph.server``).
 
-``python tests/backend_startup.py [--runs 5]`` spawns the backend as plugin/BackendClient.cpp does,
-sends one request (``ping``: the imports only; ``hello``: also the model load) and prints, per
-request, the median over the runs of the time from spawn to the first reply (ms) and of the
-process's resident set size right after it (VmRSS, MiB), plus the heavy tool modules loaded.
+``python tests/backend_startup.py [--runs 5]`` spawns the backend as the plugin does
+(plugin/backend/BackendClient.cpp), sends one request (``ping``: the imports only; ``hello``: also
+the model load) and prints, per request, the median over the runs of the time from spawn to the
+first reply (ms) and of the process's resident set size right after it (VmRSS, MiB), plus the
+tool modules that importing the server loads.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ _HEADER = struct.Struct("<8sIIII")  # magic, steps, num_samples, sample_rate, re
 RENDER_VERSION = 3  # 2: morph points matched to the interpolated RMS level of the sources; 3: the ends are
 #: the sources, residual detail, rows start at the interpolated onset
 #: Cached files used more recently than this are never evicted, seconds: the plugin reads a grid file
-#: right after the answer that names it (plugin/SlotLoader.cpp), and another backend may have just written one.
+#: right after the answer that names it (plugin/state/SlotLoader.cpp), and another backend may have just written one.
 CACHE_MIN_AGE_S = 60.0
 
 
