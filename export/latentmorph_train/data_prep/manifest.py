@@ -11,13 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .clips import MAX_CLIP_S, PIPELINE_VERSION, SAMPLE_RATE, Stats
 from .sample_packs import prepare_files, sample_file_items

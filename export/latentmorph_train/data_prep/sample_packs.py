@@ -15,12 +15,7 @@ from rich.progress import Progress
 
 from latentmorph.audio import AudioLoadError, is_audio_path, load_audio
 
-from .categories import (
-    category_for_path,
-    category_for_words,
-    instrument_key,
-    name_words,
-)
+from .categories import category_for_path, category_for_words, instrument_key, name_words
 from .clips import (
     MAX_LOAD_S,
     SAMPLE_RATE,

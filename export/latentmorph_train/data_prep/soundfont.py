@@ -16,15 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from .categories import category_for_drum_note, category_for_program
-from .clips import (
-    SAMPLE_RATE,
-    Stats,
-    clip_record,
-    existing_duration,
-    pcm16,
-    trim_and_normalise,
-    write_wav_atomic,
-)
+from .clips import SAMPLE_RATE, Stats, clip_record, existing_duration, pcm16, trim_and_normalise, write_wav_atomic
 from .debian import fetch_package
 from .sf2 import (
     DRUM_NOTES,
