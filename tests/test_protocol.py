@@ -10,7 +10,6 @@ import pytest
 
 from latentmorph import protocol, server
 from latentmorph.audio import AudioLoadError
-from latentmorph.errors import LatentMorphError
 from latentmorph.grid import GridFileError
 from latentmorph.library import LibraryError, QueryError
 from latentmorph.model import ModelError
@@ -73,12 +72,3 @@ def test_frames_round_trip_and_broken_ones_are_told_apart():
 def test_int_fields_refuse_what_is_not_an_integer_in_range(value):
     with pytest.raises(protocol.BadRequest, match=r"count must be an integer in \[1, 16\]"):
         protocol.int_field({"count": value}, "count", 4, 1, protocol.MAX_COUNT)
-
-
-def test_lead_errors_not_yet_on_the_base_class_are_listed():
-    """When model.py and morph.py derive their errors from LatentMorphError, their entries in
-    handlers.LEGACY_ERROR_CODES must go (then this test tells which)."""
-    from latentmorph.handlers import LEGACY_ERROR_CODES
-
-    migrated = [cls.__name__ for cls in LEGACY_ERROR_CODES if issubclass(cls, LatentMorphError)]
-    assert not migrated, f"remove from LEGACY_ERROR_CODES: {migrated}"

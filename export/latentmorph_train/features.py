@@ -78,10 +78,12 @@ class LogMel(nn.Module):
         mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=20.0)
         self.register_buffer("mel", torch.tensor(mel, dtype=torch.float32), persistent=False)
         advance = 2.0 * math.pi * np.arange(phase_bins) * hop_length / n_fft
-        self.register_buffer("advance_cos", torch.tensor(np.cos(advance), dtype=torch.float32)[None, :, None],
-                             persistent=False)
-        self.register_buffer("advance_sin", torch.tensor(np.sin(advance), dtype=torch.float32)[None, :, None],
-                             persistent=False)
+        self.register_buffer(
+            "advance_cos", torch.tensor(np.cos(advance), dtype=torch.float32)[None, :, None], persistent=False
+        )
+        self.register_buffer(
+            "advance_sin", torch.tensor(np.sin(advance), dtype=torch.float32)[None, :, None], persistent=False
+        )
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         real, imag = self.stft.complex(audio)
@@ -89,15 +91,17 @@ class LogMel(nn.Module):
         log_mel = torch.log(torch.matmul(self.mel, mag) + 1e-5)
         if not self.phase_bins:
             return log_mel
-        re, im = real[:, :self.phase_bins], imag[:, :self.phase_bins]
+        re, im = real[:, : self.phase_bins], imag[:, : self.phase_bins]
         # X_m · conj(X_{m−1}), then rotated back by the bin centre's advance
         p_re = re[..., 1:] * re[..., :-1] + im[..., 1:] * im[..., :-1]
         p_im = im[..., 1:] * re[..., :-1] - re[..., 1:] * im[..., :-1]
-        p_re, p_im = (p_re * self.advance_cos + p_im * self.advance_sin,
-                      p_im * self.advance_cos - p_re * self.advance_sin)
+        p_re, p_im = (
+            p_re * self.advance_cos + p_im * self.advance_sin,
+            p_im * self.advance_cos - p_re * self.advance_sin,
+        )
         norm = torch.sqrt(p_re * p_re + p_im * p_im + 1e-12)
         peak = mag.amax(dim=1, keepdim=True)
-        gate = torch.tanh(mag[:, :self.phase_bins, 1:] / (self.PHASE_GATE_RELATIVE * peak[..., 1:] + 1e-5))
+        gate = torch.tanh(mag[:, : self.phase_bins, 1:] / (self.PHASE_GATE_RELATIVE * peak[..., 1:] + 1e-5))
         features = torch.cat([gate * p_re / norm, gate * p_im / norm], dim=1)
         return torch.cat([log_mel, F.pad(features, (1, 0))], dim=1)
 
@@ -123,7 +127,8 @@ class ISTFTHead(nn.Module):
         weight = np.concatenate([cos * scale * window, -sin * scale * window])[:, None, :]
         self.register_buffer("weight", torch.tensor(weight, dtype=torch.float32), persistent=False)
         self.register_buffer(
-            "window_sq", torch.tensor(_hann(n_fft) ** 2, dtype=torch.float32)[None, None, :],
+            "window_sq",
+            torch.tensor(_hann(n_fft) ** 2, dtype=torch.float32)[None, None, :],
             persistent=False,
         )
 
@@ -187,8 +192,7 @@ class IntegratedPhaseHead(ISTFTHead):
         self.proj = nn.Linear(channels, 4 * n_bins)  # log-magnitude, ψ, δ, log σ
         advance = 2.0 * math.pi * np.arange(n_bins) * hop_length / n_fft
         advance = np.angle(np.exp(1j * advance))  # wrapped: exact multiples of π/2 for H = N/4
-        self.register_buffer("bin_advance", torch.tensor(advance, dtype=torch.float32)[None, :, None],
-                             persistent=False)
+        self.register_buffer("bin_advance", torch.tensor(advance, dtype=torch.float32)[None, :, None], persistent=False)
 
     def forward(self, h: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         return self.istft(*integrate_phase(*self.spectrum(h), noise))
@@ -203,8 +207,9 @@ class IntegratedPhaseHead(ISTFTHead):
         return magnitude, increment, sigma
 
 
-def integrate_phase(magnitude: torch.Tensor, increment: torch.Tensor, sigma: torch.Tensor,
-                    noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def integrate_phase(
+    magnitude: torch.Tensor, increment: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``φ = cumsum(increment + σ·noise)`` along frames (in float64, so hours of frames keep their
     precision) → ``(real, imag)`` of ``magnitude · e^{iφ}``. All tensors ``[batch, bins, frames]``;
     ``noise`` standard normal of that shape (or broadcastable), drawn when ``None``. The NumPy twin

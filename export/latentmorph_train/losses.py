@@ -16,8 +16,9 @@ def _magnitude(x: torch.Tensor, n_fft: int) -> torch.Tensor:
     return spec.abs().clamp(min=1e-7)
 
 
-def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor,
-                               fft_sizes: tuple[int, ...] = FFT_SIZES) -> torch.Tensor:
+def multi_resolution_stft_loss(
+    pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...] = FFT_SIZES
+) -> torch.Tensor:
     """Mean over FFT sizes of spectral convergence ``‖|Y|−|X|‖_F / ‖|X|‖_F`` plus mean
     ``|log|Y| − log|X||`` (Yamamoto et al. 2020, Parallel WaveGAN, eq. 3–5); Hann, hop n/4.
     ``pred``/``target``: ``[batch, samples]`` float32. Returns a scalar tensor."""
@@ -40,8 +41,9 @@ def kl_divergence(z_mean: torch.Tensor, z_logvar: torch.Tensor) -> torch.Tensor:
 LOG_MAGNITUDE_FLOOR = 1e-5
 
 
-def head_losses(magnitude: torch.Tensor, increment: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor,
-                stft: STFTMagnitude) -> tuple[torch.Tensor, torch.Tensor]:
+def head_losses(
+    magnitude: torch.Tensor, increment: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor, stft: STFTMagnitude
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Direct losses on :class:`~latentmorph_train.features.IntegratedPhaseHead` outputs against the
     target's STFT at the head's own framing (``stft``).
 
@@ -57,7 +59,9 @@ def head_losses(magnitude: torch.Tensor, increment: torch.Tensor, sigma: torch.T
     """
     real, imag = stft.complex(target)
     target_mag = torch.sqrt(real * real + imag * imag + 1e-12)
-    magnitude_loss = (torch.log(magnitude + LOG_MAGNITUDE_FLOOR) - torch.log(target_mag + LOG_MAGNITUDE_FLOOR)).abs().mean()
+    magnitude_loss = (
+        (torch.log(magnitude + LOG_MAGNITUDE_FLOOR) - torch.log(target_mag + LOG_MAGNITUDE_FLOOR)).abs().mean()
+    )
     phase = torch.atan2(imag, real)
     target_increment = torch.cat([phase[..., :1], wrap_phase(phase[..., 1:] - phase[..., :-1])], dim=-1)
     error = wrap_phase(target_increment - increment)

@@ -49,7 +49,7 @@ def validate(model: LatentMorphVAE, batch: torch.Tensor, chunk: int = 8) -> floa
     model.eval()
     losses = []
     for i in range(0, len(batch), chunk):
-        x = batch[i:i + chunk]
+        x = batch[i : i + chunk]
         y, _, _ = model(x)
         losses.append(multi_resolution_stft_loss(y, x).item() * len(x))
     model.train()
@@ -71,25 +71,28 @@ def load_initial_weights(model: LatentMorphVAE, initial: LatentMorphVAE) -> None
     Raises ``ValueError`` on any other difference."""
     old, new = initial.cfg, model.cfg
     state = initial.state_dict()
-    comparable = dataclasses.replace(new, phase=old.phase, encoder_phase_bins=old.encoder_phase_bins,
-                                     upsample=old.upsample)
-    upgrades_ok = ((old.phase, new.phase) in {("absolute", "integrated")} | {(old.phase, old.phase)}
-                   and (old.encoder_phase_bins == new.encoder_phase_bins or old.encoder_phase_bins == 0)
-                   and (old.upsample, new.upsample) in {("transposed", "interpolate"), (old.upsample, old.upsample)})
+    comparable = dataclasses.replace(
+        new, phase=old.phase, encoder_phase_bins=old.encoder_phase_bins, upsample=old.upsample
+    )
+    upgrades_ok = (
+        (old.phase, new.phase) in {("absolute", "integrated")} | {(old.phase, old.phase)}
+        and (old.encoder_phase_bins == new.encoder_phase_bins or old.encoder_phase_bins == 0)
+        and (old.upsample, new.upsample) in {("transposed", "interpolate"), (old.upsample, old.upsample)}
+    )
     if old != comparable or not upgrades_ok:
         raise ValueError(f"the initial model has config {old}, the run says {new}")
     if old.phase != new.phase:
         n_bins = new.n_fft // 2 + 1
         weight, bias = model.decoder.head.proj.weight.detach().clone(), model.decoder.head.proj.bias.detach().clone()
-        weight[2 * n_bins:] = 0.0
-        bias[2 * n_bins:3 * n_bins] = 0.0
-        bias[3 * n_bins:] = math.log(0.1)
-        weight[:2 * n_bins] = state["decoder.head.proj.weight"]
-        bias[:2 * n_bins] = state["decoder.head.proj.bias"]
+        weight[2 * n_bins :] = 0.0
+        bias[2 * n_bins : 3 * n_bins] = 0.0
+        bias[3 * n_bins :] = math.log(0.1)
+        weight[: 2 * n_bins] = state["decoder.head.proj.weight"]
+        bias[: 2 * n_bins] = state["decoder.head.proj.bias"]
         state["decoder.head.proj.weight"], state["decoder.head.proj.bias"] = weight, bias
     if old.encoder_phase_bins != new.encoder_phase_bins:
         embed = torch.zeros_like(model.encoder.embed.weight)
-        embed[:, :old.n_mels] = state["encoder.embed.weight"]
+        embed[:, : old.n_mels] = state["encoder.embed.weight"]
         state["encoder.embed.weight"] = embed
     if old.upsample != new.upsample:
         taps = state.pop("decoder.up.weight")  # [in, out, 2s]
@@ -112,12 +115,21 @@ def learning_rate_at(cfg: TrainConfig, step: int) -> float:
         raise ValueError(f"unknown lr_schedule {cfg.lr_schedule!r} (use 'constant' or 'cosine')")
     span = max(1, cfg.max_steps - cfg.lr_decay_start)
     progress = min(1.0, max(0.0, (step - cfg.lr_decay_start) / span))
-    return cfg.min_learning_rate + 0.5 * (cfg.learning_rate - cfg.min_learning_rate) * (1 + math.cos(math.pi * progress))
+    return cfg.min_learning_rate + 0.5 * (cfg.learning_rate - cfg.min_learning_rate) * (
+        1 + math.cos(math.pi * progress)
+    )
 
 
-def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "auto",
-          max_steps: int | None = None, threads: int | None = None, init_from: Path | None = None,
-          init_step: int = 0) -> Path:
+def train(
+    config_path: Path,
+    data_dir: Path,
+    run_dir: Path,
+    device_name: str = "auto",
+    max_steps: int | None = None,
+    threads: int | None = None,
+    init_from: Path | None = None,
+    init_step: int = 0,
+) -> Path:
     """Train (or resume) and return the checkpoint path. See the module docstring."""
     model_cfg, train_cfg = load_config(config_path)
     if max_steps is not None:
@@ -150,27 +162,47 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
 
     train_set = ClipSet(data_dir, "train", model_cfg.sample_rate)
     valid_set = ClipSet(data_dir, "valid", model_cfg.sample_rate, limit=train_cfg.num_valid_clips)
-    valid_batch = torch.from_numpy(valid_set.fixed_batch(train_cfg.num_valid_clips, 2 * train_cfg.segment_samples)).to(device)
-    console.print(f"train: {len(train_set.clips)} clips, {train_set.seconds / 3600:.2f} h; "
-                  f"valid: {len(valid_batch)} clips; device {device}; "
-                  f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
+    valid_batch = torch.from_numpy(valid_set.fixed_batch(train_cfg.num_valid_clips, 2 * train_cfg.segment_samples)).to(
+        device
+    )
+    console.print(
+        f"train: {len(train_set.clips)} clips, {train_set.seconds / 3600:.2f} h; "
+        f"valid: {len(valid_batch)} clips; device {device}; "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters"
+    )
 
     head_stft = STFTMagnitude(model_cfg.n_fft, model_cfg.hop_length).to(device)
     metrics = open(run_dir / "metrics.jsonl", "a")
     start = time.monotonic() - elapsed_s
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, model=model.state_dict(), optimizer=optimizer.state_dict(),
-                        step=step, elapsed_s=time.monotonic() - start,
-                        numpy_rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                        model_config=dataclasses.asdict(model_cfg),
-                        train_config=dataclasses.asdict(train_cfg), config_path=str(config_path))
+        save_checkpoint(
+            ckpt_path,
+            model=model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            step=step,
+            elapsed_s=time.monotonic() - start,
+            numpy_rng=rng.bit_generator.state,
+            torch_rng=torch.get_rng_state(),
+            model_config=dataclasses.asdict(model_cfg),
+            train_config=dataclasses.asdict(train_cfg),
+            config_path=str(config_path),
+        )
 
-    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                  TimeRemainingColumn(), console=console, disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
         task = progress.add_task("train", total=train_cfg.max_steps, completed=step, info="")
         while step < train_cfg.max_steps:
-            x = torch.from_numpy(train_set.random_batch(rng, train_cfg.batch_size, train_cfg.segment_samples)).to(device)
+            x = torch.from_numpy(train_set.random_batch(rng, train_cfg.batch_size, train_cfg.segment_samples)).to(
+                device
+            )
             z, z_mean, z_logvar = model.encode(x)
             spectrum = model.decoder.spectrum(z)
             y = model.decoder.synthesize(spectrum)
@@ -182,7 +214,11 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
             beta = train_cfg.kl_beta * min(1.0, (step + 1) / train_cfg.kl_warmup_steps)
             loss = recon + beta * kl
             if terms:
-                loss = loss + train_cfg.head_magnitude_weight * terms["head_mag"] + train_cfg.head_phase_weight * terms["head_phase"]
+                loss = (
+                    loss
+                    + train_cfg.head_magnitude_weight * terms["head_mag"]
+                    + train_cfg.head_phase_weight * terms["head_phase"]
+                )
             lr = learning_rate_at(train_cfg, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -191,19 +227,31 @@ def train(config_path: Path, data_dir: Path, run_dir: Path, device_name: str = "
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
             step += 1
-            info = f"mrstft {recon.item():.3f} kl {kl.item():.1f}" + "".join(f" {k} {v.item():.3f}" for k, v in terms.items())
+            info = f"mrstft {recon.item():.3f} kl {kl.item():.1f}" + "".join(
+                f" {k} {v.item():.3f}" for k, v in terms.items()
+            )
             progress.update(task, completed=step, info=info)
             if step % 25 == 0 or step == train_cfg.max_steps:
-                record = {"step": step, "loss": loss.item(), "mrstft": recon.item(), "kl": kl.item(),
-                          **{k: v.item() for k, v in terms.items()},
-                          "beta": beta, "lr": lr, "elapsed_s": round(time.monotonic() - start, 1)}
+                record = {
+                    "step": step,
+                    "loss": loss.item(),
+                    "mrstft": recon.item(),
+                    "kl": kl.item(),
+                    **{k: v.item() for k, v in terms.items()},
+                    "beta": beta,
+                    "lr": lr,
+                    "elapsed_s": round(time.monotonic() - start, 1),
+                }
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
                 if not console.is_terminal:
                     console.print(json.dumps(record))
             if step % train_cfg.validate_every == 0 or step == train_cfg.max_steps:
-                record = {"step": step, "valid_mrstft": validate(model, valid_batch),
-                          "elapsed_s": round(time.monotonic() - start, 1)}
+                record = {
+                    "step": step,
+                    "valid_mrstft": validate(model, valid_batch),
+                    "elapsed_s": round(time.monotonic() - start, 1),
+                }
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
                 console.print(json.dumps(record))

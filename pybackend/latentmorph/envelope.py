@@ -103,8 +103,9 @@ def _warp(curve: np.ndarray, span: tuple[float, float], target: tuple[float, flo
     (s, e), (start, end) = span, target
     frames = len(curve)
     tau = np.arange(frames, dtype=np.float64)
-    source_time = np.interp(tau, [0.0, max(start, 1e-6), max(end, start + 1e-6), end + frames],
-                            [0.0, s, max(e, s + 1e-6), e + frames])
+    source_time = np.interp(
+        tau, [0.0, max(start, 1e-6), max(end, start + 1e-6), end + frames], [0.0, s, max(e, s + 1e-6), e + frames]
+    )
     return np.interp(source_time, tau, curve)
 
 
@@ -140,7 +141,7 @@ def shape_attacks(points: np.ndarray, sources: np.ndarray, weights: np.ndarray, 
     for p in np.flatnonzero(weights.max(axis=1) < 1.0):
         target_db, attack_end = target_attack_db(source_envelopes, weights[p])
         gain_db = np.clip(target_db - own_db[p], ATTACK_GAIN_MIN_DB, ATTACK_GAIN_MAX_DB)
-        hold = min(int(np.ceil(max(attack_end + hold_frames, np.argmax(target_db)))), len(gain_db) - 1)
+        hold = min(int(np.ceil(max(attack_end + hold_frames, float(np.argmax(target_db))))), len(gain_db) - 1)
         # after the attack: the held gain, but kept :data:`PEAK_MARGIN_DB` under the target's
         # peak, so that a later swell of the decode does not become the peak the attack is
         # measured against

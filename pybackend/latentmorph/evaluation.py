@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import librosa
 import numpy as np
@@ -51,23 +51,52 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import metrics
 from .audio import AudioLoadError, is_audio_path, load_audio
 from .model import MorphModel
-from .morph import (ALIGN_MODES, INTERP_MODES, MorphInputError, align_sources, check_choice, morph_positions,
-                    prepare_source, reconstruct, render_grid)
+from .morph import (
+    ALIGN_MODES,
+    INTERP_MODES,
+    MorphInputError,
+    align_sources,
+    check_choice,
+    morph_positions,
+    prepare_source,
+    reconstruct,
+    render_grid,
+)
 
 #: Categories of the data pipeline (``latentmorph_train.data.CATEGORIES``) that make pair kinds;
 #: ``fx`` and ``other`` belong to neither.
-PITCHED_CATEGORIES = frozenset({"bass", "keys", "guitar", "strings", "brass", "reed", "pipe", "synth",
-                                "pad", "bell", "vocal"})
+PITCHED_CATEGORIES = frozenset(
+    {"bass", "keys", "guitar", "strings", "brass", "reed", "pipe", "synth", "pad", "bell", "vocal"}
+)
 DRUM_CATEGORIES = frozenset({"kick", "snare", "hat", "cymbal", "tom", "perc"})
 #: Auto-built pitched pairs: B's MIDI note at most this far from A's when both are known
 #: (FluidR3 notes are rendered every 4 semitones, so this is the same or the next note).
 MAX_PAIR_INTERVAL_SEMITONES = 4
 
-RECONSTRUCTION_METRICS = ("mrstft", "lsd_db", "hf_excess_db", "visqol_mos", "comb_excess_db",
-                          "autocorrelation_deviation", "no_frame_periodicity", "f0_error_cents", "f0_within_25_cents")
-MORPH_METRICS = ("centroid_r2", "centroid_spearman", "loudness_r2", "loudness_spearman", "attack_r2",
-                 "attack_spearman", "step_smoothness", "step_max_over_median", "endpoint_mrstft", "endpoint_ratio",
-                 "doubling")
+RECONSTRUCTION_METRICS = (
+    "mrstft",
+    "lsd_db",
+    "hf_excess_db",
+    "visqol_mos",
+    "comb_excess_db",
+    "autocorrelation_deviation",
+    "no_frame_periodicity",
+    "f0_error_cents",
+    "f0_within_25_cents",
+)
+MORPH_METRICS = (
+    "centroid_r2",
+    "centroid_spearman",
+    "loudness_r2",
+    "loudness_spearman",
+    "attack_r2",
+    "attack_spearman",
+    "step_smoothness",
+    "step_max_over_median",
+    "endpoint_mrstft",
+    "endpoint_ratio",
+    "doubling",
+)
 #: A reconstructed pitched clip is "in tune" within this many cents of the original's f0 (issue 9).
 F0_TARGET_CENTS = 25.0
 OURS, PREVIOUS, CROSSFADE = "ours", "previous", "crossfade"
@@ -107,6 +136,7 @@ class EvaluationError(ValueError):
 
 
 # --- inputs ---------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Clip:
@@ -160,8 +190,11 @@ def clips_from_dirs(dirs: Sequence[Path]) -> list[Clip]:
     for folder in dirs:
         if not folder.is_dir():
             raise EvaluationError(f"not a folder: {folder}")
-        clips += [Clip(path, path.parent.name, str(path.resolve()))
-                  for path in sorted(folder.rglob("*")) if path.is_file() and is_audio_path(path)]
+        clips += [
+            Clip(path, path.parent.name, str(path.resolve()))
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and is_audio_path(path)
+        ]
     if not clips:
         raise EvaluationError(f"no audio files in {', '.join(map(str, dirs))}")
     return clips
@@ -197,7 +230,9 @@ def build_pairs(clips: Sequence[Clip], num_pairs: int, seed: int) -> list[Pair]:
     drums = [c for c in clips if c.category in DRUM_CATEGORIES]
 
     def pitched_match(a: Clip, b: Clip) -> bool:
-        near = a.midi_note is None or b.midi_note is None or abs(a.midi_note - b.midi_note) <= MAX_PAIR_INTERVAL_SEMITONES
+        near = (
+            a.midi_note is None or b.midi_note is None or abs(a.midi_note - b.midi_note) <= MAX_PAIR_INTERVAL_SEMITONES
+        )
         return a.category != b.category and a.recording_key != b.recording_key and near
 
     def drum_match(a: Clip, b: Clip) -> bool:
@@ -205,8 +240,10 @@ def build_pairs(clips: Sequence[Clip], num_pairs: int, seed: int) -> list[Pair]:
 
     pairs: list[Pair] = []
     n_pitched = (num_pairs + 1) // 2
-    for kind, pool, match, count in (("pitched", pitched, pitched_match, n_pitched),
-                                     ("drum", drums, drum_match, num_pairs - n_pitched)):
+    for kind, pool, match, count in (
+        ("pitched", pitched, pitched_match, n_pitched),
+        ("drum", drums, drum_match, num_pairs - n_pitched),
+    ):
         seen: set[tuple[Path, Path]] = set()
         for a in rng.sample(pool, len(pool)):
             if len(seen) == count:
@@ -246,8 +283,8 @@ def read_pairs(pairs_path: Path, known: Iterable[Clip] = ()) -> list[Pair]:
 
 # --- systems ----------------------------------------------------------------------------------
 
-def _at_rate(process: Callable[[np.ndarray], np.ndarray], audio: np.ndarray, audio_rate: int,
-             rate: int) -> np.ndarray:
+
+def _at_rate(process: Callable[[np.ndarray], np.ndarray], audio: np.ndarray, audio_rate: int, rate: int) -> np.ndarray:
     """``process`` (float ``[samples]`` at ``rate`` → float ``[samples']``) applied to ``audio``
     float32 ``[samples]`` at ``audio_rate``: resampled there and back (soxr HQ) when the rates
     differ, then cut or zero-padded to ``len(audio)``. Returns float32."""
@@ -256,7 +293,7 @@ def _at_rate(process: Callable[[np.ndarray], np.ndarray], audio: np.ndarray, aud
     if audio_rate != rate:
         y = soxr.resample(y, rate, audio_rate, quality="HQ")
     out = np.zeros(len(audio), dtype=np.float32)
-    out[:min(len(y), len(out))] = y[:len(out)]
+    out[: min(len(y), len(out))] = y[: len(out)]
     return out
 
 
@@ -299,11 +336,13 @@ class MelGriffinLim:
 
     def _at_own_rate(self, x: np.ndarray) -> np.ndarray:
         x = np.pad(x, (0, max(0, self.n_fft - len(x))))  # at least one frame
-        mel = librosa.feature.melspectrogram(y=x, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
-                                             n_mels=self.n_mels)
+        mel = librosa.feature.melspectrogram(
+            y=x, sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_mels=self.n_mels
+        )
         magnitude = np.sqrt(np.maximum(_mel_pseudo_inverse(self.sample_rate, self.n_fft, self.n_mels) @ mel, 0.0))
-        return librosa.griffinlim(magnitude, n_iter=self.n_iter, hop_length=self.hop_length, n_fft=self.n_fft,
-                                  length=len(x))
+        return librosa.griffinlim(
+            magnitude, n_iter=self.n_iter, hop_length=self.hop_length, n_fft=self.n_fft, length=len(x)
+        )
 
 
 @functools.lru_cache(maxsize=4)
@@ -314,8 +353,10 @@ def _mel_pseudo_inverse(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray
 def mel_gl_baselines(n_iter: int = GL_ITERATIONS) -> tuple[MelGriffinLim, ...]:
     """The two baselines: 16 kHz / 80 mels (n_fft 1024, hop 256: NeuralFunk-style) and
     44.1 kHz / 128 mels (n_fft 2048, hop 512)."""
-    return (MelGriffinLim(MEL_GL_16K, 16000, 80, 1024, 256, n_iter),
-            MelGriffinLim(MEL_GL_44K, 44100, 128, 2048, 512, n_iter))
+    return (
+        MelGriffinLim(MEL_GL_16K, 16000, 80, 1024, 256, n_iter),
+        MelGriffinLim(MEL_GL_44K, 44100, 128, 2048, 512, n_iter),
+    )
 
 
 def crossfade_grid(audio_a: np.ndarray, audio_b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -328,6 +369,7 @@ def crossfade_grid(audio_a: np.ndarray, audio_b: np.ndarray, t: np.ndarray) -> n
 
 
 # --- metrics of one item --------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=1)
 def _visqol_api():
@@ -361,16 +403,22 @@ def visqol_mos(output: np.ndarray, reference: np.ndarray, sample_rate: int) -> f
         signals = [soxr.resample(x, sample_rate, VISQOL_SAMPLE_RATE_HZ, quality="HQ") for x in signals]
     patches = max(1, -(-max(map(len, signals)) // patch))
     # ViSQOL compares patch k (frames 14 + 30k …) only when the spectrogram has ≥ 46 + 30k frames.
-    total = (round(VISQOL_FRAME_S * VISQOL_SAMPLE_RATE_HZ)
-             + hop * (VISQOL_FIRST_PATCH_FRAME + 1 + VISQOL_PATCH_FRAMES * patches))
+    total = round(VISQOL_FRAME_S * VISQOL_SAMPLE_RATE_HZ) + hop * (
+        VISQOL_FIRST_PATCH_FRAME + 1 + VISQOL_PATCH_FRAMES * patches
+    )
     padded = [np.pad(x, (lead, total - lead - len(x))) for x in signals]
     with np.errstate(invalid="ignore", divide="ignore"):  # a silent output: NaN, said above
         return float(_visqol_api().measure_from_arrays(*padded, VISQOL_SAMPLE_RATE_HZ).moslqo)
 
 
-def reconstruction_metrics(output: np.ndarray, reference: np.ndarray, sample_rate: int,
-                           visqol: bool = False, frame_period_samples: int = 512,
-                           reference_f0_hz: float | None = None) -> dict[str, float]:
+def reconstruction_metrics(
+    output: np.ndarray,
+    reference: np.ndarray,
+    sample_rate: int,
+    visqol: bool = False,
+    frame_period_samples: int = 512,
+    reference_f0_hz: float | None = None,
+) -> dict[str, float]:
     """Metrics of ``output`` against ``reference``, mono float ``[samples]`` at ``sample_rate`` Hz:
 
     - ``mrstft`` (:func:`~latentmorph.metrics.mrstft_distance`), ``lsd_db``
@@ -383,16 +431,20 @@ def reconstruction_metrics(output: np.ndarray, reference: np.ndarray, sample_rat
     - when ``reference_f0_hz`` is given (a pitched clip whose pitch pyin found): ``f0_error_cents``
       (absolute, :func:`~latentmorph.metrics.f0_hz` of the output; NaN when it finds none) and
       ``f0_within_25_cents`` (1 or 0; an output without pitch counts 0)."""
-    result = {"mrstft": metrics.mrstft_distance(output, reference),
-              "lsd_db": metrics.log_spectral_distance_db(output, reference),
-              "hf_excess_db": metrics.hf_excess_db(output, reference, sample_rate)}
+    result = {
+        "mrstft": metrics.mrstft_distance(output, reference),
+        "lsd_db": metrics.log_spectral_distance_db(output, reference),
+        "hf_excess_db": metrics.hf_excess_db(output, reference, sample_rate),
+    }
     if visqol:
         result["visqol_mos"] = visqol_mos(output, reference, sample_rate)
     if min(len(output), len(reference)) >= 2 * frame_period_samples:
         periodicity = metrics.frame_periodicity(output, reference, sample_rate, frame_period_samples)
-        result.update(comb_excess_db=periodicity.comb_excess_db,
-                      autocorrelation_deviation=periodicity.autocorrelation_deviation,
-                      no_frame_periodicity=float(periodicity.ok))
+        result.update(
+            comb_excess_db=periodicity.comb_excess_db,
+            autocorrelation_deviation=periodicity.autocorrelation_deviation,
+            no_frame_periodicity=float(periodicity.ok),
+        )
     if reference_f0_hz is not None:
         error = abs(metrics.cents(metrics.f0_hz(output, sample_rate), reference_f0_hz))
         result.update(f0_error_cents=error, f0_within_25_cents=float(error <= F0_TARGET_CENTS))
@@ -405,7 +457,7 @@ def _align_to(step: np.ndarray, reference: np.ndarray) -> np.ndarray:
     if len(step) < len(reference):
         step = np.pad(step, (0, len(reference) - len(step)))
     lag = int(np.argmax(scipy.signal.correlate(step, reference, mode="valid", method="fft")))
-    return step[lag:lag + len(reference)]
+    return step[lag : lag + len(reference)]
 
 
 def morph_metrics(grid: np.ndarray, audio_a: np.ndarray, audio_b: np.ndarray, sample_rate: int) -> dict[str, float]:
@@ -442,15 +494,22 @@ def morph_metrics(grid: np.ndarray, audio_a: np.ndarray, audio_b: np.ndarray, sa
     result["step_smoothness"] = metrics.step_smoothness(grid)
     distances = [metrics.mrstft_distance(grid[i + 1], grid[i]) for i in range(steps - 1)]
     result["step_max_over_median"] = float(max(distances) / max(float(np.median(distances)), 1e-12))
-    result["endpoint_mrstft"] = 0.5 * (metrics.mrstft_distance(_align_to(grid[0], audio_a), audio_a)
-                                       + metrics.mrstft_distance(_align_to(grid[-1], audio_b), audio_b))
+    result["endpoint_mrstft"] = 0.5 * (
+        metrics.mrstft_distance(_align_to(grid[0], audio_a), audio_a)
+        + metrics.mrstft_distance(_align_to(grid[-1], audio_b), audio_b)
+    )
     doubling = metrics.doubling_score(grid[steps // 2], audio_a, audio_b, sample_rate)
-    result.update(doubling=doubling.score, doubling_r2=doubling.explained_variance,
-                  doubling_weight_a=doubling.weight_a, doubling_weight_b=doubling.weight_b)
+    result.update(
+        doubling=doubling.score,
+        doubling_r2=doubling.explained_variance,
+        doubling_weight_a=doubling.weight_a,
+        doubling_weight_b=doubling.weight_b,
+    )
     return result
 
 
 # --- the run ----------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class EvaluationConfig:
@@ -462,7 +521,7 @@ class EvaluationConfig:
     seed: int = 0
     baselines: bool = True
     gl_iterations: int = GL_ITERATIONS
-    render_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    render_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     visqol_limit: int = VISQOL_LIMIT
 
 
@@ -498,9 +557,15 @@ def _progress(items: Sequence[T], description: str, console: Console) -> Iterato
     console.print(f"{description}: {len(items)}/{len(items)} ({time.monotonic() - start:.0f} s)", highlight=False)
 
 
-def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], config: EvaluationConfig,
-             console: Console | None = None, previous: MorphModel | None = None,
-             listening: ListeningPage | None = None) -> dict:
+def evaluate(
+    model: MorphModel,
+    clips: Sequence[Clip],
+    pairs: Sequence[Pair],
+    config: EvaluationConfig,
+    console: Console | None = None,
+    previous: MorphModel | None = None,
+    listening: ListeningPage | None = None,
+) -> dict:
     """Run every system on ``clips`` (reconstruction) and ``pairs`` (morphs).
 
     Returns the report dict written by :func:`write_report`: ``model``, ``config``, ``sizes``,
@@ -516,8 +581,11 @@ def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], co
     console = console or Console(stderr=True)
     sample_rate = model.sample_rate
     baselines = mel_gl_baselines(config.gl_iterations) if config.baselines else ()
-    systems = (ModelReconstruction(OURS, model), *baselines,
-               *([ModelReconstruction(PREVIOUS, previous)] if previous is not None else []))
+    systems: tuple[ModelReconstruction | MelGriffinLim, ...] = (
+        ModelReconstruction(OURS, model),
+        *baselines,
+        *([ModelReconstruction(PREVIOUS, previous)] if previous is not None else []),
+    )
     visqol_paths = {clip.path for clip in select_clips(clips, config.visqol_limit, config.seed)}
     skipped: list[str] = []
 
@@ -530,16 +598,23 @@ def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], co
         audio = load(path)
         return metrics.mrstft_distance(reconstruct(model, audio), audio)
 
-    clip_rows = []
+    clip_rows: list[dict[str, Any]] = []
     for clip in _progress(clips, "reconstructions", console):
         try:
             audio = load(clip.path)
             outputs = {system.name: system(audio, sample_rate) for system in systems}
             f0 = metrics.f0_hz(audio, sample_rate) if clip.category in PITCHED_CATEGORIES else math.nan
-            scores = {name: reconstruction_metrics(output, audio, sample_rate, visqol=clip.path in visqol_paths,
-                                                   frame_period_samples=model.hop_length,
-                                                   reference_f0_hz=f0 if math.isfinite(f0) else None)
-                      for name, output in outputs.items()}
+            scores = {
+                name: reconstruction_metrics(
+                    output,
+                    audio,
+                    sample_rate,
+                    visqol=clip.path in visqol_paths,
+                    frame_period_samples=model.hop_length,
+                    reference_f0_hz=f0 if math.isfinite(f0) else None,
+                )
+                for name, output in outputs.items()
+            }
         except SKIPPABLE as error:
             skipped.append(f"clip {clip.path}: {error}")
             continue
@@ -548,35 +623,53 @@ def evaluate(model: MorphModel, clips: Sequence[Clip], pairs: Sequence[Pair], co
             listening.add_clip(clip, audio, outputs, scores, sample_rate)
 
     t = morph_positions(config.steps)
-    pair_rows = []
+    pair_rows: list[dict[str, Any]] = []
     for pair in _progress(pairs, "morphs", console):
         try:
             a, b = load(pair.a.path), load(pair.b.path)
             grid = render_grid(model, a, b, config.steps, **config.render_options)
             ours = morph_metrics(grid, a, b, sample_rate)
-            ours["endpoint_ratio"] = ours["endpoint_mrstft"] / (0.5 * (recon_distance(pair.a.path)
-                                                                       + recon_distance(pair.b.path)))
+            ours["endpoint_ratio"] = ours["endpoint_mrstft"] / (
+                0.5 * (recon_distance(pair.a.path) + recon_distance(pair.b.path))
+            )
             crossfade = crossfade_grid(a, b, t)
-            systems = {OURS: ours, CROSSFADE: morph_metrics(crossfade, a, b, sample_rate)}
+            pair_systems = {OURS: ours, CROSSFADE: morph_metrics(crossfade, a, b, sample_rate)}
         except SKIPPABLE as error:
             skipped.append(f"pair {pair.a.path} → {pair.b.path}: {error}")
             continue
-        pair_rows.append({"a": str(pair.a.path), "b": str(pair.b.path), "kind": pair.kind,
-                          "categories": [pair.a.category, pair.b.category], "systems": systems})
+        pair_rows.append(
+            {
+                "a": str(pair.a.path),
+                "b": str(pair.b.path),
+                "kind": pair.kind,
+                "categories": [pair.a.category, pair.b.category],
+                "systems": pair_systems,
+            }
+        )
         if listening is not None:
             listening.add_pair(pair, {OURS: grid, CROSSFADE: crossfade}, sample_rate)
 
-    report = {
+    report: dict[str, Any] = {
         "model": {"model_id": model.model_id, "sample_rate": sample_rate, "hop_length": model.hop_length},
-        "previous_model": None if previous is None else {"model_id": previous.model_id,
-                                                         "sample_rate": previous.sample_rate},
-        "config": {"steps": config.steps, "seed": config.seed, "baselines": [b.name for b in baselines],
-                   "gl_iterations": config.gl_iterations, "render_options": config.render_options,
-                   "visqol_limit": config.visqol_limit},
-        "sizes": {"clips": len(clip_rows), "pairs": len(pair_rows),
-                  "visqol_clips": sum("visqol_mos" in r["systems"][OURS] for r in clip_rows),
-                  "pairs_by_kind": {kind: sum(r["kind"] == kind for r in pair_rows)
-                                    for kind in sorted({r["kind"] for r in pair_rows})}},
+        "previous_model": None
+        if previous is None
+        else {"model_id": previous.model_id, "sample_rate": previous.sample_rate},
+        "config": {
+            "steps": config.steps,
+            "seed": config.seed,
+            "baselines": [b.name for b in baselines],
+            "gl_iterations": config.gl_iterations,
+            "render_options": config.render_options,
+            "visqol_limit": config.visqol_limit,
+        },
+        "sizes": {
+            "clips": len(clip_rows),
+            "pairs": len(pair_rows),
+            "visqol_clips": sum("visqol_mos" in r["systems"][OURS] for r in clip_rows),
+            "pairs_by_kind": {
+                kind: sum(r["kind"] == kind for r in pair_rows) for kind in sorted({r["kind"] for r in pair_rows})
+            },
+        },
         "skipped": {"count": len(skipped), "reasons": skipped},
         "clips": clip_rows,
         "pairs": pair_rows,
@@ -593,8 +686,13 @@ def stats(values: Iterable[float]) -> dict[str, float | int | None]:
     if finite.size == 0:
         return {"count": 0, "median": None, "q1": None, "q3": None, "mean": None}
     q1, median, q3 = np.percentile(finite, [25, 50, 75])
-    return {"count": int(finite.size), "median": float(median), "q1": float(q1), "q3": float(q3),
-            "mean": float(finite.mean())}
+    return {
+        "count": int(finite.size),
+        "median": float(median),
+        "q1": float(q1),
+        "q3": float(q3),
+        "mean": float(finite.mean()),
+    }
 
 
 def _group_stats(rows: list[dict], names: Sequence[str], group: Callable[[dict], str]) -> dict:
@@ -602,8 +700,7 @@ def _group_stats(rows: list[dict], names: Sequence[str], group: Callable[[dict],
     out: dict = {}
     for system in systems:
         with_system = [r for r in rows if system in r["systems"]]
-        out[system] = {"all": {m: stats(r["systems"][system].get(m) for r in with_system) for m in names},
-                       "groups": {}}
+        out[system] = {"all": {m: stats(r["systems"][system].get(m) for r in with_system) for m in names}, "groups": {}}
         for key in sorted({group(r) for r in with_system}):
             members = [r for r in with_system if group(r) == key]
             out[system]["groups"][key] = {m: stats(r["systems"][system].get(m) for r in members) for m in names}
@@ -617,8 +714,10 @@ def _system_order(name: str) -> tuple[int, str]:
 def summarise(clip_rows: list[dict], pair_rows: list[dict]) -> dict:
     """Medians with IQR per system: ``reconstruction[system]["all" | "groups"][category][metric]``
     and ``morph[system]["all" | "groups"][pair kind][metric]``."""
-    return {"reconstruction": _group_stats(clip_rows, RECONSTRUCTION_METRICS, lambda r: r["category"]),
-            "morph": _group_stats(pair_rows, MORPH_METRICS, lambda r: r["kind"])}
+    return {
+        "reconstruction": _group_stats(clip_rows, RECONSTRUCTION_METRICS, lambda r: r["category"]),
+        "morph": _group_stats(pair_rows, MORPH_METRICS, lambda r: r["kind"]),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -641,10 +740,17 @@ class Target:
 TARGETS = (
     Target("reconstruction MR-STFT ≤ mel+GL 44.1 kHz/128", "reconstruction", "mrstft", "≤", relative_to=MEL_GL_44K),
     Target("log-spectral distance ≤ 6 dB", "reconstruction", "lsd_db", "≤", 6.0),
-    Target("no frame-rate comb or periodicity on every clip", "reconstruction", "no_frame_periodicity", "≥", 1.0,
-           statistic="mean"),
-    Target("pitched clips within 25 cents on ≥ 90 %", "reconstruction", "f0_within_25_cents", "≥", 0.9,
-           statistic="mean"),
+    Target(
+        "no frame-rate comb or periodicity on every clip",
+        "reconstruction",
+        "no_frame_periodicity",
+        "≥",
+        1.0,
+        statistic="mean",
+    ),
+    Target(
+        "pitched clips within 25 cents on ≥ 90 %", "reconstruction", "f0_within_25_cents", "≥", 0.9, statistic="mean"
+    ),
     Target("endpoint MR-STFT ≤ 0.02", "morph", "endpoint_mrstft", "≤", 0.02),
     Target("attack-time R² ≥ 0.85", "morph", "attack_r2", "≥", 0.85),
     Target("doubling at t=0.5 on pitched pairs ≤ 0.15", "morph", "doubling", "≤", 0.15, scope="pitched"),
@@ -655,8 +761,9 @@ TARGETS = (
 )
 
 
-def _statistic(summary: dict, section: str, system: str, metric: str, scope: str,
-               statistic: str = "median") -> float | None:
+def _statistic(
+    summary: dict, section: str, system: str, metric: str, scope: str, statistic: str = "median"
+) -> float | None:
     entry = summary[section].get(system, {})
     group = entry.get("all") if scope == "all" else entry.get("groups", {}).get(scope)
     return (group or {}).get(metric, {}).get(statistic)
@@ -669,15 +776,32 @@ def check_targets(summary: dict) -> list[dict]:
     results = []
     for target in TARGETS:
         value = _statistic(summary, target.section, OURS, target.metric, target.scope, target.statistic)
-        threshold = (_statistic(summary, target.section, target.relative_to, target.metric, target.scope, target.statistic)
-                     if target.relative_to else target.threshold)
-        met = None if value is None or threshold is None else (value <= threshold if target.op == "≤" else value >= threshold)
-        results.append({"name": target.name, "metric": target.metric, "scope": target.scope, "op": target.op,
-                        "value": value, "threshold": threshold, "met": met})
+        threshold = (
+            _statistic(summary, target.section, target.relative_to, target.metric, target.scope, target.statistic)
+            if target.relative_to
+            else target.threshold
+        )
+        met = (
+            None
+            if value is None or threshold is None
+            else (value <= threshold if target.op == "≤" else value >= threshold)
+        )
+        results.append(
+            {
+                "name": target.name,
+                "metric": target.metric,
+                "scope": target.scope,
+                "op": target.op,
+                "value": value,
+                "threshold": threshold,
+                "met": met,
+            }
+        )
     return results
 
 
 # --- listening page -----------------------------------------------------------------------------
+
 
 def _data_uri(media_type: str, payload: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(payload).decode('ascii')}"
@@ -690,27 +814,44 @@ def _media_cells(renders: Sequence[np.ndarray], sample_rate: int) -> list[dict[s
     ``THUMBNAIL_HOP_SAMPLES``; dB re. the loudest bin of all ``renders``, magma colours)."""
     import matplotlib.image  # imported here, as the plots are: only the report needs matplotlib
 
-    cut = [np.clip(render[:int(LISTEN_MAX_DURATION_S * sample_rate)], -1.0, 1.0) for render in renders]
-    mels = [librosa.feature.melspectrogram(y=np.pad(x, (0, max(0, THUMBNAIL_N_FFT - len(x)))), sr=sample_rate,
-                                           n_fft=THUMBNAIL_N_FFT, hop_length=THUMBNAIL_HOP_SAMPLES,
-                                           n_mels=THUMBNAIL_N_MELS, fmax=sample_rate / 2) for x in cut]
+    cut = [np.clip(render[: int(LISTEN_MAX_DURATION_S * sample_rate)], -1.0, 1.0) for render in renders]
+    mels = [
+        librosa.feature.melspectrogram(
+            y=np.pad(x, (0, max(0, THUMBNAIL_N_FFT - len(x)))),
+            sr=sample_rate,
+            n_fft=THUMBNAIL_N_FFT,
+            hop_length=THUMBNAIL_HOP_SAMPLES,
+            n_mels=THUMBNAIL_N_MELS,
+            fmax=sample_rate / 2,
+        )
+        for x in cut
+    ]
     ref = max(float(mel.max()) for mel in mels) or 1.0
     cells = []
     for x, mel in zip(cut, mels):
         image, sound = io.BytesIO(), io.BytesIO()
-        matplotlib.image.imsave(image, librosa.power_to_db(mel, ref=ref, top_db=None), cmap="magma",
-                                vmin=-THUMBNAIL_RANGE_DB, vmax=0.0, origin="lower", format="png")
+        matplotlib.image.imsave(
+            image,
+            librosa.power_to_db(mel, ref=ref, top_db=None),
+            cmap="magma",
+            vmin=-THUMBNAIL_RANGE_DB,
+            vmax=0.0,
+            origin="lower",
+            format="png",
+        )
         sf.write(sound, x, sample_rate, format="FLAC", subtype="PCM_16")
-        cells.append({"image": _data_uri("image/png", image.getvalue()),
-                      "audio": _data_uri("audio/flac", sound.getvalue())})
+        cells.append(
+            {"image": _data_uri("image/png", image.getvalue()), "audio": _data_uri("audio/flac", sound.getvalue())}
+        )
     return cells
 
 
 def _caption(scores: dict[str, float]) -> str:
     """``MR-STFT 0.83 · LSD 5.1 dB · ViSQOL 3.20`` (each part only where measured)."""
     parts = (("MR-STFT {:.2f}", "mrstft"), ("LSD {:.1f} dB", "lsd_db"), ("ViSQOL {:.2f}", "visqol_mos"))
-    return " · ".join(text.format(scores[key]) for text, key in parts
-                      if scores.get(key) is not None and math.isfinite(scores[key]))
+    return " · ".join(
+        text.format(scores[key]) for text, key in parts if scores.get(key) is not None and math.isfinite(scores[key])
+    )
 
 
 class ListeningPage:
@@ -734,15 +875,29 @@ class ListeningPage:
         self.pair_groups: list[dict] = []
 
     @classmethod
-    def choose(cls, clips: Sequence[Clip], pairs: Sequence[Pair], num_clips: int = LISTEN_CLIPS,
-               num_pairs: int = LISTEN_PAIRS, seed: int = 0) -> ListeningPage:
+    def choose(
+        cls,
+        clips: Sequence[Clip],
+        pairs: Sequence[Pair],
+        num_clips: int = LISTEN_CLIPS,
+        num_pairs: int = LISTEN_PAIRS,
+        seed: int = 0,
+    ) -> ListeningPage:
         """A page for ``num_clips`` of ``clips`` spread over categories and ``num_pairs`` of
         ``pairs`` spread over kinds (:func:`spread`)."""
-        return cls(spread(clips, num_clips, seed, lambda clip: clip.category),
-                   spread(pairs, num_pairs, seed, lambda pair: pair.kind))
+        return cls(
+            spread(clips, num_clips, seed, lambda clip: clip.category),
+            spread(pairs, num_pairs, seed, lambda pair: pair.kind),
+        )
 
-    def add_clip(self, clip: Clip, audio: np.ndarray, outputs: dict[str, np.ndarray],
-                 scores: dict[str, dict[str, float]], sample_rate: int) -> None:
+    def add_clip(
+        self,
+        clip: Clip,
+        audio: np.ndarray,
+        outputs: dict[str, np.ndarray],
+        scores: dict[str, dict[str, float]],
+        sample_rate: int,
+    ) -> None:
         """Keep ``clip`` if chosen: its ``audio`` and the ``outputs`` of the systems (name → float32
         ``[samples]``, all at ``sample_rate`` Hz) with their ``scores`` (name → metrics)."""
         if clip.path not in self._clip_paths:
@@ -750,8 +905,20 @@ class ListeningPage:
         names = [name for name in LISTEN_SYSTEMS if name in outputs]
         cells = _media_cells([audio, *(outputs[name] for name in names)], sample_rate)
         labels, captions = ["original", *names], ["", *(_caption(scores[name]) for name in names)]
-        self.clip_groups.append({"title": f"{clip.category} — {clip.path.name}", "rows": [{"label": "", "cells": [
-            {"label": label, "caption": caption, **cell} for label, caption, cell in zip(labels, captions, cells)]}]})
+        self.clip_groups.append(
+            {
+                "title": f"{clip.category} — {clip.path.name}",
+                "rows": [
+                    {
+                        "label": "",
+                        "cells": [
+                            {"label": label, "caption": caption, **cell}
+                            for label, caption, cell in zip(labels, captions, cells)
+                        ],
+                    }
+                ],
+            }
+        )
 
     def add_pair(self, pair: Pair, grids: dict[str, np.ndarray], sample_rate: int) -> None:
         """Keep ``pair`` if chosen: one row per grid (system name → float32 ``[steps, samples]`` at
@@ -759,8 +926,13 @@ class ListeningPage:
         if (pair.a.path, pair.b.path) not in self._pair_paths:
             return
         cells = iter(_media_cells([step for grid in grids.values() for step in grid], sample_rate))
-        rows = [{"label": name, "cells": [{"label": f"t = {t:.2f}", "caption": "", **next(cells)}
-                                          for t in morph_positions(len(grid))]} for name, grid in grids.items()]
+        rows = [
+            {
+                "label": name,
+                "cells": [{"label": f"t = {t:.2f}", "caption": "", **next(cells)} for t in morph_positions(len(grid))],
+            }
+            for name, grid in grids.items()
+        ]
         self.pair_groups.append({"title": f"{pair.kind} — {pair.a.path.name} → {pair.b.path.name}", "rows": rows})
 
     def write(self, path: Path, report: dict) -> Path:
@@ -773,23 +945,35 @@ class ListeningPage:
         if previous:
             notes.append(f"previous: model {previous['model_id']}.")
         if MEL_GL_44K in config["baselines"]:
-            notes.append(f"{MEL_GL_44K}: oracle mel spectrogram (128 bands at 44.1 kHz) + Griffin-Lim, "
-                         f"{config['gl_iterations']} iterations.")
-        notes += ["crossfade: (1 − t)·A + t·B of the onset-aligned sources.",
-                  "Captions: MR-STFT distance and log-spectral distance (lower is better), ViSQOL v3 MOS "
-                  "(1–5, higher is better; on the ViSQOL subset only).",
-                  f"Renders: first {LISTEN_MAX_DURATION_S:g} s, 16-bit FLAC at {model['sample_rate']} Hz. "
-                  f"Spectrograms: mel dB, one reference per clip or pair, {THUMBNAIL_RANGE_DB:g} dB range."]
-        data = {"notes": notes, "sections": [{"heading": "Reconstructions", "groups": self.clip_groups},
-                                             {"heading": "Morphs", "groups": self.pair_groups}]}
-        fields = {"TITLE": html.escape(f"LatentMorph listening page — model {model['model_id']}"),
-                  "DATA": _script_json(data)}
+            notes.append(
+                f"{MEL_GL_44K}: oracle mel spectrogram (128 bands at 44.1 kHz) + Griffin-Lim, "
+                f"{config['gl_iterations']} iterations."
+            )
+        notes += [
+            "crossfade: (1 − t)·A + t·B of the onset-aligned sources.",
+            "Captions: MR-STFT distance and log-spectral distance (lower is better), ViSQOL v3 MOS "
+            "(1–5, higher is better; on the ViSQOL subset only).",
+            f"Renders: first {LISTEN_MAX_DURATION_S:g} s, 16-bit FLAC at {model['sample_rate']} Hz. "
+            f"Spectrograms: mel dB, one reference per clip or pair, {THUMBNAIL_RANGE_DB:g} dB range.",
+        ]
+        data = {
+            "notes": notes,
+            "sections": [
+                {"heading": "Reconstructions", "groups": self.clip_groups},
+                {"heading": "Morphs", "groups": self.pair_groups},
+            ],
+        }
+        fields = {
+            "TITLE": html.escape(f"LatentMorph listening page — model {model['model_id']}"),
+            "DATA": _script_json(data),
+        }
         template = resources.files(__package__).joinpath("listen_template.html").read_text(encoding="utf-8")
         path.write_text(_TEMPLATE_FIELDS.sub(lambda m: fields[m.group(1)], template), encoding="utf-8")
         return path
 
 
 # --- report ---------------------------------------------------------------------------------------
+
 
 def _cell(entry: dict) -> str:
     if entry["median"] is None:
@@ -808,19 +992,35 @@ def markdown_report(report: dict) -> str:
     summary = report["summary"]
     sizes = report["sizes"]
     previous = report["previous_model"]
-    lines = [f"# LatentMorph evaluation — model `{report['model']['model_id']}`"
-             + (f", previous model `{previous['model_id']}`" if previous else ""), "",
-             f"{sizes['clips']} clips (ViSQOL MOS on {sizes['visqol_clips']}), {sizes['pairs']} pairs "
-             f"({', '.join(f'{n} {k}' for k, n in sizes['pairs_by_kind'].items()) or 'none'}), "
-             f"{report['config']['steps']} steps, seed {report['config']['seed']}, "
-             f"{report['skipped']['count']} skipped. Cells: median [25th, 75th percentile].", "",
-             "## Targets", ""]
+    lines = [
+        f"# LatentMorph evaluation — model `{report['model']['model_id']}`"
+        + (f", previous model `{previous['model_id']}`" if previous else ""),
+        "",
+        f"{sizes['clips']} clips (ViSQOL MOS on {sizes['visqol_clips']}), {sizes['pairs']} pairs "
+        f"({', '.join(f'{n} {k}' for k, n in sizes['pairs_by_kind'].items()) or 'none'}), "
+        f"{report['config']['steps']} steps, seed {report['config']['seed']}, "
+        f"{report['skipped']['count']} skipped. Cells: median [25th, 75th percentile].",
+        "",
+        "## Targets",
+        "",
+    ]
     mark = {True: "met", False: "**not met**", None: "not measured"}
-    lines += _table(("target", "ours (median)", "threshold", ""), (
-        (t["name"], "–" if t["value"] is None else f"{t['value']:.3g}",
-         "–" if t["threshold"] is None else f"{t['threshold']:.3g}", mark[t["met"]]) for t in report["targets"]))
-    for section, names, group_label in (("reconstruction", RECONSTRUCTION_METRICS, "category"),
-                                        ("morph", MORPH_METRICS, "pair kind")):
+    lines += _table(
+        ("target", "ours (median)", "threshold", ""),
+        (
+            (
+                t["name"],
+                "–" if t["value"] is None else f"{t['value']:.3g}",
+                "–" if t["threshold"] is None else f"{t['threshold']:.3g}",
+                mark[t["met"]],
+            )
+            for t in report["targets"]
+        ),
+    )
+    for section, names, group_label in (
+        ("reconstruction", RECONSTRUCTION_METRICS, "category"),
+        ("morph", MORPH_METRICS, "pair kind"),
+    ):
         systems = summary[section]
         if not systems:
             continue
@@ -828,9 +1028,15 @@ def markdown_report(report: dict) -> str:
         lines += _table(("system", *names), ((s, *(_cell(v["all"][m]) for m in names)) for s, v in systems.items()))
         lines += ["", f"### {section.capitalize()} per {group_label}", ""]
         groups = sorted({g for v in systems.values() for g in v["groups"]})
-        lines += _table((group_label, "n", "system", *names), (
-            (g, str(v["groups"][g][names[0]]["count"]), s, *(_cell(v["groups"][g][m]) for m in names))
-            for g in groups for s, v in systems.items() if g in v["groups"]))
+        lines += _table(
+            (group_label, "n", "system", *names),
+            (
+                (g, str(v["groups"][g][names[0]]["count"]), s, *(_cell(v["groups"][g][m]) for m in names))
+                for g in groups
+                for s, v in systems.items()
+                if g in v["groups"]
+            ),
+        )
     if report["skipped"]["count"]:
         lines += ["", "## Skipped", ""] + [f"- {reason}" for reason in report["skipped"]["reasons"]]
     return "\n".join(lines) + "\n"
@@ -847,24 +1053,40 @@ def save_plot(report: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     def values(rows: list[dict], system: str, metric: str, kind: str | None = None) -> list[float]:
-        found = (r["systems"][system].get(metric) for r in rows
-                 if system in r["systems"] and (kind is None or r["kind"] == kind))
+        found = (
+            r["systems"][system].get(metric)
+            for r in rows
+            if system in r["systems"] and (kind is None or r["kind"] == kind)
+        )
         return [v for v in found if v is not None and math.isfinite(v)]
 
     clips, pairs = report["clips"], report["pairs"]
     recon_systems = list(report["summary"]["reconstruction"])
     morph_systems = list(report["summary"]["morph"])
-    panels = [(title, [(s, values(clips, s, metric)) for s in recon_systems])
-              for metric, title in (("mrstft", "reconstruction MR-STFT"), ("lsd_db", "log-spectral distance (dB)"),
-                                    ("hf_excess_db", "HF excess > 12 kHz (dB)"),
-                                    ("visqol_mos", "ViSQOL v3 MOS (1–5, higher is better)"),
-                                    ("comb_excess_db", "86 Hz comb above the input's (dB)"),
-                                    ("f0_error_cents", "pitched clips: |f0 error| (cents)"))]
-    panels.append(("doubling at t=0.5, pitched pairs", [(s, values(pairs, s, "doubling", "pitched")) for s in morph_systems]))
-    panels += [(title, [(s, values(pairs, s, metric)) for s in morph_systems])
-               for metric, title in (("centroid_r2", "morph: centroid R²"), ("loudness_r2", "morph: loudness R²"),
-                                     ("attack_r2", "morph: attack-time R²"), ("step_smoothness", "morph: step smoothness"),
-                                     ("step_max_over_median", "morph: largest step / median step"))]
+    panels = [
+        (title, [(s, values(clips, s, metric)) for s in recon_systems])
+        for metric, title in (
+            ("mrstft", "reconstruction MR-STFT"),
+            ("lsd_db", "log-spectral distance (dB)"),
+            ("hf_excess_db", "HF excess > 12 kHz (dB)"),
+            ("visqol_mos", "ViSQOL v3 MOS (1–5, higher is better)"),
+            ("comb_excess_db", "86 Hz comb above the input's (dB)"),
+            ("f0_error_cents", "pitched clips: |f0 error| (cents)"),
+        )
+    ]
+    panels.append(
+        ("doubling at t=0.5, pitched pairs", [(s, values(pairs, s, "doubling", "pitched")) for s in morph_systems])
+    )
+    panels += [
+        (title, [(s, values(pairs, s, metric)) for s in morph_systems])
+        for metric, title in (
+            ("centroid_r2", "morph: centroid R²"),
+            ("loudness_r2", "morph: loudness R²"),
+            ("attack_r2", "morph: attack-time R²"),
+            ("step_smoothness", "morph: step smoothness"),
+            ("step_max_over_median", "morph: largest step / median step"),
+        )
+    ]
     fig, axes = plt.subplots(4, 3, figsize=(11, 13))
     for ax, (title, series) in zip(axes.flat, panels):
         shown = [(name, v) for name, v in series if v]

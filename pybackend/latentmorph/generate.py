@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import LatentMorphError
 from .model import MorphModel, default_model_dir
 from .morph import finish_renders, prepare_source
 
@@ -24,8 +25,10 @@ PRIOR_FILE = "latent_prior.npz"
 PRIOR_FORMAT_VERSION = 1
 
 
-class PriorStatsError(ValueError):
+class PriorStatsError(LatentMorphError, ValueError):
     """The latent prior statistics are missing, unreadable or belong to another model."""
+
+    code = "model_error"
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma_frames: float) -> np.ndarray:
@@ -38,7 +41,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma_fr
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / max(sigma_frames, 1e-9)) ** 2)
     taps /= np.sqrt(np.sum(taps**2))
     white = rng.standard_normal((count, frames + 2 * radius, dim))
-    return sum(tap * white[:, k:k + frames] for k, tap in enumerate(taps))
+    return sum(tap * white[:, k : k + frames] for k, tap in enumerate(taps))
 
 
 def variation(model: MorphModel, audio: np.ndarray, amount: float, count: int, seed: int) -> np.ndarray:
@@ -98,12 +101,17 @@ class LatentPrior:
 
     def save(self, path: str | Path) -> Path:
         """Write an ``.npz`` (plain arrays and a JSON header, no pickle)."""
-        header = {"format_version": PRIOR_FORMAT_VERSION, "model_id": self.model_id,
-                  "num_clips": self.num_clips, "explained_variance": self.explained_variance}
+        header = {
+            "format_version": PRIOR_FORMAT_VERSION,
+            "model_id": self.model_id,
+            "num_clips": self.num_clips,
+            "explained_variance": self.explained_variance,
+        }
         path = Path(path)
         with open(path, "wb") as f:  # a file object keeps numpy from appending ".npz"
-            np.savez_compressed(f, header=np.array(json.dumps(header)), mean=self.mean,
-                                components=self.components, std=self.std)
+            np.savez_compressed(
+                f, header=np.array(json.dumps(header)), mean=self.mean, components=self.components, std=self.std
+            )
         return path
 
     @classmethod
@@ -116,19 +124,31 @@ class LatentPrior:
                 header = json.loads(str(data["header"]))
                 arrays = {k: data[k].astype(np.float32) for k in ("mean", "components", "std")}
         except FileNotFoundError as error:
-            raise PriorStatsError(f"latent prior not found: {path} (write it with `latentmorph "
-                                  f"fit-prior`)") from error
+            raise PriorStatsError(f"latent prior not found: {path} (write it with `latentmorph fit-prior`)") from error
         except (OSError, ValueError, KeyError) as error:
             raise PriorStatsError(f"cannot read latent prior {path}: {error}") from error
         if header.get("format_version") != PRIOR_FORMAT_VERSION:
-            raise PriorStatsError(f"{path}: format version {header.get('format_version')}, this "
-                                  f"runtime reads {PRIOR_FORMAT_VERSION}")
-        return cls(header["model_id"], arrays["mean"], arrays["components"], arrays["std"],
-                   int(header["num_clips"]), float(header["explained_variance"]))
+            raise PriorStatsError(
+                f"{path}: format version {header.get('format_version')}, this runtime reads {PRIOR_FORMAT_VERSION}"
+            )
+        return cls(
+            header["model_id"],
+            arrays["mean"],
+            arrays["components"],
+            arrays["std"],
+            int(header["num_clips"]),
+            float(header["explained_variance"]),
+        )
 
 
-def fit_latent_prior(model: MorphModel, clips: Iterable[np.ndarray], *, duration_s: float = 2.0,
-                     n_components: int = 64, batch_size: int = 16) -> LatentPrior:
+def fit_latent_prior(
+    model: MorphModel,
+    clips: Iterable[np.ndarray],
+    *,
+    duration_s: float = 2.0,
+    n_components: int = 64,
+    batch_size: int = 16,
+) -> LatentPrior:
     """Fit a :class:`LatentPrior` to encoded clips.
 
     Args:
@@ -145,7 +165,8 @@ def fit_latent_prior(model: MorphModel, clips: Iterable[np.ndarray], *, duration
         ValueError: fewer clips than ``n_components + 1``. MorphInputError: a silent clip.
     """
     num_samples = int(round(duration_s * model.sample_rate))
-    sequences, batch = [], []
+    sequences: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
 
     def flush() -> None:
         if batch:
@@ -160,22 +181,31 @@ def fit_latent_prior(model: MorphModel, clips: Iterable[np.ndarray], *, duration
     flush()
     flat = np.concatenate(sequences) if sequences else np.zeros((0, 0))
     if len(flat) <= n_components:
-        raise ValueError(f"need more than {n_components} clips to fit {n_components} components, "
-                         f"got {len(flat)}")
+        raise ValueError(f"need more than {n_components} clips to fit {n_components} components, got {len(flat)}")
     mean = flat.mean(axis=0)
     _, singular, vt = np.linalg.svd(flat - mean, full_matrices=False)
     variance = singular**2 / (len(flat) - 1)
     frames = model.pad_length(num_samples) // model.hop_length
     shape = (frames, model.latent_dim)
-    return LatentPrior(model.model_id, mean.reshape(shape).astype(np.float32),
-                       vt[:n_components].reshape(n_components, *shape).astype(np.float32),
-                       np.sqrt(variance[:n_components]).astype(np.float32), len(flat),
-                       float(variance[:n_components].sum() / variance.sum()))
+    return LatentPrior(
+        model.model_id,
+        mean.reshape(shape).astype(np.float32),
+        vt[:n_components].reshape(n_components, *shape).astype(np.float32),
+        np.sqrt(variance[:n_components]).astype(np.float32),
+        len(flat),
+        float(variance[:n_components].sum() / variance.sum()),
+    )
 
 
-def sample_prior(model: MorphModel, duration_s: float, count: int, seed: int, temperature: float = 1.0,
-                 prior: LatentPrior | str | Path | None = None) -> np.ndarray:
-    """"New sounds": latent sequences drawn from the Gaussian of the training latents, decoded.
+def sample_prior(
+    model: MorphModel,
+    duration_s: float,
+    count: int,
+    seed: int,
+    temperature: float = 1.0,
+    prior: LatentPrior | str | Path | None = None,
+) -> np.ndarray:
+    """ "New sounds": latent sequences drawn from the Gaussian of the training latents, decoded.
 
     ``z ~ N(0, T²·I)`` per frame would be white noise in latent space and sounds like noise; the
     encoded training clips are neither centred nor unit-variance (the KL weight was 1e-3) and are
@@ -203,8 +233,9 @@ def sample_prior(model: MorphModel, duration_s: float, count: int, seed: int, te
     if not isinstance(prior, LatentPrior):
         prior = LatentPrior.load(prior if prior is not None else default_model_dir() / PRIOR_FILE)
     if prior.model_id != model.model_id:
-        raise PriorStatsError(f"latent prior is of model {prior.model_id}, not {model.model_id}: "
-                              f"refit it with `latentmorph fit-prior`")
+        raise PriorStatsError(
+            f"latent prior is of model {prior.model_id}, not {model.model_id}: refit it with `latentmorph fit-prior`"
+        )
     max_duration_s = prior.frames * model.hop_length / model.sample_rate
     if not 0.0 < duration_s <= max_duration_s:
         raise ValueError(f"duration_s must be in (0, {max_duration_s:.2f}], got {duration_s}")

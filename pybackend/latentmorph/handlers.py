@@ -19,7 +19,7 @@ import numpy as np
 
 from . import settings
 from .audio import AudioLoadError, AudioTruncatedWarning, check_audio_file, load_audio, sha256_file
-from .generate import PRIOR_FILE, PriorStatsError, sample_prior, variation
+from .generate import PRIOR_FILE, sample_prior, variation
 from .grid import GridFileError, cache_dir, cache_key, prune_cache, read_grid_header, write_grid
 from .library import default_db_path
 from .library.segments import segments_dir, write_segment
@@ -31,7 +31,6 @@ from .morph import (
     DEFAULT_INTERP,
     INTERP_MODES,
     MAX_SOURCES,
-    MorphInputError,
     blend,
     check_weights,
     render_grid,
@@ -58,13 +57,6 @@ MAX_SOURCE_S = 10.0
 MAX_BLEND_POINTS = 81
 #: Most hits one ``similar`` request may ask for (a list a person reads, not a bulk export).
 MAX_SIMILAR_K = 100
-#: Protocol codes of errors whose classes do not derive from LatentMorphError yet (model.py and
-#: morph.py are being edited by their owner); empty this once they do.
-LEGACY_ERROR_CODES: dict[type[Exception], str] = {
-    ModelError: "model_error",
-    MorphInputError: "audio_load_error",
-    PriorStatsError: "model_error",
-}
 
 Answer = dict[str, Any]
 log = logging.getLogger(__name__)

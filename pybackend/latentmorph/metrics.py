@@ -43,8 +43,7 @@ def _mrstft_from_magnitudes(outputs: list[np.ndarray], references: list[np.ndarr
         floor = max(float(x.max()), 1e-12) * 10.0 ** (-FLOOR_DB / 20.0)
         x, y = np.maximum(x, floor), np.maximum(y, floor)
         # Frobenius norms as plain sums: np.linalg.norm goes through BLAS threads, slow on a busy machine.
-        total += (np.sqrt(np.sum(np.square(y - x)) / np.sum(np.square(x)))
-                  + np.mean(np.abs(np.log10(y) - np.log10(x))))
+        total += np.sqrt(np.sum(np.square(y - x)) / np.sum(np.square(x))) + np.mean(np.abs(np.log10(y) - np.log10(x)))
     return float(total / len(outputs))
 
 
@@ -86,11 +85,10 @@ def log_spectral_distance_db(output: np.ndarray, reference: np.ndarray) -> float
     p_ref, p_out = _power_spectrogram(ref), _power_spectrogram(out)
     floor = max(float(p_ref.max()), 1e-24) * 10.0 ** (-FLOOR_DB / 10.0)
     log_ratio_db = 10.0 * np.log10(np.maximum(p_out, floor) / np.maximum(p_ref, floor))
-    return float(np.mean(np.sqrt(np.mean(log_ratio_db ** 2, axis=0))))
+    return float(np.mean(np.sqrt(np.mean(log_ratio_db**2, axis=0))))
 
 
-def hf_excess_db(output: np.ndarray, reference: np.ndarray, sample_rate: int,
-                 cutoff_hz: float = HF_CUTOFF_HZ) -> float:
+def hf_excess_db(output: np.ndarray, reference: np.ndarray, sample_rate: int, cutoff_hz: float = HF_CUTOFF_HZ) -> float:
     """High-frequency excess: energy above ``cutoff_hz`` of ``output`` over that of ``reference``, dB.
 
         HF = 10·log10( max(E_Y, ε) / max(E_X, ε) ),   E = Σ over frames and bins ≥ cutoff of |STFT|²
@@ -115,6 +113,7 @@ def hf_excess_db(output: np.ndarray, reference: np.ndarray, sample_rate: int,
 
 # --- descriptors of one sound ---------------------------------------------------------------
 
+
 def spectral_centroid_hz(audio: np.ndarray, sample_rate: int) -> float:
     """Energy-weighted mean spectral centroid in Hz.
 
@@ -124,7 +123,7 @@ def spectral_centroid_hz(audio: np.ndarray, sample_rate: int) -> float:
     Raises ``ValueError`` for silent input.
     """
     magnitude = np.abs(librosa.stft(np.asarray(audio, dtype=np.float64), n_fft=N_FFT, hop_length=HOP_LENGTH))
-    energy = np.sum(magnitude ** 2, axis=0)
+    energy = np.sum(magnitude**2, axis=0)
     if energy.sum() <= 0.0:
         raise ValueError("silent signal has no spectral centroid")
     centroid = librosa.feature.spectral_centroid(S=magnitude, sr=sample_rate, n_fft=N_FFT)[0]
@@ -138,7 +137,7 @@ def loudness_db(audio: np.ndarray) -> float:
     audio = np.asarray(audio, dtype=np.float64)
     if audio.size == 0 or not np.any(audio):
         raise ValueError("silent signal has no level")
-    return float(10.0 * np.log10(np.mean(audio ** 2)))
+    return float(10.0 * np.log10(np.mean(audio**2)))
 
 
 def attack_time_ms(audio: np.ndarray, sample_rate: int) -> float:
@@ -153,6 +152,7 @@ def attack_time_ms(audio: np.ndarray, sample_rate: int) -> float:
 
 
 # --- behaviour along a morph ----------------------------------------------------------------
+
 
 def linearity_r2(t: np.ndarray, values: np.ndarray) -> float:
     """Coefficient of determination of the least-squares line ``values ≈ α + β·t``:
@@ -266,7 +266,7 @@ def doubling_score(midpoint: np.ndarray, audio_a: np.ndarray, audio_b: np.ndarra
     (weight_a, weight_b), _ = scipy.optimize.nnls(np.stack([a, b], axis=1) * weights[:, None], m * weights)
     target = m * weights
     residual = target - (weight_a * a + weight_b * b) * weights
-    explained = float(np.clip(1.0 - np.sum(residual ** 2) / np.sum(target ** 2), 0.0, 1.0))
+    explained = float(np.clip(1.0 - np.sum(residual**2) / np.sum(target**2), 0.0, 1.0))
     balance = 2.0 * min(weight_a, weight_b) / (weight_a + weight_b) if weight_a + weight_b > 0 else 0.0
     return Doubling(explained * balance, explained, float(weight_a), float(weight_b))
 
@@ -349,15 +349,17 @@ class FramePeriodicity:
     ok: bool
 
 
-def frame_periodicity(output: np.ndarray, reference: np.ndarray, sample_rate: int,
-                      period_samples: int) -> FramePeriodicity:
+def frame_periodicity(
+    output: np.ndarray, reference: np.ndarray, sample_rate: int, period_samples: int
+) -> FramePeriodicity:
     """Does ``output`` repeat every ``period_samples`` (a decoder's frame) where ``reference``
     does not? Compares :func:`autocorrelation` at ``period_samples / 2`` and ``period_samples`` and
     :func:`comb_contrast_db` at ``sample_rate / period_samples`` Hz, against
     :data:`AUTOCORRELATION_TOLERANCE` and :data:`COMB_EXCESS_DB`. Mono float ``[samples]``; the
     longer is cut to the shorter, which must hold two periods."""
     out, ref = _common_length(output, reference)
-    deviation = max(abs(autocorrelation(out, lag) - autocorrelation(ref, lag))
-                    for lag in (period_samples // 2, period_samples))
+    deviation = max(
+        abs(autocorrelation(out, lag) - autocorrelation(ref, lag)) for lag in (period_samples // 2, period_samples)
+    )
     excess = comb_contrast_db(out, sample_rate, period_samples) - comb_contrast_db(ref, sample_rate, period_samples)
     return FramePeriodicity(deviation, excess, deviation <= AUTOCORRELATION_TOLERANCE and excess <= COMB_EXCESS_DB)

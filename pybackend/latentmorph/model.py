@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .errors import LatentMorphError
+
 #: Contract versions this runtime reads (see the module docstring; export/ writes 3).
 READABLE_CONTRACTS = (2, 3)
 #: Seed of the phase-advance draws of :func:`integrate_phase`: a decode is deterministic, and a
@@ -32,8 +34,10 @@ _DECODER_KEYS = ("n_fft", "stft_hop_length")
 ENVELOPE_FLOOR = 1e-3
 
 
-class ModelError(Exception):
+class ModelError(LatentMorphError):
     """The model files are missing, unreadable or break the contract."""
+
+    code = "model_error"
 
 
 def default_model_dir() -> Path:
@@ -49,7 +53,7 @@ def _window_and_envelope(n_fft: int, hop_length: int, frames: int) -> tuple[np.n
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann (torch.hann_window)
     envelope = np.zeros((frames - 1) * hop_length + n_fft, dtype=np.float32)
     for m in range(frames):
-        envelope[m * hop_length:m * hop_length + n_fft] += window * window
+        envelope[m * hop_length : m * hop_length + n_fft] += window * window
     return window, np.maximum(envelope, ENVELOPE_FLOOR)
 
 
@@ -86,10 +90,10 @@ def istft(real: np.ndarray, imag: np.ndarray, n_fft: int, hop_length: int) -> np
     blocks = blocks.reshape(batch, frames, overlap, hop_length)
     out = np.zeros((batch, frames + overlap - 1, hop_length), dtype=np.float32)
     for j in range(overlap):  # block j of frame m lands at hop index m + j
-        out[:, j:j + frames] += blocks[:, :, j]
+        out[:, j : j + frames] += blocks[:, :, j]
     out = out.reshape(batch, -1) / envelope
     pad = (n_fft - hop_length) // 2
-    return np.ascontiguousarray(out[:, pad:out.shape[1] - pad])
+    return np.ascontiguousarray(out[:, pad : out.shape[1] - pad])
 
 
 @functools.lru_cache(maxsize=4)
@@ -197,15 +201,19 @@ class MorphModel:
             if missing:
                 raise ModelError(f"{path}: metadata lacks {missing} (not a LatentMorph model?)")
             if meta["contract_version"] not in {str(v) for v in READABLE_CONTRACTS}:
-                raise ModelError(f"{path}: contract version {meta['contract_version']}, this runtime "
-                                 f"reads versions {', '.join(map(str, READABLE_CONTRACTS))}")
+                raise ModelError(
+                    f"{path}: contract version {meta['contract_version']}, this runtime "
+                    f"reads versions {', '.join(map(str, READABLE_CONTRACTS))}"
+                )
             if meta["role"] != role:
                 raise ModelError(f"{path}: role is '{meta['role']}', expected '{role}'")
             sessions[role], metas[role] = session, meta
         for key in ("model_id", "sample_rate", "hop_length", "latent_dim"):
             if metas["encoder"][key] != metas["decoder"][key]:
-                raise ModelError(f"{model_dir}: encoder and decoder disagree on {key} "
-                                 f"({metas['encoder'][key]} vs {metas['decoder'][key]})")
+                raise ModelError(
+                    f"{model_dir}: encoder and decoder disagree on {key} "
+                    f"({metas['encoder'][key]} vs {metas['decoder'][key]})"
+                )
         return cls(sessions["encoder"], sessions["decoder"], metas["decoder"])
 
     def pad_length(self, num_samples: int) -> int:
@@ -241,7 +249,8 @@ class MorphModel:
         if self.contract_version == 2:
             if phase_increment is not None:
                 raise ValueError("a contract-2 model makes its own absolute phase: no phase_increment")
-            return istft(*outputs, self.n_fft, self.stft_hop_length)
+            real, imag = outputs
+            return istft(real, imag, self.n_fft, self.stft_hop_length)
         magnitude, increment, sigma = outputs
         if phase_increment is not None:
             if phase_increment.shape != increment.shape:
@@ -260,7 +269,9 @@ class MorphModel:
         audio = np.asarray(audio, dtype=np.float32)
         hop, pad = self.stft_hop_length, (self.n_fft - self.stft_hop_length) // 2
         padded = np.pad(audio, ((0, 0), (pad, pad)))
-        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft, axis=1)[:, ::hop][:, :audio.shape[1] // hop]
+        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft, axis=1)[:, ::hop][
+            :, : audio.shape[1] // hop
+        ]
         window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
         return np.fft.rfft(frames * window, axis=-1).transpose(0, 2, 1).astype(np.complex64)
 

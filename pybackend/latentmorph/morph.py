@@ -33,6 +33,7 @@ import librosa
 import numpy as np
 import scipy.ndimage
 
+from .errors import LatentMorphError
 from .model import MorphModel
 
 #: How far each source's residual reaches into a morph (:func:`detail_weights`); chosen with
@@ -66,8 +67,10 @@ SPHERICAL_MEAN_TOLERANCE = 1e-9
 SPHERICAL_MEAN_MAX_ITERATIONS = 100
 
 
-class MorphInputError(ValueError):
+class MorphInputError(LatentMorphError, ValueError):
     """A source is silent or unusable for morphing."""
+
+    code = "audio_load_error"
 
 
 @dataclasses.dataclass(frozen=True)

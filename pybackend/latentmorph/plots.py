@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import librosa
@@ -19,11 +20,12 @@ TOP_DB = 80.0
 
 def _mel_power(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Power mel spectrogram ``[N_MELS, frames]`` of mono ``audio`` up to Nyquist."""
-    return librosa.feature.melspectrogram(y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH,
-                                          n_mels=N_MELS, fmax=sample_rate / 2)
+    return librosa.feature.melspectrogram(
+        y=audio, sr=sample_rate, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, fmax=sample_rate / 2
+    )
 
 
-def _mel_db(audio: np.ndarray, sample_rate: int, ref: float) -> np.ndarray:
+def _mel_db(audio: np.ndarray, sample_rate: int, ref: float | Callable[[np.ndarray], float]) -> np.ndarray:
     return librosa.power_to_db(_mel_power(audio, sample_rate), ref=ref, top_db=TOP_DB)
 
 
@@ -43,12 +45,19 @@ def save_grid_spectrograms(grid: np.ndarray, sample_rate: int, path: Path, title
     steps = grid.shape[0]
     mels = [_mel_power(g, sample_rate) for g in grid]
     ref = max(float(m.max()) for m in mels) or 1.0
-    fig, axes = plt.subplots(1, steps, figsize=(1.6 * steps + 1, 3.4), sharey=True)
-    axes = np.atleast_1d(axes)
+    fig, axes_grid = plt.subplots(1, steps, figsize=(1.6 * steps + 1, 3.4), sharey=True, squeeze=False)
+    axes = list(axes_grid[0])
     for i, (ax, mel) in enumerate(zip(axes, mels)):
         db = librosa.power_to_db(mel, ref=ref, top_db=TOP_DB)
-        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=-TOP_DB, vmax=0,
-                  extent=(0, grid.shape[1] / sample_rate, 0, N_MELS))
+        ax.imshow(
+            db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=-TOP_DB,
+            vmax=0,
+            extent=(0, grid.shape[1] / sample_rate, 0, N_MELS),
+        )
         ax.set_title(f"t = {i / (steps - 1):.2f}", fontsize=9)
         ax.set_xlabel("s", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -56,13 +65,21 @@ def save_grid_spectrograms(grid: np.ndarray, sample_rate: int, path: Path, title
     return _save(fig, path, 110, title)
 
 
-def save_spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str = "",
-                     markers: list[tuple[float, str]] | None = None) -> Path:
+def save_spectrogram(
+    audio: np.ndarray, sample_rate: int, path: Path, title: str = "", markers: list[tuple[float, str]] | None = None
+) -> Path:
     """One mel spectrogram (dB re. its loudest bin) with optional labelled time markers (s)."""
     db = _mel_db(audio, sample_rate, ref=np.max)
     fig, ax = plt.subplots(figsize=(12, 4))
-    ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=-TOP_DB, vmax=0,
-              extent=(0, len(audio) / sample_rate, 0, N_MELS))
+    ax.imshow(
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=-TOP_DB,
+        vmax=0,
+        extent=(0, len(audio) / sample_rate, 0, N_MELS),
+    )
     for time_s, label in markers or []:
         ax.axvline(time_s, color="white", lw=0.6, alpha=0.6)
         ax.text(time_s, N_MELS * 0.97, label, color="white", fontsize=7, va="top")
@@ -72,8 +89,14 @@ def save_spectrogram(audio: np.ndarray, sample_rate: int, path: Path, title: str
     return _save(fig, path, 110)
 
 
-def save_spectrogram_grid(cells: dict[tuple[int, int], np.ndarray], row_labels: list[str], col_labels: list[str],
-                          sample_rate: int, path: Path, title: str = "") -> Path:
+def save_spectrogram_grid(
+    cells: dict[tuple[int, int], np.ndarray],
+    row_labels: list[str],
+    col_labels: list[str],
+    sample_rate: int,
+    path: Path,
+    title: str = "",
+) -> Path:
     """A contact sheet: mel spectrograms (dB, shared reference: the loudest bin of all) of mono
     clips ``cells[(row, column)] [samples]`` in a grid labelled by ``row_labels`` × ``col_labels``
     (an empty cell stays blank); written to ``path`` (PNG)."""
@@ -85,8 +108,14 @@ def save_spectrogram_grid(cells: dict[tuple[int, int], np.ndarray], row_labels: 
         ax.set_xticks([])
         ax.set_yticks([])
         if (row, col) in mels:
-            ax.imshow(librosa.power_to_db(mels[row, col], ref=ref, top_db=TOP_DB), origin="lower", aspect="auto",
-                      cmap="magma", vmin=-TOP_DB, vmax=0)
+            ax.imshow(
+                librosa.power_to_db(mels[row, col], ref=ref, top_db=TOP_DB),
+                origin="lower",
+                aspect="auto",
+                cmap="magma",
+                vmin=-TOP_DB,
+                vmax=0,
+            )
         if row == 0:
             ax.set_title(col_labels[col], fontsize=8)
         if col == 0:

@@ -16,7 +16,7 @@ import sys
 from typing import Any, BinaryIO
 
 from .errors import LatentMorphError
-from .handlers import HANDLERS, LEGACY_ERROR_CODES
+from .handlers import HANDLERS
 from .protocol import PROTOCOL_VERSION, BadRequest, Request, check_version, error_answer, read_frame, write_frame
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,7 @@ log = logging.getLogger(__name__)
 
 def error_code(error: Exception) -> str:
     """The protocol error code of ``error``: its :attr:`~LatentMorphError.code`, else ``internal``."""
-    if isinstance(error, LatentMorphError):
-        return error.code
-    return next((code for cls, code in LEGACY_ERROR_CODES.items() if isinstance(error, cls)), "internal")
+    return error.code if isinstance(error, LatentMorphError) else "internal"
 
 
 def respond(request: Request) -> dict[str, Any]:
