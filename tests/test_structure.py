@@ -22,16 +22,12 @@ PACKAGES = {"latentmorph": REPO_ROOT / "pybackend" / "latentmorph",
 #: Largest source file, lines.
 MAX_LINES = 500
 #: Files still over :data:`MAX_LINES`: their owner is splitting them (issue 11). Empty this list.
-OVERSIZED_PENDING = {"pybackend/latentmorph/morph.py", "pybackend/latentmorph/evaluation.py"}
+OVERSIZED_PENDING = {"pybackend/latentmorph/evaluation.py"}
 #: Import cycles in files being edited by their owner (render/: JobError could move to render/__init__).
 CYCLES_PENDING = {"latentmorph.render.job → latentmorph.render.post → latentmorph.render.job"}
-#: Files that still read the environment themselves: their owner moves the read into settings.
-ENVIRONMENT_READERS_PENDING = {"pybackend/latentmorph/model.py"}
 #: What the backend core must not import at start-up (the ``tools`` extra and the tool modules).
 TOOL_MODULES = ("matplotlib", "scipy", "sklearn", "latentmorph.evaluation", "latentmorph.metrics", "latentmorph.plots",
                 "latentmorph.demo", "latentmorph.library.map")  # fmt: skip
-#: Tool modules the core still loads, and why: their owner moves the import into the function.
-TOOLS_LOADED_PENDING = {"scipy": "morph.py's look-ahead limiter imports scipy.ndimage at module level (~0.35 s)"}
 #: The backend core: what ``python -m latentmorph.server`` and its handlers import.
 CORE_MODULES = ("latentmorph.server", "latentmorph.handlers", "latentmorph.protocol", "latentmorph.audio",
                 "latentmorph.model", "latentmorph.morph", "latentmorph.grid")  # fmt: skip
@@ -134,7 +130,7 @@ def test_backend_core_does_not_load_the_tools():
     matplotlib or scikit-learn (tests/backend_startup.py measures what that costs)."""
     probe = f"import sys; import {', '.join(CORE_MODULES)}; print(' '.join(m for m in {TOOL_MODULES!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
-    loaded = set(result.stdout.split()) - set(TOOLS_LOADED_PENDING)
+    loaded = set(result.stdout.split())
     assert not loaded, f"the backend core imports {sorted(loaded)} at start-up"
 
 
@@ -157,11 +153,7 @@ def test_only_settings_reads_the_environment():
         for path in (REPO_ROOT / folder).rglob("*.py"):
             relative = path.relative_to(REPO_ROOT).as_posix()
             lines = _reads_environment(ast.parse(path.read_text(encoding="utf-8")))
-            if (
-                lines
-                and relative != "pybackend/latentmorph/settings.py"
-                and relative not in ENVIRONMENT_READERS_PENDING
-            ):
+            if lines and relative != "pybackend/latentmorph/settings.py":
                 readers[relative] = lines
     assert not readers, f"read the environment through latentmorph.settings instead: {readers}"
 

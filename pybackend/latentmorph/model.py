@@ -14,13 +14,13 @@ complex STFT (``real``, ``imag``) with an absolute phase per frame.
 from __future__ import annotations
 
 import functools
-import os
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from . import settings
 from .errors import LatentMorphError
 
 #: Contract versions this runtime reads (see the module docstring; export/ writes 3).
@@ -41,11 +41,9 @@ class ModelError(LatentMorphError):
 
 
 def default_model_dir() -> Path:
-    """The shipped model (package data), or ``$LATENTMORPH_MODEL_DIR`` when set."""
-    override = os.environ.get("LATENTMORPH_MODEL_DIR")
-    if override:
-        return Path(override)
-    return Path(str(resources.files("latentmorph") / "models"))
+    """The shipped model (package data), or ``$LATENTMORPH_MODEL_DIR`` when set
+    (:func:`latentmorph.settings.model_dir`)."""
+    return settings.model_dir() or Path(str(resources.files("latentmorph") / "models"))
 
 
 @functools.lru_cache(maxsize=8)

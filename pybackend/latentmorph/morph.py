@@ -31,7 +31,6 @@ import dataclasses
 
 import librosa
 import numpy as np
-import scipy.ndimage
 
 from .errors import LatentMorphError
 from .model import MorphModel
@@ -320,6 +319,8 @@ def limit_peaks(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     needed = np.minimum(1.0, 1.0 / np.maximum(np.abs(audio), 1e-30))
     if needed.min(initial=1.0) >= 1.0:
         return audio
+    import scipy.ndimage  # here: only a render that goes over full scale needs it (~0.35 s to import)
+
     width = max(1, int(LIMITER_WINDOW_MS * 1e-3 * sample_rate)) | 1  # odd: centred windows
     gain = scipy.ndimage.minimum_filter1d(needed, width, axis=-1, mode="nearest")
     gain = scipy.ndimage.uniform_filter1d(gain, width, axis=-1, mode="nearest")
