@@ -106,7 +106,7 @@ def align_sources(sources: list[PreparedSource]) -> np.ndarray:
     out = np.zeros((len(sources), length), dtype=np.float32)
     for i, s in enumerate(sources):
         start = lead - s.onset_sample
-        out[i, start:start + len(s.audio)] = s.audio
+        out[i, start : start + len(s.audio)] = s.audio
     return out
 
 
@@ -130,8 +130,7 @@ def check_weights(weights: np.ndarray, n_sources: int) -> np.ndarray:
     exactly to 1. Raises ``ValueError`` on a wrong shape, NaN, a negative weight or a bad sum."""
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2 or weights.shape[0] < 1 or weights.shape[1] != n_sources:
-        raise ValueError(f"weights must be [points, {n_sources}] (one column per source), "
-                         f"got shape {weights.shape}")
+        raise ValueError(f"weights must be [points, {n_sources}] (one column per source), got shape {weights.shape}")
     if not np.all(np.isfinite(weights)):
         raise ValueError("weights contain NaN or infinite values")
     if np.any(weights < 0):
@@ -162,8 +161,7 @@ def _spherical_mean(directions: np.ndarray, weights: np.ndarray) -> np.ndarray:
         theta = np.arccos(cos)
         # θ / sin θ written as 1 / sinc(θ/π): finite and → 1 for (near-)parallel vectors
         coeff = weights[:, :, None] / np.sinc(theta / np.pi)
-        tangent = (np.einsum("pnf,nfd->pfd", coeff, directions)
-                   - np.sum(coeff * cos, axis=1)[..., None] * q)
+        tangent = np.einsum("pnf,nfd->pfd", coeff, directions) - np.sum(coeff * cos, axis=1)[..., None] * q
         step = np.linalg.norm(tangent, axis=-1, keepdims=True)
         q = np.cos(step) * q + np.sinc(step / np.pi) * tangent  # exp map: sin|v|/|v| · v
         q /= np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
@@ -256,8 +254,9 @@ def _resample_path(values: np.ndarray, positions: np.ndarray, frames: int) -> np
     return (1.0 - fraction)[:, None] * values[left] + fraction[:, None] * values[right]
 
 
-def morph_latents(z: np.ndarray, weights: np.ndarray, *, align: str = DEFAULT_ALIGN,
-                  interp: str = DEFAULT_INTERP) -> np.ndarray:
+def morph_latents(
+    z: np.ndarray, weights: np.ndarray, *, align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP
+) -> np.ndarray:
     """Morph latent sequences ``z [n_sources, frames, latent_dim]`` at barycentric ``weights
     [points, n_sources]`` (checked by :func:`check_weights`): along :func:`alignment_path`, both
     the latent values (:func:`interpolate_latents`) and the time axis — path position ``k`` lies
@@ -385,8 +384,15 @@ def source_phase_increment(spectra: np.ndarray, weights: np.ndarray) -> np.ndarr
     return np.where(level > floor, np.angle(mixed), np.nan).astype(np.float32)
 
 
-def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
-          align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP, detail: float | None = None) -> np.ndarray:
+def blend(
+    model: MorphModel,
+    sources: list[np.ndarray],
+    weights: np.ndarray,
+    *,
+    align: str = DEFAULT_ALIGN,
+    interp: str = DEFAULT_INTERP,
+    detail: float | None = None,
+) -> np.ndarray:
     """Decode N-way morphs of 2–4 sources at barycentric weights (e.g. the corners of an XY pad).
 
     The ends are the sources themselves (a sampler plays what it is given): a one-hot row returns
@@ -438,20 +444,29 @@ def blend(model: MorphModel, sources: list[np.ndarray], weights: np.ndarray, *,
     if align == "onset" and model.contract_version >= 3:  # a warped time axis has no source phase
         phase = source_phase_increment(model.stft(padded), all_weights)
     decoded = model.decode(morph_latents(z, all_weights, align=align, interp=interp), phase)
-    points, own = decoded[:len(weights)], decoded[len(weights):]
+    points, own = decoded[: len(weights)], decoded[len(weights) :]
     audio = points + carried @ (padded - own)
-    gain_db = (matched_gain_db(audio, padded[:, :length], weights)
-               + weights @ (20.0 * np.log10([s.gain for s in prepared])))
+    gain_db = matched_gain_db(audio, padded[:, :length], weights) + weights @ (
+        20.0 * np.log10([s.gain for s in prepared])
+    )
     lead = np.array([max(s.onset_sample for s in prepared) - s.onset_sample for s in prepared])
     shifts = np.rint(weights @ lead).astype(int)
     shifted = np.zeros_like(audio)
     for p, shift in enumerate(shifts):
-        shifted[p, :audio.shape[1] - shift] = audio[p, shift:]
+        shifted[p, : audio.shape[1] - shift] = audio[p, shift:]
     return finish_renders(shifted, gain_db, model.sample_rate)
 
 
-def render_grid(model: MorphModel, audio_a: np.ndarray, audio_b: np.ndarray, steps: int, *,
-                align: str = DEFAULT_ALIGN, interp: str = DEFAULT_INTERP, detail: float | None = None) -> np.ndarray:
+def render_grid(
+    model: MorphModel,
+    audio_a: np.ndarray,
+    audio_b: np.ndarray,
+    steps: int,
+    *,
+    align: str = DEFAULT_ALIGN,
+    interp: str = DEFAULT_INTERP,
+    detail: float | None = None,
+) -> np.ndarray:
     """Decode ``steps`` morph positions between two sources: :func:`blend` at weights
     ``[1 − t, t]`` with ``t = i / (steps − 1)``, so step 0 is A and the last step is B.
 
@@ -471,8 +486,7 @@ def render_grid(model: MorphModel, audio_a: np.ndarray, audio_b: np.ndarray, ste
         detail outside [0, 1].
     """
     t = morph_positions(steps).astype(np.float64)
-    return blend(model, [audio_a, audio_b], np.stack([1.0 - t, t], axis=1), align=align, interp=interp,
-                 detail=detail)
+    return blend(model, [audio_a, audio_b], np.stack([1.0 - t, t], axis=1), align=align, interp=interp, detail=detail)
 
 
 def reconstruct(model: MorphModel, audio: np.ndarray) -> np.ndarray:
