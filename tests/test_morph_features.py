@@ -18,8 +18,8 @@ from latentmorph.grid import RENDER_VERSION, cache_key, read_grid
 from latentmorph.metrics import mrstft_distance
 from latentmorph.model import MorphModel, default_model_dir, get_model
 from latentmorph.generate import PRIOR_FILE, LatentPrior, PriorStatsError, fit_latent_prior, sample_prior, variation
-from latentmorph.morph import (ALIGN_MODES, DEFAULT_DETAIL, INTERP_MODES, blend, detail_weights, interpolate_latents,
-                               morph_latents, reconstruct, render_grid)
+from latentmorph.morph import (ALIGN_MODES, DECODE_CHUNK_POINTS, DEFAULT_DETAIL, INTERP_MODES, blend, detail_weights,
+                               interpolate_latents, morph_latents, reconstruct, render_grid)
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR
 from .test_backend import Backend
@@ -193,6 +193,16 @@ def test_blend_one_hot_rows_are_the_sources_and_two_sources_are_render_grid(mode
     centre = blend(model, sources, np.full((1, 4), 0.25))[0]
     assert min(mrstft_distance(centre, row) for row in grid) > 0.3  # not just one of the corners
 
+
+
+def test_a_pad_of_many_points_decodes_in_chunks_like_one_point_at_a_time(model, samples):
+    """blend decodes points DECODE_CHUNK_POINTS at a time (bounded memory for a 9 × 9 pad): more
+    points than one chunk give each point what it gets alone."""
+    sources = [samples[name] for name in ("kick", "snare", "bass_c4", "bell_c4")]
+    weights = np.random.default_rng(3).dirichlet(np.ones(4), size=DECODE_CHUNK_POINTS + 3)
+    together = blend(model, sources, weights)
+    for i in (0, DECODE_CHUNK_POINTS - 1, DECODE_CHUNK_POINTS, len(weights) - 1):
+        np.testing.assert_allclose(together[i], blend(model, sources, weights[i : i + 1])[0], atol=1e-5)
 
 # --- prior and variation -------------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ INTERP_MODES = ("linear", "slerp")
 DEFAULT_ALIGN = "onset"
 DEFAULT_INTERP = "linear"
 MAX_SOURCES = 4
+#: Morph points decoded per batch by :func:`blend`: bounds its memory (the source phase and the
+#: decoder outputs are ``[points, 513, frames]`` each) whatever the number of points.
+DECODE_CHUNK_POINTS = 8
 #: How far a weight row may be from summing to 1 (float32 weights from a UI or JSON).
 WEIGHT_SUM_TOLERANCE = 1e-4
 #: Spherical weighted mean: fixed-point iterations stop when the tangent step is below this (rad).
@@ -328,13 +331,16 @@ def limit_peaks(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def finish_renders(audio: np.ndarray, gain_db: np.ndarray, sample_rate: int) -> np.ndarray:
     """Scale renders ``[n, samples]`` by ``gain_db [n]``, limit each to a peak of 1
-    (:func:`limit_peaks`) and fade the last :data:`FADE_OUT_MS` out. Returns C-contiguous
-    float32 ``[n, samples]``."""
-    audio = limit_peaks(audio * (10.0 ** (np.asarray(gain_db, dtype=np.float64) / 20.0))[:, None], sample_rate)
+    (:func:`limit_peaks`) and fade the last :data:`FADE_OUT_MS` out, one row at a time (an
+    81-point pad stays small). Returns C-contiguous float32 ``[n, samples]``."""
+    out = np.empty(audio.shape, dtype=np.float32)
     fade = min(audio.shape[1], int(FADE_OUT_MS * 1e-3 * sample_rate))
-    if fade:
-        audio[:, -fade:] *= np.linspace(1.0, 0.0, fade)
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    ramp = np.linspace(1.0, 0.0, fade)
+    for i, (row, row_gain_db) in enumerate(zip(audio, np.asarray(gain_db, dtype=np.float64))):
+        limited = limit_peaks(row[None, :] * 10.0 ** (row_gain_db / 20.0), sample_rate)[0]
+        limited[len(limited) - fade :] *= ramp
+        out[i] = limited
+    return out
 
 
 def detail_weights(weights: np.ndarray, detail: float) -> np.ndarray:
@@ -436,25 +442,30 @@ def blend(
     aligned = align_sources(prepared)
     n_sources, length = aligned.shape
     z = model.encode(aligned)  # [n, frames, dim]
-    # decode the points and each source's own latent (the one-hot rows) in one batch
-    all_weights = np.concatenate([weights, np.eye(n_sources)])
     padded = np.zeros((n_sources, z.shape[1] * model.hop_length), dtype=np.float32)  # the decode's length
     padded[:, :length] = aligned
-    phase = None
-    if align == "onset" and model.contract_version >= 3:  # a warped time axis has no source phase
-        phase = source_phase_increment(model.stft(padded), all_weights)
-    decoded = model.decode(morph_latents(z, all_weights, align=align, interp=interp), phase)
-    points, own = decoded[: len(weights)], decoded[len(weights) :]
-    audio = points + carried @ (padded - own)
+    spectra = model.stft(padded) if align == "onset" and model.contract_version >= 3 else None
+
+    def decode(rows: np.ndarray) -> np.ndarray:
+        # a warped time axis (dtw) has no source phase
+        phase = None if spectra is None else source_phase_increment(spectra, rows)
+        return model.decode(morph_latents(z, rows, align=align, interp=interp), phase)
+
+    own = decode(np.eye(n_sources))  # each source's own decode: what its residual is measured from
+    # the points in chunks: a 9 × 9 pad of 2-s sources decoded at once peaks at 1.4 GB
+    points = np.concatenate(
+        [decode(weights[i : i + DECODE_CHUNK_POINTS]) for i in range(0, len(weights), DECODE_CHUNK_POINTS)]
+    )
+    audio = points + carried.astype(np.float32) @ (padded - own)
     gain_db = matched_gain_db(audio, padded[:, :length], weights) + weights @ (
         20.0 * np.log10([s.gain for s in prepared])
     )
     lead = np.array([max(s.onset_sample for s in prepared) - s.onset_sample for s in prepared])
     shifts = np.rint(weights @ lead).astype(int)
-    shifted = np.zeros_like(audio)
-    for p, shift in enumerate(shifts):
-        shifted[p, : audio.shape[1] - shift] = audio[p, shift:]
-    return finish_renders(shifted, gain_db, model.sample_rate)
+    for p, shift in enumerate(shifts):  # in place: row p moves left by its shift
+        audio[p, : audio.shape[1] - shift] = audio[p, shift:]
+        audio[p, audio.shape[1] - shift :] = 0.0
+    return finish_renders(audio, gain_db, model.sample_rate)
 
 
 def render_grid(
