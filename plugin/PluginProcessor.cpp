@@ -1,12 +1,9 @@
 #include "PluginProcessor.h"
 
-#include "PluginEditor.h"
-#include "PluginState.h"
+#include "state/PluginState.h"
+#include "ui/PluginEditor.h"
 
 namespace latentmorph {
-
-static_assert (kParameterTable[static_cast<std::size_t> (ParameterIndex::polyphony)].maxValue == Engine::kMaxPolyphony,
-               "the polyphony parameter must not exceed the engine's preallocated voices");
 
 LatentMorphProcessor::LatentMorphProcessor()
     : AudioProcessor (BusesProperties().withOutput ("Output", juce::AudioChannelSet::stereo(), true)),
@@ -54,7 +51,8 @@ void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce:
     slotLoader_.setDetail (parameterValues_.get (ParameterIndex::detail));
 
     if (isNonRealtime() && slotLoader_.isBusy())
-        slotLoader_.waitUntilDone (kOfflineGridWait, [this] { engine_.beginBlock(); });
+        slotLoader_.waitUntilDone (kOfflineGridWait, [this]
+                                   { engine_.beginBlock(); });
 
     updateEngineParameters();
     engine_.beginBlock();
@@ -73,7 +71,7 @@ void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce:
         const auto offset = juce::jlimit (position, numSamples, metadata.samplePosition);
         engine_.render (out + position, offset - position);
         position = offset;
-        engine_.handleMidiMessage (metadata.data, metadata.numBytes);   // notes, sustain pedal, all notes off
+        engine_.handleMidiMessage (metadata.data, metadata.numBytes); // notes, sustain pedal, all notes off
     }
 
     engine_.render (out + position, numSamples - position);

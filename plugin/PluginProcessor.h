@@ -1,8 +1,8 @@
 #pragma once
 
-#include "Parameters.h"
-#include "SlotLoader.h"
 #include "engine/Engine.h"
+#include "state/Parameters.h"
+#include "state/SlotLoader.h"
 
 #include <juce_audio_processors/juce_audio_processors.h>
 
@@ -62,7 +62,7 @@ private:
     juce::AudioProcessorValueTreeState parameterState_;
     ParameterValues parameterValues_;
     Engine engine_;
-    SlotLoader slotLoader_;   // after engine_: its worker uses the engine until it is joined
+    SlotLoader slotLoader_; // after engine_: its worker uses the engine until it is joined
 
     JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR (LatentMorphProcessor)
 };

@@ -11,12 +11,16 @@ Both outputs are committed; run this only when presets or the state format chang
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
 import soundfile as sf
 
 from latentmorph.plugin_state import make_state, set_plugin_state
 
 PRESETS_DIR = Path(__file__).resolve().parent
+#: Where the CMake build puts the engine's Python module, whose PARAMETERS is the plugin's parameter table.
+ENGINE_MODULE_DIR = PRESETS_DIR.parent / "build/python"
 SAMPLES_DIR = PRESETS_DIR / "samples"
 SAMPLE_RATE = 44100
 
@@ -29,15 +33,24 @@ SAMPLES = {
     "bell_c4.wav": (0, 14, 60, 100, 1.5),
 }
 
-#: name → (slot A, slot B, parameter values)
+#: name → (slot A, slot B, the parameter values that differ from the table's defaults)
 PRESETS = {
-    "drums_kick_to_snare": ("kick.wav", "snare.wav",
-                            {"morph": 0.0, "gain_db": 0.0, "attack_ms": 0.0, "decay_ms": 200.0,
-                             "sustain": 1.0, "release_ms": 80.0, "root_note": 60}),
-    "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav",
-                             {"morph": 0.0, "gain_db": 0.0, "attack_ms": 2.0, "decay_ms": 200.0,
-                              "sustain": 1.0, "release_ms": 150.0, "root_note": 60}),
+    "drums_kick_to_snare": ("kick.wav", "snare.wav", {"attack_ms": 0.0, "release_ms": 80.0}),
+    "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav", {"release_ms": 150.0}),
 }
+
+
+def preset_parameters(changes: dict[str, float]) -> dict[str, float]:
+    """Every parameter of the plugin's table (``latentmorph_engine.PARAMETERS``) at its default, but
+    ``changes``. Raises ``ValueError`` for an id the table lacks or a value outside its range."""
+    sys.path.insert(0, str(ENGINE_MODULE_DIR))
+    from latentmorph_engine import PARAMETERS
+
+    specs = {spec["id"]: spec for spec in PARAMETERS}
+    for key, value in changes.items():
+        if key not in specs or not specs[key]["min"] <= value <= specs[key]["max"]:
+            raise ValueError(f"preset parameter {key}={value} is not in the plugin's table or out of its range")
+    return {key: changes.get(key, spec["default"]) for key, spec in specs.items()}
 
 
 def render_samples() -> None:
@@ -61,7 +74,8 @@ def write_presets(plugin_path: Path) -> None:
 
     plugin = pedalboard.load_plugin(str(plugin_path), initialization_timeout=0.1)
     for name, (slot_a, slot_b, params) in PRESETS.items():
-        set_plugin_state(plugin, make_state(f"factory:samples/{slot_a}", f"factory:samples/{slot_b}", params))
+        set_plugin_state(plugin, make_state(f"factory:samples/{slot_a}", f"factory:samples/{slot_b}",
+                                            preset_parameters(params)))
         path = PRESETS_DIR / f"{name}.vstpreset"
         path.write_bytes(plugin.preset_data)
         print(f"wrote {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,9 @@ VST3_PATH = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentM
 PRESETS_DIR = REPO_ROOT / "presets"
 SAMPLES_DIR = PRESETS_DIR / "samples"
 SAMPLE_RATE = 44100
+#: Where the CMake build puts the engine's Python module `latentmorph_engine` (plugin/engine/python_bindings.cpp).
+ENGINE_MODULE_DIR = REPO_ROOT / "build/python"
+sys.path.insert(0, str(ENGINE_MODULE_DIR))
 
 # The backend the plugin starts inherits this process's environment: keep its grid cache out of
 # the user's cache and out of the source tree, fresh for every test session.

@@ -1,5 +1,6 @@
-"""The plugin's backend client (plugin/BackendClient.cpp) through the LatentMorphBackendRequest tool:
-its request size limit, its start-up errors and the processes it kills (issue 12: 5, 6, 7)."""
+"""The plugin's backend client (plugin/backend/: BackendClient over ChildProcess) through the
+LatentMorphBackendRequest tool: its request size limit, its start-up errors and the processes it
+kills (issue 12: 5, 6, 7)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from latentmorph.shared_constants import MAX_FRAME_BYTES
+
 from .conftest import REPO_ROOT
 
 TOOL = REPO_ROOT / "build/plugin/LatentMorphBackendRequest_artefacts/Release/LatentMorphBackendRequest"
 #: Wall-clock bound of one tool run, seconds.
 TOOL_TIMEOUT_S = 60
-#: The protocol's frame limit, bytes (docs/protocol.md).
-MAX_FRAME_BYTES = 16 << 20
 
 
 def request(*arguments: str | Path, env: dict[str, str] | None = None) -> list[dict]:
@@ -92,3 +94,85 @@ def test_timeout_kills_the_children_of_a_wrapper_interpreter(tmp_path):
     finally:
         if _alive(child):
             os.kill(child, 9)
+
+
+FAKE_BACKEND = '''
+import json, os, struct, sys
+
+answers = json.loads(os.environ["FAKE_BACKEND_ANSWERS"])
+log = open(os.environ["FAKE_BACKEND_LOG"], "a")
+while True:
+    header = sys.stdin.buffer.read(4)
+    if len(header) < 4:
+        break
+    request = json.loads(sys.stdin.buffer.read(struct.unpack("<I", header)[0]))
+    log.write(json.dumps(request) + "\\n")
+    log.flush()
+    answer = {"v": request["v"], "id": request["id"], "ok": True, "protocol": 1, **answers.get(request["cmd"], {})}
+    payload = json.dumps(answer).encode()
+    sys.stdout.buffer.write(struct.pack("<I", len(payload)) + payload)
+    sys.stdout.buffer.flush()
+'''
+
+
+def api(tmp_path: Path, answers: dict, *arguments: str) -> tuple[dict, list[dict]]:
+    """One ``--api`` call of the tool (a typed BackendApi call, as the plugin makes) against a fake
+    backend that answers each command with ``answers[cmd]``; the tool's reply and the requests the
+    fake received between ``hello`` and ``shutdown``."""
+    script = tmp_path / "fake_backend.py"
+    script.write_text(FAKE_BACKEND)
+    log = tmp_path / "requests.jsonl"
+    python = wrapper(tmp_path, f'exec "{sys.executable}" "{script}"')
+    (reply,) = request("--api", *arguments, env={"LATENTMORPH_PYTHON": str(python),
+                                                 "FAKE_BACKEND_ANSWERS": json.dumps(answers),
+                                                 "FAKE_BACKEND_LOG": str(log)})
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    assert requests[0]["cmd"] == "hello" and requests[-1]["cmd"] == "shutdown", requests  # the tool's exit stops it
+    return reply, requests[1:-1]
+
+
+def test_api_similar_sends_the_documented_fields_and_maps_the_hits(tmp_path):
+    hits = [{"path": "/lib/k1.wav", "start_s": 0.0, "end_s": 0.5, "distance": 0.01, "tag": "kick", "segment": False},
+            {"path": "/lib/loop.wav", "start_s": 1.5, "end_s": 2.0, "distance": 0.2, "tag": None, "segment": True,
+             "segment_path": "/segments/loop_1.50-2.00s.wav"}]
+    reply, (sent,) = api(tmp_path, {"similar": {"hits": hits}}, "similar", "query.wav", "12")
+    assert sent == {"v": 1, "id": sent["id"], "cmd": "similar", "path": str(Path.cwd() / "query.wav"), "k": 12,
+                    "category": None, "db": None}
+    assert reply["ok"], reply
+    first, second = reply["value"]
+    assert first == {"path": "/lib/k1.wav", "startS": 0.0, "endS": 0.5, "distance": 0.01, "tag": "kick",
+                     "segmentPath": "", "fileToLoad": "/lib/k1.wav"}
+    assert second["tag"] == "" and second["fileToLoad"] == "/segments/loop_1.50-2.00s.wav"
+
+
+@pytest.mark.parametrize(("answer", "code", "words"), [
+    ({"hits": [{"path": "/lib/k1.wav", "start_s": 0.0, "end_s": 0.5}]}, "bad_answer", "malformed hit"),
+    ({"hits": None}, "bad_answer", "lacks hits"),
+    ({"ok": False, "error": {"code": "no_library", "message": "run `latentmorph index DIR` first"}}, "no_library",
+     "latentmorph index"),
+])
+def test_api_similar_turns_a_bad_or_failed_answer_into_an_error(tmp_path, answer, code, words):
+    reply, _ = api(tmp_path, {"similar": answer}, "similar", "/q.wav", "3")
+    assert not reply["ok"] and reply["code"] == code and words in reply["message"], reply
+
+
+GRID_ANSWER = {"grid_path": "/cache/g.lmgrid", "steps": 17, "num_samples": 4410, "sample_rate": 44100,
+               "model_id": "lm-test", "source_sha256": ["a" * 64, "b" * 64], "warning": "only the first 10 s"}
+
+
+def test_api_render_grid_sends_the_documented_fields_and_maps_the_answer(tmp_path):
+    reply, (sent,) = api(tmp_path, {"render_grid": GRID_ANSWER}, "render_grid", "17", "0.25", "/a.wav", "/b.wav")
+    assert sent == {"v": 1, "id": sent["id"], "cmd": "render_grid", "sources": [{"path": "/a.wav"}, {"path": "/b.wav"}],
+                    "steps": 17, "detail": 0.25}
+    assert reply == {"ok": True, "value": {"gridPath": "/cache/g.lmgrid", "steps": 17, "numSamples": 4410,
+                                           "sampleRateHz": 44100.0, "modelId": "lm-test",
+                                           "sourceSha256": ["a" * 64, "b" * 64], "warning": "only the first 10 s"}}
+
+
+@pytest.mark.parametrize("missing", ["grid_path", "source_sha256"])
+def test_api_render_grid_refuses_an_answer_without_the_grid_or_a_hash_per_source(tmp_path, missing):
+    answer = {**GRID_ANSWER, missing: None}
+    reply, _ = api(tmp_path, {"render_grid": answer}, "render_grid", "17", "0.5", "/a.wav", "/b.wav")
+    assert not reply["ok"] and reply["code"] == "bad_answer", reply
+    three_sources, _ = api(tmp_path, {"render_grid": GRID_ANSWER}, "render_grid", "17", "0.5", "/a.wav", "/b.wav", "/c.wav")
+    assert not three_sources["ok"] and "source_sha256" in three_sources["message"], three_sources

@@ -3,14 +3,15 @@
 Needs the CMake build: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
 """
 
-import struct
-import sys
-from pathlib import Path
+import subprocess
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build" / "python"))
+from latentmorph.grid import write_grid
+
+from .conftest import REPO_ROOT
+
 latentmorph_engine = pytest.importorskip(
     "latentmorph_engine",
     reason="engine module not built (cmake -S . -B build && cmake --build build -j2 --target latentmorph_engine_py)",
@@ -280,15 +281,10 @@ def test_set_grid_rejects_bad_grids():
         engine.set_grid(np.zeros(100, np.float32), SAMPLE_RATE)
 
 
-def write_grid_file(path, renders, sample_rate, magic=b"LMGRID1\0"):
-    renders = np.asarray(renders, dtype="<f4")
-    path.write_bytes(struct.pack("<8sIIII", magic, renders.shape[0], renders.shape[1], sample_rate, 0) + renders.tobytes())
-
-
 def test_grid_file_reader_round_trips_and_refuses_broken_files(tmp_path):
     renders = noise_grid(9, 1234)
     good = tmp_path / "good.lmgrid"
-    write_grid_file(good, renders, 44100)
+    write_grid(good, renders, 44100)
     read, sample_rate_hz = latentmorph_engine.read_grid_file(str(good))
     assert read.shape == (9, 1234) and read.dtype == np.float32 and sample_rate_hz == 44100
     assert np.array_equal(read, renders)
@@ -299,7 +295,7 @@ def test_grid_file_reader_round_trips_and_refuses_broken_files(tmp_path):
         latentmorph_engine.read_grid_file(str(truncated))
 
     wrong_magic = tmp_path / "wrong_magic.lmgrid"
-    write_grid_file(wrong_magic, renders, 44100, magic=b"RIFFWAVE")
+    wrong_magic.write_bytes(b"RIFFWAVE" + good.read_bytes()[8:])
     with pytest.raises(ValueError, match="bad magic"):
         latentmorph_engine.read_grid_file(str(wrong_magic))
 
@@ -504,3 +500,26 @@ def test_polyphony_is_clamped_to_the_preallocated_voices(requested, polyphony):
     assert engine.polyphony == polyphony
     engine.polyphony = requested
     assert engine.polyphony == polyphony
+
+
+RT_CHECK = REPO_ROOT / "build/plugin/engine/latentmorph_engine_rt_check"
+
+
+def run_rt_check(*arguments):
+    if not RT_CHECK.exists():
+        pytest.fail(f"{RT_CHECK.name} not built at {RT_CHECK}: run `make build`")
+    return subprocess.run([str(RT_CHECK), *arguments], capture_output=True, text=True, timeout=60)
+
+
+def test_audio_thread_methods_never_allocate_or_lock():
+    """plugin/engine/RealtimeCheck.cpp: beginBlock, MIDI, note-ons that steal, the pedal, parameter and
+    polyphony changes, render and reset over 400 blocks, grids swapped meanwhile; any malloc, free or
+    pthread lock on that thread fails it (Debian's clang has no RealtimeSanitizer)."""
+    result = run_rt_check()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_realtime_check_sees_an_allocation_and_a_lock():
+    result = run_rt_check("--self-test")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "malloc" in result.stdout and "pthread_mutex_lock" in result.stdout, result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import latentmorph_engine
 import numpy as np
 import pytest
 
@@ -14,7 +15,6 @@ PRESETS = {
     "drums_kick_to_snare": ("kick.wav", "snare.wav"),
     "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav"),
 }
-PARAMETERS = ("morph", "gain_db", "attack_ms", "decay_ms", "sustain", "release_ms", "root_note", "detail", "polyphony")
 
 
 def db(x: float) -> float:
@@ -36,9 +36,14 @@ def f0_hz(audio: np.ndarray) -> float:
 
 
 def test_loads_as_instrument_with_parameters(plugin):
+    """Every parameter of the engine's table (plugin/engine/ParameterTable.h) is a host parameter with
+    the table's range and default."""
     assert plugin.is_instrument
-    for name in PARAMETERS:
+    for spec in latentmorph_engine.PARAMETERS:
+        name = spec["id"]
         assert name in plugin.parameters, f"parameter {name} missing: {list(plugin.parameters)}"
+        assert plugin.parameters[name].range[:2] == pytest.approx((spec["min"], spec["max"])), name
+        assert getattr(plugin, name) == pytest.approx(spec["default"], abs=1e-4), name
     assert len(plugin.parameters) < 20, "hidden MIDI-CC parameters leaked into the host"
 
 

@@ -17,15 +17,16 @@ public:
     /** Per-sample increments derived from the millisecond settings at one sample rate. */
     struct Shape
     {
-        float attackStep = 1.0f;  ///< level added per sample during attack; >= 1 means instant
-        float decayStep = 0.0f;   ///< level removed per sample during decay
+        float attackStep = 1.0f; ///< level added per sample during attack; >= 1 means instant
+        float decayStep = 0.0f;  ///< level removed per sample during decay
         float sustainLevel = 1.0f;
-        long releaseSamples = 1;  ///< length of the release in samples, >= 1
+        long releaseSamples = 1; ///< length of the release in samples, >= 1
 
         /** Converts milliseconds to samples: e.g. 200 ms at 48000 Hz = 0.2 * 48000 = 9600 samples. */
         static Shape fromMilliseconds (double attackMs, double decayMs, double sustainLevel, double releaseMs, double sampleRateHz) noexcept
         {
-            const auto toSamples = [sampleRateHz] (double ms) { return std::max (0.0, ms) * 0.001 * sampleRateHz; };
+            const auto toSamples = [sampleRateHz] (double ms)
+            { return std::max (0.0, ms) * 0.001 * sampleRateHz; };
             Shape shape;
             shape.sustainLevel = static_cast<float> (std::clamp (sustainLevel, 0.0, 1.0));
             shape.attackStep = static_cast<float> (1.0 / std::max (1.0, toSamples (attackMs)));
@@ -68,12 +69,20 @@ public:
         {
             case Stage::attack:
                 level_ += shape.attackStep;
-                if (level_ >= 1.0f) { level_ = 1.0f; stage_ = Stage::decay; }
+                if (level_ >= 1.0f)
+                {
+                    level_ = 1.0f;
+                    stage_ = Stage::decay;
+                }
                 break;
 
             case Stage::decay:
                 level_ -= shape.decayStep;
-                if (level_ <= shape.sustainLevel) { level_ = shape.sustainLevel; stage_ = Stage::sustain; }
+                if (level_ <= shape.sustainLevel)
+                {
+                    level_ = shape.sustainLevel;
+                    stage_ = Stage::sustain;
+                }
                 break;
 
             case Stage::sustain:
@@ -84,7 +93,11 @@ public:
                 // Counted, not accumulated, so the level is exactly 0 after release_ms whatever the rounding.
                 --releaseLeft_;
                 level_ = releaseStartLevel_ * static_cast<float> (releaseLeft_) / static_cast<float> (releaseLength_);
-                if (releaseLeft_ <= 0) { level_ = 0.0f; stage_ = Stage::idle; }
+                if (releaseLeft_ <= 0)
+                {
+                    level_ = 0.0f;
+                    stage_ = Stage::idle;
+                }
                 break;
 
             case Stage::idle:
@@ -103,7 +116,14 @@ public:
     float level() const noexcept { return level_; }
 
 private:
-    enum class Stage { idle, attack, decay, sustain, release };
+    enum class Stage
+    {
+        idle,
+        attack,
+        decay,
+        sustain,
+        release
+    };
 
     void startRelease (long samples) noexcept
     {

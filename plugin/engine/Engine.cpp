@@ -1,10 +1,15 @@
 #include "engine/Engine.h"
 
+#include "engine/ParameterTable.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
 namespace latentmorph {
+
+static_assert (parameterSpec (ParameterIndex::polyphony).maxValue == Engine::kMaxPolyphony,
+               "the polyphony parameter must not exceed the engine's preallocated voices");
 
 namespace {
 
@@ -24,7 +29,8 @@ inline float readInterpolated (const float* r, std::size_t n, std::size_t i, flo
     if (i >= 1 && i + 2 < n)
         return hermite (r[i - 1], r[i], r[i + 1], r[i + 2], frac);
 
-    const auto at = [r, n] (std::size_t k, bool before) { return (before || k >= n) ? 0.0f : r[k]; };
+    const auto at = [r, n] (std::size_t k, bool before)
+    { return (before || k >= n) ? 0.0f : r[k]; };
     return hermite (at (i - 1, i == 0), r[i], at (i + 1, false), at (i + 2, false), frac);
 }
 
@@ -53,7 +59,7 @@ void Engine::prepare (double hostSampleRateHz, int maxBlockSize)
     gainScratch_.assign (morphScratch_.size(), 0.0f);
     morphSmoother_.coefficient = gainSmoother_.coefficient = onePoleCoefficient (kSmoothingTimeMs, hostSampleRateHz_);
     limiterReleaseFactor_ = 1.0f - onePoleCoefficient (kLimiterReleaseMs, hostSampleRateHz_);
-    stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_));   // 3 ms at 44100 Hz = 132
+    stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_)); // 3 ms at 44100 Hz = 132
     updateEnvelopeShape();
     reset();
 }
@@ -96,7 +102,7 @@ void Engine::beginBlock() noexcept
         auto replaced = std::exchange (grid_, std::move (incoming));
 
         if (replaced != nullptr)
-            retired_.push (std::move (replaced));   // cannot fail: checked isFull() above
+            retired_.push (std::move (replaced)); // cannot fail: checked isFull() above
 
         if (grid_ == nullptr)
             for (auto& voice : voices_)
@@ -116,13 +122,19 @@ void Engine::noteOn (int note, int velocity) noexcept
 
     // With 2 * kMaxPolyphony slots and at most kMaxPolyphony - 1 playing now, a slot is free unless more
     // than kMaxPolyphony stolen voices are still fading; then the quietest of them is cut.
-    const auto level = [] (const Voice& v) { return v.velocityGain * v.envelope.level(); };
+    const auto level = [] (const Voice& v)
+    { return v.velocityGain * v.envelope.level(); };
     Voice* voice = nullptr;
 
     for (auto& candidate : voices_)
     {
-        if (! candidate.active) { voice = &candidate; break; }
-        if (candidate.stolen && (voice == nullptr || level (candidate) < level (*voice))) voice = &candidate;
+        if (! candidate.active)
+        {
+            voice = &candidate;
+            break;
+        }
+        if (candidate.stolen && (voice == nullptr || level (candidate) < level (*voice)))
+            voice = &candidate;
     }
 
     voice->active = true;
@@ -213,12 +225,12 @@ void Engine::handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcep
     const auto data2 = static_cast<int> (bytes[2]);
 
     if (kind == 0x90)
-        noteOn (data1, data2);   // velocity 0 is a note-off
+        noteOn (data1, data2); // velocity 0 is a note-off
     else if (kind == 0x80)
         noteOff (data1);
     else if (kind == 0xb0 && data1 == 64)
         setSustainPedal (data2 >= 64);
-    else if (kind == 0xb0 && (data1 == 120 || data1 == 123))   // all sound off, all notes off
+    else if (kind == 0xb0 && (data1 == 120 || data1 == 123)) // all sound off, all notes off
         allNotesOff();
 }
 
@@ -287,7 +299,7 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphPositions,
 
         if (index >= numGridSamples)
         {
-            voice.active = false;   // the sample has ended
+            voice.active = false; // the sample has ended
             return;
         }
 
@@ -305,7 +317,7 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphPositions,
 
         if (! voice.envelope.isActive())
         {
-            voice.active = false;   // the release has finished
+            voice.active = false; // the release has finished
             return;
         }
 
@@ -330,10 +342,26 @@ void Engine::setGainDb (float gainDb) noexcept
     gainSmoother_.target = decibelsToGain (gainDb);
 }
 
-void Engine::setAttackMs (float attackMs) noexcept { attackMs_ = std::max (0.0f, attackMs); updateEnvelopeShape(); }
-void Engine::setDecayMs (float decayMs) noexcept { decayMs_ = std::max (0.0f, decayMs); updateEnvelopeShape(); }
-void Engine::setSustain (float sustainLevel) noexcept { sustainLevel_ = std::clamp (sustainLevel, 0.0f, 1.0f); updateEnvelopeShape(); }
-void Engine::setReleaseMs (float releaseMs) noexcept { releaseMs_ = std::max (0.0f, releaseMs); updateEnvelopeShape(); }
+void Engine::setAttackMs (float attackMs) noexcept
+{
+    attackMs_ = std::max (0.0f, attackMs);
+    updateEnvelopeShape();
+}
+void Engine::setDecayMs (float decayMs) noexcept
+{
+    decayMs_ = std::max (0.0f, decayMs);
+    updateEnvelopeShape();
+}
+void Engine::setSustain (float sustainLevel) noexcept
+{
+    sustainLevel_ = std::clamp (sustainLevel, 0.0f, 1.0f);
+    updateEnvelopeShape();
+}
+void Engine::setReleaseMs (float releaseMs) noexcept
+{
+    releaseMs_ = std::max (0.0f, releaseMs);
+    updateEnvelopeShape();
+}
 void Engine::setRootNote (int rootNote) noexcept { rootNote_ = rootNote; }
 
 void Engine::setPolyphony (int polyphony) noexcept
@@ -344,7 +372,8 @@ void Engine::setPolyphony (int polyphony) noexcept
 
 int Engine::activeVoiceCount() const noexcept
 {
-    return static_cast<int> (std::count_if (voices_.begin(), voices_.end(), [] (const Voice& v) { return v.active; }));
+    return static_cast<int> (std::count_if (voices_.begin(), voices_.end(), [] (const Voice& v)
+                                            { return v.active; }));
 }
 
 } // namespace latentmorph

@@ -61,9 +61,9 @@ public:
     static constexpr int kDefaultPolyphony = 16;
     static constexpr int kMaxPolyphony = 64;
     static constexpr double kSmoothingTimeMs = 20.0;
-    static constexpr double kStealFadeMs = 3.0;          ///< fade-out of a stolen voice, see "Polyphony"
-    static constexpr float kLimiterCeiling = 1.0f;       ///< output peak limit (0 dBFS), see "Gain staging"
-    static constexpr double kLimiterReleaseMs = 50.0;    ///< limiter release time constant
+    static constexpr double kStealFadeMs = 3.0;       ///< fade-out of a stolen voice, see "Polyphony"
+    static constexpr float kLimiterCeiling = 1.0f;    ///< output peak limit (0 dBFS), see "Gain staging"
+    static constexpr double kLimiterReleaseMs = 50.0; ///< limiter release time constant
 
     /** Allocates all 2 * kMaxPolyphony voice slots and sets the polyphony. Not real-time safe. */
     explicit Engine (int polyphony = kDefaultPolyphony);
@@ -116,14 +116,14 @@ public:
     /** Writes `numSamples` mono samples, limited to [-1, 1], to `out` (overwriting it) and advances time. */
     void render (float* out, int numSamples) noexcept;
 
-    void setMorph (float morph) noexcept;                  ///< 0..1, clamped
-    void setGainDb (float gainDb) noexcept;                ///< output gain in dB
-    void setAttackMs (float attackMs) noexcept;            ///< >= 0
-    void setDecayMs (float decayMs) noexcept;              ///< >= 0
-    void setSustain (float sustainLevel) noexcept;         ///< 0..1 linear, clamped
-    void setReleaseMs (float releaseMs) noexcept;          ///< >= 0 (at least one sample)
-    void setRootNote (int rootNote) noexcept;              ///< MIDI note that plays the grid at its own pitch
-    void setPolyphony (int polyphony) noexcept;            ///< 1..kMaxPolyphony, clamped; excess voices are stolen
+    void setMorph (float morph) noexcept;          ///< 0..1, clamped
+    void setGainDb (float gainDb) noexcept;        ///< output gain in dB
+    void setAttackMs (float attackMs) noexcept;    ///< >= 0
+    void setDecayMs (float decayMs) noexcept;      ///< >= 0
+    void setSustain (float sustainLevel) noexcept; ///< 0..1 linear, clamped
+    void setReleaseMs (float releaseMs) noexcept;  ///< >= 0 (at least one sample)
+    void setRootNote (int rootNote) noexcept;      ///< MIDI note that plays the grid at its own pitch
+    void setPolyphony (int polyphony) noexcept;    ///< 1..kMaxPolyphony, clamped; excess voices are stolen
 
     float morph() const noexcept { return morphTarget_; }
     float gainDb() const noexcept { return gainDb_; }
@@ -143,12 +143,12 @@ private:
     struct Voice
     {
         bool active = false;
-        bool sustained = false;         ///< note-off came while the pedal was down; released on pedal up
-        bool stolen = false;            ///< fading out after a steal; no longer counts towards polyphony()
+        bool sustained = false; ///< note-off came while the pedal was down; released on pedal up
+        bool stolen = false;    ///< fading out after a steal; no longer counts towards polyphony()
         int note = 0;
         float velocityGain = 0.0f;
-        std::uint64_t startOrder = 0;   ///< for stealing the oldest voice
-        double positionSamples = 0.0;   ///< read position in grid samples
+        std::uint64_t startOrder = 0; ///< for stealing the oldest voice
+        double positionSamples = 0.0; ///< read position in grid samples
         Adsr envelope;
     };
 
@@ -167,12 +167,12 @@ private:
     float limit (float sample) noexcept;
     void renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept;
 
-    std::vector<Voice> voices_;         ///< 2 * kMaxPolyphony slots, see "Polyphony"
+    std::vector<Voice> voices_; ///< 2 * kMaxPolyphony slots, see "Polyphony"
     int polyphony_ = kDefaultPolyphony;
-    long stealFadeSamples_ = 1;         ///< kStealFadeMs at the host sample rate, >= 1
+    long stealFadeSamples_ = 1; ///< kStealFadeMs at the host sample rate, >= 1
     bool sustainPedalDown_ = false;
-    std::vector<float> morphScratch_;   ///< per-sample smoothed morph position in steps, pos = morph * (K - 1)
-    std::vector<float> gainScratch_;    ///< per-sample smoothed linear output gain
+    std::vector<float> morphScratch_; ///< per-sample smoothed morph position in steps, pos = morph * (K - 1)
+    std::vector<float> gainScratch_;  ///< per-sample smoothed linear output gain
     std::uint64_t nextStartOrder_ = 0;
     float limiterReduction_ = 0.0f;     ///< 1 - the limiter's gain; 0 = unity, the identity
     float limiterReleaseFactor_ = 0.0f; ///< per-sample decay of limiterReduction_: exp(-1 / (50 ms * sr))
@@ -184,10 +184,10 @@ private:
     Adsr::Shape envelopeShape_;
     Smoother morphSmoother_, gainSmoother_;
 
-    std::shared_ptr<const Grid> grid_;   // owned by the audio thread
+    std::shared_ptr<const Grid> grid_; // owned by the audio thread
     static constexpr std::size_t kQueueCapacity = 16;
-    SpscQueue<std::shared_ptr<const Grid>, kQueueCapacity> published_;   // grid thread -> audio thread
-    SpscQueue<std::shared_ptr<const Grid>, kQueueCapacity> retired_;     // audio thread -> grid thread
+    SpscQueue<std::shared_ptr<const Grid>, kQueueCapacity> published_; // grid thread -> audio thread
+    SpscQueue<std::shared_ptr<const Grid>, kQueueCapacity> retired_;   // audio thread -> grid thread
 };
 
 } // namespace latentmorph

@@ -52,7 +52,8 @@ float readFloat32LittleEndian (const unsigned char* bytes) noexcept
 
 std::shared_ptr<const Grid> readGridFile (const std::string& path)
 {
-    const auto fail = [&path] (const std::string& reason) { return std::runtime_error ("grid file " + path + ": " + reason); };
+    const auto fail = [&path] (const std::string& reason)
+    { return std::runtime_error ("grid file " + path + ": " + reason); };
 
     std::ifstream file (path, std::ios::binary | std::ios::ate);
 

@@ -2,6 +2,7 @@
 // driven offline from pytest and scripts. Built by the CMake target `latentmorph_engine_py` into build/python/.
 
 #include "engine/Engine.h"
+#include "engine/ParameterTable.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -63,7 +64,8 @@ MidiEvent toMidiEvent (const py::handle& item, long numSamples)
 
     // bytes(), so bytes, bytearray and a list of ints all work.
     const auto midi = py::module_::import ("builtins").attr ("bytes") (fields[1]).cast<std::string>();
-    const auto isStatus = [] (char c) { return (static_cast<std::uint8_t> (c) & 0x80) != 0; };
+    const auto isStatus = [] (char c)
+    { return (static_cast<std::uint8_t> (c) & 0x80) != 0; };
 
     if (midi.empty() || midi.size() > 3 || ! isStatus (midi[0]) || std::any_of (midi.begin() + 1, midi.end(), isStatus))
         throw py::value_error ("event midi_bytes must be one MIDI message of 1 to 3 bytes: a status byte >= 0x80, "
@@ -77,7 +79,7 @@ MidiEvent toMidiEvent (const py::handle& item, long numSamples)
 /** Publishes on the calling thread and takes the grid at once: in Python one thread plays both roles. */
 void swapGridNow (Engine& engine, std::shared_ptr<const Grid> grid)
 {
-    engine.publishGrid (grid);   // cannot be full: every publish below is consumed immediately
+    engine.publishGrid (grid); // cannot be full: every publish below is consumed immediately
     engine.beginBlock();
     engine.collectGarbage();
 }
@@ -109,7 +111,7 @@ py::array_t<float> render (Engine& engine, long numSamples, const py::iterable& 
         {
             events.push_back (toMidiEvent (item, numSamples));
         }
-        catch (const py::cast_error&)   // e.g. a float note: pybind11 would say RuntimeError
+        catch (const py::cast_error&) // e.g. a float note: pybind11 would say RuntimeError
         {
             throw py::type_error (std::string (kEventForms) + " with integer offset, note and velocity, got "
                                   + py::repr (item).cast<std::string>());
@@ -117,7 +119,8 @@ py::array_t<float> render (Engine& engine, long numSamples, const py::iterable& 
     }
 
     // Stable: events at the same offset keep their order (e.g. note-off then note-on).
-    std::stable_sort (events.begin(), events.end(), [] (const MidiEvent& a, const MidiEvent& b) { return a.offset < b.offset; });
+    std::stable_sort (events.begin(), events.end(), [] (const MidiEvent& a, const MidiEvent& b)
+                      { return a.offset < b.offset; });
 
     py::array_t<float> output (numSamples);
     auto* out = output.mutable_data();
@@ -136,7 +139,7 @@ py::array_t<float> render (Engine& engine, long numSamples, const py::iterable& 
         {
             engine.render (out + position, static_cast<int> (event->offset - position));
             position = event->offset;
-            engine.handleMidiMessage (event->bytes.data(), event->numBytes);   // the plugin's MIDI path
+            engine.handleMidiMessage (event->bytes.data(), event->numBytes); // the plugin's MIDI path
         }
 
         engine.render (out + position, static_cast<int> (blockEnd - position));
@@ -163,6 +166,29 @@ py::tuple readGrid (const std::string& path)
     return py::make_tuple (renders, grid->sampleRateHz());
 }
 
+/** kParameterTable as a tuple of dicts, one per parameter in table order. */
+py::tuple parameterTable()
+{
+    py::list rows;
+
+    for (const auto& spec : kParameterTable)
+    {
+        py::dict row;
+        row["id"] = spec.id;
+        row["name"] = spec.name;
+        row["min"] = spec.minValue;
+        row["max"] = spec.maxValue;
+        row["default"] = spec.defaultValue;
+        row["interval"] = spec.interval;
+        row["centre"] = spec.centreValue;
+        row["unit"] = spec.unit;
+        row["is_integer"] = spec.isInteger;
+        rows.append (row);
+    }
+
+    return py::tuple (rows);
+}
+
 } // namespace
 } // namespace latentmorph
 
@@ -170,7 +196,10 @@ PYBIND11_MODULE (latentmorph_engine, m)
 {
     using latentmorph::Engine;
 
-    m.doc() = "LatentMorph voice engine (the plugin's C++ DSP) for offline rendering and tests.";
+    m.doc() = "LatentMorph voice engine (the plugin's C++ DSP) for offline rendering and tests.\n\n"
+              "PARAMETERS: the plugin's parameter table (plugin/engine/ParameterTable.h), a tuple of dicts in the "
+              "plugin's order with keys id, name, min, max, default, interval, centre (the value at the knob's "
+              "mid-point), unit and is_integer; values are real values in `unit`.";
 
     py::class_<Engine> (m, "Engine", R"doc(
 Polyphonic sampler voice engine playing a morph grid.
@@ -192,8 +221,10 @@ Voices are not scaled by the polyphony; the mix passes a peak limiter with its c
         .def ("set_grid", &latentmorph::setGrid, py::arg ("renders"), py::arg ("grid_sample_rate_hz"),
               "Plays `renders`, float32 [K, N] (K >= 2 morph steps at t = i / (K - 1), N samples each, mono), "
               "sampled at grid_sample_rate_hz. Raises ValueError on a bad shape, rate or non-finite sample.")
-        .def ("clear_grid", [] (Engine& engine) { latentmorph::swapGridNow (engine, nullptr); },
-              "Removes the grid: the engine renders exact zeros.")
+        .def (
+            "clear_grid", [] (Engine& engine)
+            { latentmorph::swapGridNow (engine, nullptr); },
+            "Removes the grid: the engine renders exact zeros.")
         .def ("render", &latentmorph::render, py::arg ("num_samples"), py::arg ("events") = py::tuple(),
               py::arg ("block_size") = 512, py::arg ("reset") = true, R"doc(
 Renders num_samples mono samples at the host sample rate and returns them as float32 [num_samples].
@@ -224,6 +255,7 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
         .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render, stolen ones fading out included (up to 128).")
         .def_property_readonly ("has_grid", &Engine::hasGrid);
 
+    m.attr ("PARAMETERS") = latentmorph::parameterTable();
     m.def ("read_grid_file", &latentmorph::readGrid, py::arg ("path"),
            "Reads a .lmgrid file (docs/protocol.md) with the plugin's reader. Returns (renders float32 [K, N], "
            "sample_rate_hz). Raises ValueError naming the path and reason for a bad magic, size or content.");

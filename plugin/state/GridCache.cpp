@@ -1,4 +1,4 @@
-#include "GridCache.h"
+#include "state/GridCache.h"
 
 namespace latentmorph {
 
@@ -14,7 +14,8 @@ juce::String GridCache::keyFor (const std::array<juce::File, 2>& sources, int st
     key << '\t' << juce::String (detail, 3);
 
     for (const auto& file : sources)
-        key << '\n' << file.getFullPathName() << '\t' << file.getSize() << '\t' << file.getLastModificationTime().toMilliseconds();
+        key << '\n'
+            << file.getFullPathName() << '\t' << file.getSize() << '\t' << file.getLastModificationTime().toMilliseconds();
 
     return key;
 }
@@ -38,7 +39,8 @@ std::optional<GridCache::Entry> GridCache::find (const juce::String& key)
 void GridCache::insert (const juce::String& key, Entry entry)
 {
     const std::lock_guard<std::mutex> lock (mutex_);
-    entries_.remove_if ([&key] (const auto& item) { return item.first == key; });
+    entries_.remove_if ([&key] (const auto& item)
+                        { return item.first == key; });
     entries_.emplace_front (key, std::move (entry));
 
     if (entries_.size() > kMaxEntries)

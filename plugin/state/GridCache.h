@@ -26,9 +26,9 @@ public:
     struct Entry
     {
         std::shared_ptr<const Grid> grid;
-        std::array<juce::String, 2> sourceSha256;   ///< from the backend's render_grid answer
+        std::array<juce::String, 2> sourceSha256; ///< from the backend's render_grid answer
         juce::String modelId;
-        juce::String warning;   ///< the answer's `warning` (e.g. a source cut at the length limit), or empty
+        juce::String warning; ///< the answer's `warning` (e.g. a source cut at the length limit), or empty
     };
 
     static constexpr std::size_t kMaxEntries = 16;
@@ -45,7 +45,7 @@ private:
     GridCache() = default;
 
     std::mutex mutex_;
-    std::list<std::pair<juce::String, Entry>> entries_;   // most recently used first
+    std::list<std::pair<juce::String, Entry>> entries_; // most recently used first
 };
 
 } // namespace latentmorph

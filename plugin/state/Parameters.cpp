@@ -1,4 +1,4 @@
-#include "Parameters.h"
+#include "state/Parameters.h"
 
 namespace latentmorph {
 

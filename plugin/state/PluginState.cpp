@@ -1,6 +1,7 @@
-#include "PluginState.h"
+#include "state/PluginState.h"
 
-#include "SlotPaths.h"
+#include "state/Parameters.h"
+#include "state/SlotPaths.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,8 +15,8 @@ namespace latentmorph {
 namespace {
 
 constexpr const char* kRootTag = "LatentMorphState";
-constexpr std::size_t kMaxStateBytes = std::size_t { 1 } << 20;   // a real state is ~1 KB
-constexpr int kMaxStateDepth = 8;                                  // a real state nests 3: root, Parameters, PARAM
+constexpr std::size_t kMaxStateBytes = std::size_t { 1 } << 20; // a real state is ~1 KB
+constexpr int kMaxStateDepth = 8;                               // a real state nests 3: root, Parameters, PARAM
 
 bool startsWith (std::string_view text, std::string_view prefix) noexcept
 {
@@ -32,7 +33,10 @@ bool isWellFormedUtf8 (std::string_view text) noexcept
     for (std::size_t i = 0; i < text.size();)
     {
         const auto lead = static_cast<unsigned char> (text[i]);
-        const std::size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 0;
+        const std::size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2
+                                                 : (lead >> 4) == 0xe   ? 3
+                                                 : (lead >> 3) == 0x1e  ? 4
+                                                                        : 0;
 
         if (length == 0 || i + length > text.size())
             return false;
@@ -120,7 +124,8 @@ using Names = std::initializer_list<const char*>;
 
 bool isOneOf (const juce::String& name, Names names)
 {
-    return std::any_of (names.begin(), names.end(), [&name] (const char* candidate) { return name == candidate; });
+    return std::any_of (names.begin(), names.end(), [&name] (const char* candidate)
+                        { return name == candidate; });
 }
 
 /** Fails unless `element` has only attributes named in `attributes`, each holding text XML can store,
@@ -153,7 +158,7 @@ juce::Result checkElement (const juce::XmlElement& element, Names attributes, Na
 }
 
 /** Fails unless the document holds only the elements and attributes of format_version 1 (see
-    PluginState), <Parameters> and <Status> at most once: a corrupt tag or attribute name refuses the
+    docs/state.md), <Parameters> and <Status> at most once: a corrupt tag or attribute name refuses the
     state instead of silently emptying a slot or resetting the parameters. */
 juce::Result checkSchema (const juce::XmlElement& root)
 {
@@ -251,8 +256,7 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
 
     // JUCE carries on past some errors (an unknown entity, a bad escape) and returns a document: refused too
     if (root == nullptr || document.getLastParseError().isNotEmpty())
-        return juce::Result::fail ("state is not XML: " + (document.getLastParseError().isNotEmpty() ? document.getLastParseError()
-                                                                                                      : juce::String ("no element found")));
+        return juce::Result::fail ("state is not XML: " + (document.getLastParseError().isNotEmpty() ? document.getLastParseError() : juce::String ("no element found")));
 
     if (! root->hasTagName (kRootTag))
         return juce::Result::fail ("state root is <" + root->getTagName() + ">, expected <" + kRootTag + ">");
@@ -346,7 +350,7 @@ juce::String PluginState::write (const juce::ValueTree& parameters, const SlotLo
 
     auto* statusElement = root.createNewChildElement ("Status");
     statusElement->setAttribute ("state", SlotLoader::toString (status.state));
-    statusElement->setAttribute ("message", xmlSafe (status.message));   // may quote a backend's message
+    statusElement->setAttribute ("message", xmlSafe (status.message)); // may quote a backend's message
 
     juce::XmlElement::TextFormat format;
     format.newLineChars = "\n";

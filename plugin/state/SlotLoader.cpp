@@ -1,8 +1,7 @@
-#include "SlotLoader.h"
+#include "state/SlotLoader.h"
 
-#include "BackendClient.h"
-#include "GridCache.h"
-#include "SlotPaths.h"
+#include "backend/BackendApi.h"
+#include "state/SlotPaths.h"
 
 namespace latentmorph {
 
@@ -17,56 +16,31 @@ SlotLoader::Status emptyStatus (const SlotLoader::Slots& slots)
 {
     const auto emptyA = slots[0].path.isEmpty(), emptyB = slots[1].path.isEmpty();
     return { SlotLoader::State::empty, emptyA && emptyB ? "Drop a sample on slot A and slot B"
-                                                         : juce::String ("Drop a sample on slot ") + (emptyA ? "A" : "B") };
+                                                        : juce::String ("Drop a sample on slot ") + (emptyA ? "A" : "B") };
 }
 
-/** Validates a render_grid answer (docs/protocol.md) and loads the grid file it names. */
-juce::Result loadGrid (const juce::var& answer, GridCache::Entry& entry)
+/** Loads the grid file a render_grid answer names and checks it against the answer. */
+juce::Result loadGrid (const BackendApi::GridReply& reply, GridCache::Entry& entry)
 {
-    const auto gridPath = answer["grid_path"].toString();
-    const auto* sourceSha256 = answer["source_sha256"].getArray();
-
-    if (gridPath.isEmpty() || sourceSha256 == nullptr || sourceSha256->size() != 2)
-        return juce::Result::fail ("backend answer to render_grid lacks grid_path or the two source_sha256");
-
     try
     {
-        entry.grid = readGridFile (gridPath.toStdString());
+        entry.grid = readGridFile (reply.gridPath.toStdString());
     }
     catch (const std::exception& e)
     {
         return juce::Result::fail (e.what());
     }
 
-    const auto matches = entry.grid->steps() == static_cast<int> (answer["steps"])
-                         && static_cast<juce::int64> (entry.grid->numSamples()) == static_cast<juce::int64> (answer["num_samples"])
-                         && entry.grid->sampleRateHz() == static_cast<double> (answer["sample_rate"]);
+    const auto matches = entry.grid->steps() == reply.steps && static_cast<juce::int64> (entry.grid->numSamples()) == reply.numSamples
+                         && entry.grid->sampleRateHz() == reply.sampleRateHz;
 
     if (! matches)
-        return juce::Result::fail ("grid file " + gridPath + " does not match the backend's answer (steps, num_samples, sample_rate)");
+        return juce::Result::fail ("grid file " + reply.gridPath + " does not match the backend's answer (steps, num_samples, sample_rate)");
 
-    entry.sourceSha256 = { (*sourceSha256)[0].toString(), (*sourceSha256)[1].toString() };
-    entry.modelId = answer["model_id"].toString();
-    entry.warning = answer["warning"].toString();
+    entry.sourceSha256 = { reply.sourceSha256[0], reply.sourceSha256[1] };
+    entry.modelId = reply.modelId;
+    entry.warning = reply.warning;
     return juce::Result::ok();
-}
-
-juce::var renderGridRequest (const std::array<juce::File, 2>& sources, float detail)
-{
-    juce::Array<juce::var> sourceList;
-
-    for (const auto& file : sources)
-    {
-        juce::DynamicObject::Ptr source = new juce::DynamicObject();
-        source->setProperty ("path", file.getFullPathName());
-        sourceList.add (juce::var (source.get()));
-    }
-
-    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
-    fields->setProperty ("sources", sourceList);
-    fields->setProperty ("steps", SlotLoader::kGridSteps);
-    fields->setProperty ("detail", detail);
-    return juce::var (fields.get());
 }
 
 } // namespace
@@ -123,7 +97,7 @@ void SlotLoader::setSlotPath (int index, const juce::String& path)
 
     otherError_.clear();
     slots_[static_cast<std::size_t> (index)] = { path, {} };
-    startRequest ({});   // always, even for the same path: dropping a file again is how a user retries
+    startRequest ({}); // always, even for the same path: dropping a file again is how a user retries
 }
 
 void SlotLoader::reportError (const juce::String& message)
@@ -162,7 +136,7 @@ bool SlotLoader::waitUntilDone (std::chrono::milliseconds timeout, const std::fu
 
         jobDone_.wait_for (lock, 5ms);
         lock.unlock();
-        whileWaiting();   // frees queue space should the worker be waiting to publish
+        whileWaiting(); // frees queue space should the worker be waiting to publish
         lock.lock();
     }
 
@@ -173,10 +147,10 @@ const char* SlotLoader::toString (State state) noexcept
 {
     switch (state)
     {
-        case State::empty:     return "empty";
+        case State::empty: return "empty";
         case State::rendering: return "rendering";
-        case State::ready:     return "ready";
-        case State::error:     return "error";
+        case State::ready: return "ready";
+        case State::error: return "error";
     }
 
     return "error";
@@ -195,7 +169,8 @@ void SlotLoader::startRequest (const juce::String& savedModelId)
         requestStatus_ = { State::rendering, "Rendering the morph grid..." };
 
     if (! worker_.joinable())
-        worker_ = std::thread ([this] { run(); });
+        worker_ = std::thread ([this]
+                               { run(); });
 
     wakeWorker_.notify_one();
 }
@@ -207,7 +182,7 @@ void SlotLoader::run()
     while (! stopping_)
     {
         if (! pendingJob_.has_value() && wantedDetail_.load() != requestedDetail_.load())
-            startRequest (modelId_);   // the detail parameter moved: same slots, new grid
+            startRequest (modelId_); // the detail parameter moved: same slots, new grid
 
         if (! pendingJob_.has_value())
         {
@@ -250,18 +225,19 @@ void SlotLoader::process (const Job& job)
 
     if (! entry.has_value())
     {
-        const auto reply = BackendClient::instance().request ("render_grid", renderGridRequest (sources, job.detail),
-                                                              [this, &job] { return isSuperseded (job.generation); });
+        const auto reply = BackendApi::renderGrid ({ sources[0], sources[1] }, kGridSteps, job.detail,
+                                                   [this, &job]
+                                                   { return isSuperseded (job.generation); });
 
-        if (reply.errorCode == "abandoned")
+        if (reply.error.abandoned())
             return;
 
-        if (! reply.ok)
-            return fail ({ State::error, reply.errorMessage });
+        if (! reply.ok())
+            return fail ({ State::error, reply.error.message });
 
         GridCache::Entry loaded;
 
-        if (const auto result = loadGrid (reply.body, loaded); result.failed())
+        if (const auto result = loadGrid (*reply.value, loaded); result.failed())
             return fail ({ State::error, result.getErrorMessage() });
 
         GridCache::instance().insert (key, loaded);

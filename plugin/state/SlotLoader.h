@@ -1,8 +1,8 @@
 #pragma once
 
-#include "GridCache.h"
-#include "Parameters.h"
 #include "engine/Engine.h"
+#include "engine/ParameterTable.h"
+#include "state/GridCache.h"
 
 #include <juce_core/juce_core.h>
 
@@ -34,12 +34,18 @@ namespace latentmorph {
 class SlotLoader
 {
 public:
-    enum class State { empty, rendering, ready, error };
+    enum class State
+    {
+        empty,
+        rendering,
+        ready,
+        error
+    };
 
     struct Slot
     {
-        juce::String path;     ///< absolute, or factory:relative/path; empty = no sample
-        juce::String sha256;   ///< hex SHA-256 of the file the grid was made from (backend's source_sha256)
+        juce::String path;   ///< absolute, or factory:relative/path; empty = no sample
+        juce::String sha256; ///< hex SHA-256 of the file the grid was made from (backend's source_sha256)
     };
 
     using Slots = std::array<Slot, 2>;
@@ -52,7 +58,7 @@ public:
 
     static constexpr int kGridSteps = 17;
     static constexpr std::chrono::milliseconds kDetailPollInterval { 20 };
-    static constexpr float kDefaultDetail = kParameterTable[static_cast<std::size_t> (ParameterIndex::detail)].defaultValue;
+    static constexpr float kDefaultDetail = parameterSpec (ParameterIndex::detail).defaultValue;
 
     explicit SlotLoader (Engine& engine);
 
@@ -103,11 +109,11 @@ private:
         float detail = 0.0f;
     };
 
-    void startRequest (const juce::String& savedModelId);   // mutex_ held
+    void startRequest (const juce::String& savedModelId); // mutex_ held
     void run();
     void process (const Job& job);
     void publish (std::shared_ptr<const Grid> grid);
-    void finish (const Job& job, const Status& status, const GridCache::Entry& grid);   // grid: empty unless ready
+    void finish (const Job& job, const Status& status, const GridCache::Entry& grid); // grid: empty unless ready
     bool isSuperseded (std::uint64_t generation) const noexcept;
 
     Engine& engine_;
@@ -122,7 +128,7 @@ private:
     std::atomic<std::uint64_t> requestedGeneration_ { 0 }, completedGeneration_ { 0 };
     std::atomic<float> wantedDetail_ { kDefaultDetail }, requestedDetail_ { kDefaultDetail };
     std::atomic<bool> stopping_ { false };
-    std::thread worker_;   // started by the first request
+    std::thread worker_; // started by the first request
 };
 
 } // namespace latentmorph

@@ -1,4 +1,4 @@
-#include "SlotPaths.h"
+#include "state/SlotPaths.h"
 
 namespace latentmorph::slot_paths {
 

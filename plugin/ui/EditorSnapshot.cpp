@@ -7,8 +7,8 @@
 // snapshot waits up to 60 s for the backend's grid so the status line shows the ready state.
 // Exit status 0 when the PNG was written, 1 otherwise (the reason on stderr).
 
-#include "PluginEditor.h"
 #include "PluginProcessor.h"
+#include "ui/PluginEditor.h"
 
 #include <juce_gui_basics/juce_gui_basics.h>
 
@@ -33,7 +33,7 @@ int main (int argc, char* argv[])
         processor.prepareToPlay (44100.0, 512);
         juce::AudioBuffer<float> buffer (2, 512);
         juce::MidiBuffer midi;
-        processor.processBlock (buffer, midi);   // offline: waits for the pending grid
+        processor.processBlock (buffer, midi); // offline: waits for the pending grid
     }
 
     std::unique_ptr<juce::AudioProcessorEditor> editor (processor.createEditor());

@@ -1,0 +1,99 @@
+#include "backend/BackendApi.h"
+
+namespace latentmorph {
+
+namespace {
+
+constexpr const char* kBadAnswer = "bad_answer";
+
+bool isNumber (const juce::var& value) { return value.isDouble() || value.isInt() || value.isInt64(); }
+
+template <typename Value>
+BackendApi::Result<Value> failure (const juce::String& code, const juce::String& message)
+{
+    return { std::nullopt, { code, message } };
+}
+
+template <typename Value>
+BackendApi::Result<Value> failure (const BackendClient::Reply& reply)
+{
+    return failure<Value> (reply.errorCode, reply.errorMessage);
+}
+
+juce::var sourceList (const std::vector<juce::File>& sources)
+{
+    juce::Array<juce::var> list;
+
+    for (const auto& file : sources)
+    {
+        juce::DynamicObject::Ptr source = new juce::DynamicObject();
+        source->setProperty ("path", file.getFullPathName());
+        list.add (juce::var (source.get()));
+    }
+
+    return list;
+}
+
+} // namespace
+
+BackendApi::Result<BackendApi::GridReply> BackendApi::renderGrid (const std::vector<juce::File>& sources, int steps, float detail,
+                                                                  const AbandonCheck& shouldAbandon)
+{
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("sources", sourceList (sources));
+    fields->setProperty ("steps", steps);
+    fields->setProperty ("detail", detail);
+    const auto reply = BackendClient::instance().request ("render_grid", juce::var (fields.get()), shouldAbandon);
+
+    if (! reply.ok)
+        return failure<GridReply> (reply);
+
+    const auto& answer = reply.body;
+    const auto* sourceSha256 = answer["source_sha256"].getArray();
+
+    if (answer["grid_path"].toString().isEmpty() || sourceSha256 == nullptr || static_cast<std::size_t> (sourceSha256->size()) != sources.size())
+        return failure<GridReply> (kBadAnswer, "backend answer to render_grid lacks grid_path or a source_sha256 per source");
+
+    GridReply grid { answer["grid_path"].toString(), static_cast<int> (answer["steps"]), static_cast<juce::int64> (answer["num_samples"]), static_cast<double> (answer["sample_rate"]), answer["model_id"].toString(), {}, answer["warning"].toString() };
+
+    for (const auto& sha256 : *sourceSha256)
+        grid.sourceSha256.push_back (sha256.toString());
+
+    return { std::move (grid), {} };
+}
+
+BackendApi::Result<std::vector<BackendApi::Hit>> BackendApi::similar (const juce::File& query, int k, const AbandonCheck& shouldAbandon)
+{
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("path", query.getFullPathName());
+    fields->setProperty ("k", k);
+    fields->setProperty ("category", juce::var()); // all tags
+    fields->setProperty ("db", juce::var());       // the backend's default library
+    const auto reply = BackendClient::instance().request ("similar", juce::var (fields.get()), shouldAbandon);
+
+    if (! reply.ok)
+        return failure<std::vector<Hit>> (reply);
+
+    const auto* hitList = reply.body["hits"].getArray();
+
+    if (hitList == nullptr)
+        return failure<std::vector<Hit>> (kBadAnswer, "backend answer to similar lacks hits");
+
+    std::vector<Hit> hits;
+
+    for (const auto& hit : *hitList)
+    {
+        const auto path = hit["path"].toString();
+
+        if (path.isEmpty() || ! isNumber (hit["start_s"]) || ! isNumber (hit["end_s"]) || ! isNumber (hit["distance"]))
+            return failure<std::vector<Hit>> (kBadAnswer, "backend answer to similar has a malformed hit: " + juce::JSON::toString (hit, true));
+
+        hits.push_back ({ path, static_cast<double> (hit["start_s"]), static_cast<double> (hit["end_s"]),
+                          static_cast<double> (hit["distance"]), hit["tag"].isString() ? hit["tag"].toString() : juce::String(),
+                          hit["segment_path"].isString() ? hit["segment_path"].toString() : juce::String() });
+    }
+
+    return { std::move (hits), {} };
+}
+
+} // namespace latentmorph
