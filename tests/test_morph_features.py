@@ -18,8 +18,8 @@ from latentmorph.grid import RENDER_VERSION, cache_key, read_grid
 from latentmorph.metrics import mrstft_distance
 from latentmorph.model import MorphModel, default_model_dir, get_model
 from latentmorph.generate import PRIOR_FILE, LatentPrior, PriorStatsError, fit_latent_prior, sample_prior, variation
-from latentmorph.morph import (ALIGN_MODES, DECODE_CHUNK_POINTS, DEFAULT_DETAIL, INTERP_MODES, blend, detail_weights,
-                               interpolate_latents, morph_latents, reconstruct, render_grid)
+from latentmorph.latents import ALIGN_MODES, INTERP_MODES, interpolate_latents, morph_latents
+from latentmorph.morph import DECODE_CHUNK_POINTS, DEFAULT_DETAIL, blend, detail_weights, reconstruct, render_grid
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR
 from .test_backend import Backend

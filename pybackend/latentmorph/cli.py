@@ -28,12 +28,9 @@ from .generate import PRIOR_FILE, fit_latent_prior, sample_prior, variation
 from .library import LibraryError, default_db_path
 from .library import commands as library_commands
 from .model import ModelError, MorphModel, default_model_dir
+from .latents import ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES
 from .morph import (
-    ALIGN_MODES,
-    DEFAULT_ALIGN,
     DEFAULT_DETAIL,
-    DEFAULT_INTERP,
-    INTERP_MODES,
     MAX_SOURCES,
     MorphInputError,
     blend,

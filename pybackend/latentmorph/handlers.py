@@ -24,17 +24,8 @@ from .grid import GridFileError, cache_dir, cache_key, prune_cache, read_grid_he
 from .library import default_db_path
 from .library.segments import segments_dir, write_segment
 from .model import ModelError, MorphModel, default_model_dir, get_model
-from .morph import (
-    ALIGN_MODES,
-    DEFAULT_ALIGN,
-    DEFAULT_DETAIL,
-    DEFAULT_INTERP,
-    INTERP_MODES,
-    MAX_SOURCES,
-    blend,
-    check_weights,
-    render_grid,
-)
+from .latents import ALIGN_MODES, DEFAULT_ALIGN, DEFAULT_INTERP, INTERP_MODES, check_weights
+from .morph import DEFAULT_DETAIL, MAX_SOURCES, blend, render_grid
 from .protocol import (
     MAX_COUNT,
     MAX_SEED,
