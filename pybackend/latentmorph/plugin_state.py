@@ -1,16 +1,8 @@
 """The VST3 plugin's state document (format_version 1), for tools that drive the plugin.
 
-The plugin's component state is UTF-8 XML::
-
-    <LatentMorphState format_version="1" model_id="lm-…">
-      <Parameters><PARAM id="morph" value="0.5"/> …</Parameters>
-      <Slot index="0" path="factory:samples/kick.wav" sha256="…"/>
-      <Slot index="1" path="/abs/b.wav" sha256="…"/>
-      <Status state="empty|rendering|ready|error" message="…"/>
-    </LatentMorphState>
-
-``Status`` is written by the plugin and ignored when state is loaded. A slot ``path`` is absolute
-or ``factory:`` + a path relative to the factory folder (``presets/``).
+The plugin's component state is one UTF-8 XML document, ``<LatentMorphState format_version="1">``
+with the parameters, the two slots and the status; docs/state.md documents it (elements, loading
+rules, revisions).
 
 Hosts wrap that document: in a ``.vstpreset`` file (pedalboard's ``preset_data`` and
 ``load_preset``) it is the ``Comp`` chunk, followed by JUCE's private data. The ``.vstpreset``
