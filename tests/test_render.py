@@ -20,7 +20,7 @@ from latentmorph.plugin_state import make_state, set_plugin_state
 from latentmorph.render import runner
 from latentmorph.render.job import JobError, job_from_dict, load_job, parse_notes
 
-from .conftest import SAMPLES_DIR, VST3_PATH
+from .conftest import SAMPLES_DIR, VST3_PATH, note_messages
 
 BASS, BELL, KICK = (str(SAMPLES_DIR / n) for n in ("bass_c4.wav", "bell_c4.wav", "kick.wav"))
 LENGTH_S, TAIL_S = 0.4, 0.1
@@ -173,6 +173,34 @@ def test_midi_phrase_renders_as_one_item(vst3_path, tmp_path):
         assert np.max(np.abs(audio[int(start_s * rate): int((start_s + 0.25) * rate)])) > 0.05
 
 
+def test_melody_from_audio_transcribes_a_rendered_melody_and_replays_it_morphed(plugin, vst3_path, tmp_path):
+    pytest.importorskip("basic_pitch", reason="basic-pitch is not installed: --melody-from not tested "
+                        "(pip install --no-deps basic-pitch==0.4.0 && pip install -e '.[melody]')")
+    mir_eval = pytest.importorskip("mir_eval", reason="mir_eval is not installed (pip install -e '.[melody]')")
+    from latentmorph.render.melody import transcribe
+
+    notes = [(n, 0.5 * i, 0.5 * i + 0.4) for i, n in enumerate([60, 64, 67, 72, 67, 64, 62, 60])]
+    set_plugin_state(plugin, make_state(BASS, BELL))
+    plugin.morph = 0.0  # the bass: a pitched timbre whose notes are known
+    audio = plugin(note_messages(notes), duration=4.5, sample_rate=44100, num_channels=2, reset=True)
+    sf.write(tmp_path / "melody.wav", audio.T, 44100)
+    found = transcribe(tmp_path / "melody.wav")
+    reference = np.array([(on, off) for _, on, off in notes]), mir_eval.util.midi_to_hz(np.array([n for n, _, _ in notes]))
+    estimate = np.array([(on, off) for on, off, _, _ in found]), mir_eval.util.midi_to_hz(np.array([n for _, _, n, _ in found]))
+    onset_f1 = mir_eval.transcription.onset_precision_recall_f1(reference[0], estimate[0])[2]
+    pitch_f1 = mir_eval.transcription.precision_recall_f1_overlap(*reference, *estimate, offset_ratio=None)[2]
+    assert onset_f1 >= 0.8 and pitch_f1 >= 0.8, (onset_f1, pitch_f1, found)
+    result = invoke("--a", BASS, "--b", BELL, "--morph", "0.5", "--melody-from", str(tmp_path / "melody.wav"),
+                    "--tail", "0.2", "--plugin", str(vst3_path), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads((tmp_path / "out/manifest.json").read_text())["items"]
+    assert entry["phrase"].endswith("melody.wav") and entry["morph"] == 0.5
+    morphed, rate = sf.read(tmp_path / "out" / entry["path"])
+    assert len(morphed) == int((max(off for _, off, _, _ in found) + 0.2) * rate)
+    for _, on, _ in notes:  # every note of the melody sounds in the new timbre
+        assert np.max(np.abs(morphed[int(on * rate): int((on + 0.3) * rate)])) > 0.05, on
+
+
 def test_unreadable_sources_fail_their_items_with_the_reason_and_the_rest_renders(vst3_path, tmp_path):
     (tmp_path / "garbage.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunk")
     (tmp_path / "job.toml").write_text(f"""
@@ -252,6 +280,8 @@ def test_notes_as_list_range_and_flags():
     assert parse_notes([60, 61], SAMPLES_DIR) == [60, 61]
     bad = invoke("--a", BASS, "--b", BELL, "--notes", "60,128")
     assert bad.exit_code == 1 and "--notes" in bad.output and "128" in bad.output, bad.output
+    both = invoke("--a", BASS, "--b", BELL, "--notes", "60", "--melody-from", BELL)
+    assert both.exit_code == 1 and "--notes or --melody-from, not both" in both.output, both.output
 
 
 def test_missing_or_foreign_plugin_is_refused_before_anything_is_written(tmp_path):

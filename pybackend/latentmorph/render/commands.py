@@ -46,6 +46,8 @@ def render_command(
     b: Path | None = typer.Option(None, "--b", help="source B (t = 1): a file, or a folder"),
     morph: str | None = typer.Option(None, "--morph", help="morph positions, e.g. 0,0.25,0.5,0.75,1"),
     notes: str | None = typer.Option(None, "--notes", help="MIDI notes: 60,64,67 or LOW:HIGH:STEP or a .mid phrase"),
+    melody_from: Path | None = typer.Option(None, "--melody-from", metavar="AUDIO", help="play the notes of this "
+                                            "recorded melody (transcribed by basic-pitch) instead of --notes"),
     velocity: str | None = typer.Option(None, "--velocity", help="velocities 1-127, e.g. 100 or 64,127"),
     length: float | None = typer.Option(None, "--length", help="note held, s"),
     tail: float | None = typer.Option(None, "--tail", help="rendered after the note-off, s"),
@@ -65,11 +67,15 @@ def render_command(
     from .job import JobError, job_from_dict, load_job
     from .runner import default_plugin_path, run_job
 
-    flag_values = {"morph": morph, "notes": notes, "velocities": velocity, "length_s": length, "tail_s": tail,
-                   "sample_rate": sample_rate, "bit_depth": bit_depth, "format": file_format, "name": name}
+    if melody_from is not None and notes is not None:
+        _fail("give --notes or --melody-from, not both")
+    flag_values = {"morph": morph, "notes": {"melody": str(melody_from)} if melody_from else notes,
+                   "velocities": velocity, "length_s": length, "tail_s": tail, "sample_rate": sample_rate,
+                   "bit_depth": bit_depth, "format": file_format, "name": name}
+    flag_of_key = {**FLAG_OF_KEY, "notes": "--melody-from"} if melody_from else FLAG_OF_KEY
     try:
         if job_file is not None:
-            given = [FLAG_OF_KEY[k] for k, v in flag_values.items() if v is not None] + (["--a/--b"] if a or b else [])
+            given = [flag_of_key[k] for k, v in flag_values.items() if v is not None] + (["--a/--b"] if a or b else [])
             if given:
                 _fail(f"give a job file or sample flags, not both ({', '.join(given)} with {job_file})")
             job = load_job(job_file)
@@ -80,7 +86,7 @@ def render_command(
     except JobError as error:
         if error.key == "file":  # the message names the file (and tomllib's line and column)
             _fail(error.message)
-        where = f"{job_file}: key '{error.key}'" if job_file else FLAG_OF_KEY.get(error.key.split(".")[0], error.key)
+        where = f"{job_file}: key '{error.key}'" if job_file else flag_of_key.get(error.key.split(".")[0], error.key)
         _fail(f"{where}: {error.message}")
     try:
         report = run_job(job, out, plugin or job.plugin or default_plugin_path(), workers=workers, ray_address=ray,
@@ -89,10 +95,10 @@ def render_command(
         _fail(f"{job_file or 'job'}: key '{error.key}': {error.message}")
     except RenderError as error:
         _fail(str(error))
-    rate = report.rendered / report.seconds if report.seconds else 0.0
+    rate = report.rendered / report.render_s if report.render_s else 0.0
     console.print(f"{report.rendered} rendered, {report.skipped} already done, {len(report.failed)} failed in "
-                  f"{report.seconds:.1f} s ({rate:.2f} renders/s, real-time factor "
-                  f"{report.audio_s / report.seconds if report.seconds else 0.0:.1f})", highlight=False)
+                  f"{report.seconds:.1f} s (rendering {report.render_s:.1f} s: {rate:.2f} renders/s, real-time "
+                  f"factor {report.audio_s / report.render_s if report.render_s else 0.0:.1f})", highlight=False)
     for path, reason in report.failed:
         console.print(f"[bold red]failed:[/] {escape(f'{path}: {reason}')}", soft_wrap=True, highlight=False)
     for path in report.outputs:

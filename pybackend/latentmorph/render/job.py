@@ -9,7 +9,8 @@ Job file (paths relative to the file's folder)::
     morph = [0.0, 0.5, 1.0]               # or "0,0.5,1"
     notes = "36:84:12"                    # [60, 64, 67], "60,64,67", "LOW:HIGH:STEP" (HIGH included),
                                           # or {midi = "phrase.mid"}: the file rendered as one phrase
-                                          # (its own velocities: `velocities` is not used)
+                                          # (its own velocities: `velocities` is not used), or
+                                          # {melody = "take.wav"}: its notes transcribed (basic-pitch)
     velocities = [100]
     length_s = 1.0                        # key held, s (a phrase: the MIDI file's length)
     tail_s = 0.5                          # rendered after the last note-off, s
@@ -63,7 +64,8 @@ class JobError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Phrase:
-    """A MIDI file to render as one item: its channel messages as raw bytes at absolute times (s)."""
+    """A MIDI file, or a recording's transcribed notes, to render as one item: ``path`` (that file),
+    channel messages as raw bytes at absolute times (s), ``length_s`` to the last message."""
 
     path: Path
     messages: tuple[tuple[bytes, float], ...]
@@ -123,6 +125,8 @@ def job_from_dict(data: dict[str, Any], base_dir: Path) -> Job:
     and expand them into items. Raises :class:`JobError` naming the first wrong key."""
     from .post import validate_chain
 
+    base_dir = base_dir.absolute()  # the plugin takes absolute slot paths only
+
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         raise JobError(unknown[0], f"unknown key (known: {', '.join(KEYS)})")
@@ -161,11 +165,16 @@ def job_from_dict(data: dict[str, Any], base_dir: Path) -> Job:
 
 def parse_notes(value: Any, base_dir: Path) -> list[int] | Phrase:
     """MIDI notes from a list, ``"60,64,67"``, ``"LOW:HIGH:STEP"`` (HIGH included when on a step),
-    or a MIDI file (``{midi = "x.mid"}`` or a ``.mid`` path) read as one :class:`Phrase`.
+    a MIDI file (``{midi = "x.mid"}`` or a ``.mid`` path) read as one :class:`Phrase`, or the notes
+    transcribed from a recorded melody (``{melody = "x.wav"}``, :mod:`.melody`) as one phrase.
     Raises :class:`JobError` (key ``notes``)."""
     if isinstance(value, dict):
-        if set(value) != {"midi"}:
-            raise JobError("notes", "a table must be {midi = \"file.mid\"}")
+        if len(value) != 1 or set(value) - {"midi", "melody"}:
+            raise JobError("notes", "a table must be {midi = \"file.mid\"} or {melody = \"recording.wav\"}")
+        if "melody" in value:
+            from .melody import melody_phrase
+
+            return melody_phrase(base_dir / str(value["melody"]))
         return read_midi(base_dir / str(value["midi"]))
     if isinstance(value, str) and value.lower().endswith(MIDI_EXTENSIONS):
         return read_midi(base_dir / value)

@@ -2,11 +2,12 @@
 
 Each worker process (or this process with one worker, or a Ray worker) loads the plugin once and
 reuses it. Per item it writes the state (the two sources and the job's parameters) with
-:func:`latentmorph.plugin_state.set_plugin_state`, sets the parameters and ``morph`` as a DAW would,
-renders a few samples so that the plugin waits for its morph grid (offline it does), and refuses the
-item unless the plugin then reports ``ready`` with these two sources. Then the MIDI is rendered
-(``reset=True``: every item starts from silence, so renders do not depend on order or worker), the
-post chain applied and the file written atomically.
+:func:`latentmorph.plugin_state.set_plugin_state`, sets the parameters and ``morph`` as a DAW would
+and renders the MIDI (``reset=True``: every item starts from silence, so renders do not depend on
+order or worker; offline, the plugin's first block waits for its morph grid). The item is refused
+unless the plugin then reports ``ready`` with these two sources and this ``morph``; otherwise the
+post chain is applied and the file written atomically. (pedalboard's ``reset=True`` costs ~20 ms
+per call, most of a 1-s item's time: one call per item.)
 
 A re-run skips an item when ``manifest.json`` holds it under the same key — a SHA-256 of the item,
 its sources' SHA-256, the settings, the plugin binary and the model id — and its file is unchanged.
@@ -46,8 +47,6 @@ RENDER_VERSION = 1
 JOURNAL_NAME = ".render-journal.jsonl"
 #: pedalboard's wait for the plugin to settle after loading, s (the plugin loads nothing then).
 PLUGIN_INIT_TIMEOUT_S = 0.1
-#: Length of the silent render that waits for the morph grid before each item, s.
-GRID_WAIT_RENDER_S = 0.01
 #: Items in flight per pool worker; items per Ray task.
 IN_FLIGHT_PER_WORKER, RAY_CHUNK_ITEMS = 2, 8
 NUM_CHANNELS = 2
@@ -55,13 +54,16 @@ NUM_CHANNELS = 2
 
 @dataclasses.dataclass
 class RunReport:
-    """One run: counts, ``failed`` ``(path, reason)``, wall ``seconds``, ``audio_s`` rendered in it,
-    whether it was ``interrupted``, and the ``outputs`` written (manifest, contact sheet, SFZ)."""
+    """One run: counts, ``failed`` ``(path, reason)``, wall ``seconds`` (to the manifest, without the
+    contact sheet and SFZ), ``render_s`` of them spent rendering (from starting the first item, pool
+    or Ray start included, to finishing the last), ``audio_s`` rendered, whether it was
+    ``interrupted``, and the ``outputs`` written (manifest, contact sheet, SFZ)."""
 
     rendered: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    render_s: float = 0.0
     audio_s: float = 0.0
     interrupted: bool = False
     outputs: list[Path] = dataclasses.field(default_factory=list)
@@ -126,14 +128,13 @@ def render_item(plugin, steps: list, item: Item, job: Job, out_dir: Path) -> dic
     set_plugin_state(plugin, make_state(item.a, item.b, {**job.params, "morph": item.morph}))
     for name, value in {**job.params, "morph": item.morph}.items():
         setattr(plugin, name, value)  # as a DAW's automation would
-    plugin([], duration=GRID_WAIT_RENDER_S, sample_rate=job.sample_rate, num_channels=NUM_CHANNELS, reset=True)
+    audio = plugin(list(item.messages), duration=item.duration_s, sample_rate=job.sample_rate,
+                   num_channels=NUM_CHANNELS, reset=True)  # offline, the first block waits for the grid
     state = plugin_state(plugin)
     if state.status.get("state") != "ready" or state.slots != [str(item.a), str(item.b)]:
         raise ItemFailed(f"plugin not ready ({state.status.get('state')}): {state.status.get('message', '')}")
     if abs(state.params.get("morph", -1.0) - item.morph) > 1e-4:
         raise ItemFailed(f"plugin morph is {state.params.get('morph')}, not {item.morph}")
-    audio = plugin(list(item.messages), duration=item.duration_s, sample_rate=job.sample_rate,
-                   num_channels=NUM_CHANNELS, reset=True)
     try:
         audio = apply_chain(steps, audio, job.sample_rate)
     except PostError as error:
@@ -417,6 +418,7 @@ def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_ad
     else:
         results = _run_in_process(todo, plugin, job, out_dir)
     log = _Log(len(todo))
+    render_started = time.perf_counter()
     try:
         with contextlib.closing(results), open(out_dir / JOURNAL_NAME, "a", encoding="utf-8") as journal:
             for item, result in results:
@@ -433,6 +435,7 @@ def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_ad
         report.interrupted = True
     finally:
         log.close()
+        report.render_s = time.perf_counter() - render_started
         ordered = [entries[item.path] for item in job.items if item.path in entries]
         failures = [{"path": item.path, "reason": failed[item.path], "note": item.note, "morph": item.morph,
                      "velocity": item.velocity, "a": str(item.a), "b": str(item.b)}
