@@ -9,12 +9,12 @@ VST3        := $(BUILD_DIR)/plugin/LatentMorph_artefacts/Release/VST3/LatentMorp
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian bookworm packages: JUCE 7 (brings its -dev build deps), the toolchain, fluidsynth for
 # rendering training notes and factory samples, headless Chromium for the library-map page test
-# (~115 MB download, 370 MB installed).
+# (~115 MB download, 370 MB installed), clang-format for the plugin's C++ style (plugin/.clang-format).
 APT_PACKAGES := juce-modules-source cmake g++ make pkg-config python3-venv python3-dev \
-                libfluidsynth3 fluid-soundfont-gm chromium
+                libfluidsynth3 fluid-soundfont-gm chromium clang-format
 JOBS        ?= 2
 
-.PHONY: all setup apt venv build demo test bench data train export validate eval presets clean help
+.PHONY: all setup apt venv build demo test format format-check bench data train export validate eval presets clean help
 
 all: demo
 
@@ -45,7 +45,7 @@ $(VENV)/.pip-stamp: pyproject.toml | $(VENV)/.apt-stamp
 	touch $@
 
 build: $(VST3)
-$(VST3): $(VENV)/.pip-stamp CMakeLists.txt $(shell find plugin -type f 2>/dev/null)
+$(VST3): $(VENV)/.pip-stamp CMakeLists.txt pybackend/latentmorph/shared_constants.json $(shell find plugin -type f 2>/dev/null)
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DLATENTMORPH_PYTHON=$(abspath $(PY))
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 	@touch $@
@@ -53,8 +53,16 @@ $(VST3): $(VENV)/.pip-stamp CMakeLists.txt $(shell find plugin -type f 2>/dev/nu
 demo: setup
 	$(PY) -m latentmorph.demo --plugin $(VST3) --out out/demo
 
-test: setup
+test: setup format-check
 	$(PY) -m pytest -q
+
+PLUGIN_CXX := $(shell find plugin -name '*.cpp' -o -name '*.h' 2>/dev/null)
+
+format-check: apt   # the plugin's C++ as plugin/.clang-format has it; `make format` applies it
+	clang-format --dry-run --Werror $(PLUGIN_CXX)
+
+format: apt
+	clang-format -i $(PLUGIN_CXX)
 
 data: venv
 	nice -n 5 $(PY) -m latentmorph_train.data_prep prepare --out .data
