@@ -54,7 +54,13 @@ BackendApi::Result<BackendApi::GridReply> BackendApi::renderGrid (const std::vec
     if (answer["grid_path"].toString().isEmpty() || sourceSha256 == nullptr || static_cast<std::size_t> (sourceSha256->size()) != sources.size())
         return failure<GridReply> (kBadAnswer, "backend answer to render_grid lacks grid_path or a source_sha256 per source");
 
-    GridReply grid { answer["grid_path"].toString(), static_cast<int> (answer["steps"]), static_cast<juce::int64> (answer["num_samples"]), static_cast<double> (answer["sample_rate"]), answer["model_id"].toString(), {}, answer["warning"].toString() };
+    GridReply grid;
+    grid.gridPath = answer["grid_path"].toString();
+    grid.steps = static_cast<int> (answer["steps"]);
+    grid.numSamples = static_cast<juce::int64> (answer["num_samples"]);
+    grid.sampleRateHz = static_cast<double> (answer["sample_rate"]);
+    grid.modelId = answer["model_id"].toString();
+    grid.warning = answer["warning"].toString();
 
     for (const auto& sha256 : *sourceSha256)
         grid.sourceSha256.push_back (sha256.toString());

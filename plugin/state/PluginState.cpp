@@ -256,7 +256,10 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
 
     // JUCE carries on past some errors (an unknown entity, a bad escape) and returns a document: refused too
     if (root == nullptr || document.getLastParseError().isNotEmpty())
-        return juce::Result::fail ("state is not XML: " + (document.getLastParseError().isNotEmpty() ? document.getLastParseError() : juce::String ("no element found")));
+    {
+        const auto error = document.getLastParseError();
+        return juce::Result::fail ("state is not XML: " + (error.isNotEmpty() ? error : juce::String ("no element found")));
+    }
 
     if (! root->hasTagName (kRootTag))
         return juce::Result::fail ("state root is <" + root->getTagName() + ">, expected <" + kRootTag + ">");
