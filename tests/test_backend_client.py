@@ -176,3 +176,15 @@ def test_api_render_grid_refuses_an_answer_without_the_grid_or_a_hash_per_source
     assert not reply["ok"] and reply["code"] == "bad_answer", reply
     three_sources, _ = api(tmp_path, {"render_grid": GRID_ANSWER}, "render_grid", "17", "0.5", "/a.wav", "/b.wav", "/c.wav")
     assert not three_sources["ok"] and "source_sha256" in three_sources["message"], three_sources
+
+
+def test_only_plugin_backend_talks_to_the_backend():
+    """Guards the seam of issue 11: outside plugin/backend/ no plugin code uses BackendClient, and no
+    plugin code but BackendApi.cpp names a command's fields (the tool's --api mode prints C++ names)."""
+    plugin = REPO_ROOT / "plugin"
+    sources = [path for path in plugin.rglob("*") if path.suffix in (".cpp", ".h")]
+    outside = [path for path in sources if "BackendClient" in path.read_text() and path.parent.name != "backend"]
+    assert not outside, f"BackendClient used outside plugin/backend/: {outside}"
+    fields = ('"grid_path"', '"source_sha256"', '"hits"', '"start_s"', '"segment_path"')
+    knowing = {path.relative_to(plugin).as_posix() for path in sources if any(f in path.read_text() for f in fields)}
+    assert knowing == {"backend/BackendApi.cpp"}, knowing
