@@ -72,3 +72,9 @@ def test_frames_round_trip_and_broken_ones_are_told_apart():
 def test_int_fields_refuse_what_is_not_an_integer_in_range(value):
     with pytest.raises(protocol.BadRequest, match=r"count must be an integer in \[1, 16\]"):
         protocol.int_field({"count": value}, "count", 4, 1, protocol.MAX_COUNT)
+
+
+@pytest.mark.parametrize("cmd", ["render", None, ["ping"], {"cmd": "ping"}])
+def test_an_unknown_or_malformed_cmd_is_a_bad_request(cmd):
+    answer = server.respond({"v": 1, "id": 4, "cmd": cmd})
+    assert answer == {"v": 1, "id": 4, "ok": False, "error": {"code": "bad_request", "message": f"unknown cmd {cmd!r}"}}

@@ -31,9 +31,10 @@ def respond(request: Request) -> dict[str, Any]:
     """Dispatch one request to its handler and wrap the result or the error."""
     try:
         check_version(request)
-        handler = HANDLERS.get(request.get("cmd"))  # type: ignore[arg-type]
-        if handler is None and request.get("cmd") != "shutdown":
-            raise BadRequest(f"unknown cmd {request.get('cmd')!r}")
+        cmd = request.get("cmd")
+        handler = HANDLERS.get(cmd) if isinstance(cmd, str) else None
+        if handler is None and cmd != "shutdown":
+            raise BadRequest(f"unknown cmd {cmd!r}")
         result = handler(request) if handler else {}
         return {"v": PROTOCOL_VERSION, "id": request.get("id"), "ok": True, **result}
     except Exception as error:  # a bug must still answer, never kill the pipe
