@@ -195,3 +195,16 @@ def test_cli_limits_are_the_protocol_limits():
               for param in command.params}  # fmt: skip
     assert limits[("new", "count")] == limits[("variation", "count")] == protocol.MAX_COUNT
     assert limits[("morph", "steps")] == protocol.MAX_STEPS
+
+
+def test_a_tool_command_without_the_tools_extra_says_what_to_install(tmp_path):
+    """Guards against a bare traceback (or a message eaten as markup) when the `tools` extra is
+    missing: matplotlib blocked, `latentmorph map` fails with one line naming the extra."""
+    script = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        f"sys.argv = ['latentmorph', 'map', '--out', {str(tmp_path / 'map.html')!r}]\n"
+        "from latentmorph.cli import app; app()"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "the `matplotlib` module is missing" in result.stderr and "pip install -e '.[tools]'" in result.stderr

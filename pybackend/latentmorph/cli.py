@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import track
 
 from .audio import AudioLoadError, AudioTruncatedWarning, load_audio
@@ -86,7 +87,8 @@ JSON_OPTION = typer.Option(False, "--json", help="print the written files as JSO
 
 
 def _fail(error: Exception) -> NoReturn:
-    console.print(f"[bold red]error:[/] {error}", soft_wrap=True, highlight=False)
+    """Print ``error`` as one line (as text: a path with [brackets] is not markup) and exit with status 1."""
+    console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 
@@ -100,7 +102,7 @@ def _tool(module: str) -> ModuleType:
 
 
 def _warn(message: str) -> None:
-    console.print(f"[bold yellow]warning:[/] {message}", soft_wrap=True, highlight=False)
+    console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
 
 
 def _show_warning(
