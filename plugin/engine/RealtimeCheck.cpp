@@ -1,15 +1,17 @@
 // latentmorph_engine_rt_check: plays the engine through its audio-thread methods (beginBlock, MIDI,
-// note-ons that steal, the pedal, parameter changes, polyphony changes, render, reset) while grids
-// are swapped from another thread, and fails when any of those calls allocates, frees or locks.
+// note-ons that steal, the pedal, parameter changes, polyphony changes, render, reset) while new grids
+// are published between blocks (the grid thread's part, played by the same thread outside the checked
+// scope), and fails when any of those calls allocates, frees or locks.
 //
 //   latentmorph_engine_rt_check               exit 0: none did; 1: the calls and counts on stdout
 //   latentmorph_engine_rt_check --self-test   allocates and locks inside the checked scope: must exit 1
 //
 // Debian bookworm has no RealtimeSanitizer: its newest clang, clang-19 (19.1.7), ships the runtime
 // (libclang_rt.rtsan in libclang-rt-19-dev) but its driver does not know -fsanitize=realtime, which
-// came with clang 20. So the check interposes the C allocator (operator new and delete call it) and the pthread lock functions:
-// this executable's definitions take the place of libc's for the whole process, count the calls made
-// on a thread inside a RealtimeScope, and forward to libc. Run by tests/test_engine.py.
+// came with clang 20. So the check interposes the C allocator (operator new and delete call it) and
+// the pthread lock functions: this executable's definitions take the place of libc's for the whole
+// process, count the calls made on a thread inside a RealtimeScope, and forward to libc. Run by
+// tests/test_engine.py.
 
 #include "engine/Engine.h"
 
