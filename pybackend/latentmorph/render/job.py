@@ -49,8 +49,21 @@ SUBTYPES = {16: "PCM_16", 24: "PCM_24", "float": "FLOAT"}
 FORMATS = ("wav", "flac")
 MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ = 8_000, 192_000
 MIDI_EXTENSIONS = (".mid", ".midi")
-KEYS = ("plugin", "sample_rate", "bit_depth", "format", "morph", "notes", "velocities", "length_s", "tail_s",
-        "name", "sources", "params", "post")
+KEYS = (
+    "plugin",
+    "sample_rate",
+    "bit_depth",
+    "format",
+    "morph",
+    "notes",
+    "velocities",
+    "length_s",
+    "tail_s",
+    "name",
+    "sources",
+    "params",
+    "post",
+)
 
 
 class JobError(ValueError):
@@ -133,7 +146,7 @@ def job_from_dict(data: dict[str, Any], base_dir: Path) -> Job:
     sample_rate = _int(data, "sample_rate", DEFAULT_SAMPLE_RATE, MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ)
     bit_depth = data.get("bit_depth", DEFAULT_BIT_DEPTH)
     if bit_depth not in SUBTYPES or isinstance(bit_depth, bool):
-        raise JobError("bit_depth", f"{bit_depth!r} is not 16, 24 or \"float\"")
+        raise JobError("bit_depth", f'{bit_depth!r} is not 16, 24 or "float"')
     file_format = data.get("format", DEFAULT_FORMAT)
     if file_format not in FORMATS:
         raise JobError("format", f"{file_format!r} is not one of {', '.join(FORMATS)}")
@@ -152,15 +165,23 @@ def job_from_dict(data: dict[str, Any], base_dir: Path) -> Job:
             raise JobError(f"params.{key}", f"{value!r} is not a number")
     post = data.get("post", [])
     if not isinstance(post, list) or not all(isinstance(step, dict) for step in post):
-        raise JobError("post", "must be a list of tables ([[post]] effect = \"…\" …)")
+        raise JobError("post", 'must be a list of tables ([[post]] effect = "…" …)')
     validate_chain(post)
     plugin = data.get("plugin")
     if plugin is not None and not isinstance(plugin, str):
         raise JobError("plugin", f"{plugin!r} is not a path")
     pairs = parse_sources(data.get("sources"), base_dir)
     items = expand(pairs, morphs, notes, velocities, length_s, tail_s, data.get("name", DEFAULT_NAME), file_format)
-    return Job(base_dir / plugin if plugin else None, sample_rate, bit_depth, file_format,
-               {k: float(v) for k, v in params.items()}, tuple(post), morphs, items)
+    return Job(
+        base_dir / plugin if plugin else None,
+        sample_rate,
+        bit_depth,
+        file_format,
+        {k: float(v) for k, v in params.items()},
+        tuple(post),
+        morphs,
+        items,
+    )
 
 
 def parse_notes(value: Any, base_dir: Path) -> list[int] | Phrase:
@@ -170,7 +191,7 @@ def parse_notes(value: Any, base_dir: Path) -> list[int] | Phrase:
     Raises :class:`JobError` (key ``notes``)."""
     if isinstance(value, dict):
         if len(value) != 1 or set(value) - {"midi", "melody"}:
-            raise JobError("notes", "a table must be {midi = \"file.mid\"} or {melody = \"recording.wav\"}")
+            raise JobError("notes", 'a table must be {midi = "file.mid"} or {melody = "recording.wav"}')
         if "melody" in value:
             from .melody import melody_phrase
 
@@ -179,12 +200,11 @@ def parse_notes(value: Any, base_dir: Path) -> list[int] | Phrase:
     if isinstance(value, str) and value.lower().endswith(MIDI_EXTENSIONS):
         return read_midi(base_dir / value)
     if isinstance(value, str) and ":" in value:
-        parts = value.split(":")
         try:
-            low, high, step = (int(p) for p in parts) if len(parts) == 3 else (None, None, None)
-        except ValueError:
-            low = None
-        if low is None or step <= 0 or high < low:
+            low, high, step = (int(p) for p in value.split(":"))
+        except ValueError:  # not three integers
+            low, high, step = 0, -1, 0
+        if step <= 0 or high < low:
             raise JobError("notes", f"{value!r} is not LOW:HIGH:STEP with LOW ≤ HIGH and STEP > 0")
         value = list(range(low, high + 1, step))
     return _numbers(value, "notes", int, 0, 127)
@@ -215,7 +235,7 @@ def parse_sources(value: Any, base_dir: Path) -> list[tuple[Path, Path]]:
     given (a missing file fails its items, not the job), folders crossed file by file (audio files,
     recursive, sorted). Raises :class:`JobError` (``sources…``)."""
     if not isinstance(value, dict) or not value:
-        raise JobError("sources", "give [sources] pairs = [[\"a.wav\", \"b.wav\"]] and/or cross = [[\"dirA\", \"dirB\"]]")
+        raise JobError("sources", 'give [sources] pairs = [["a.wav", "b.wav"]] and/or cross = [["dirA", "dirB"]]')
     unknown = sorted(set(value) - {"pairs", "cross"})
     if unknown:
         raise JobError(f"sources.{unknown[0]}", "unknown key (known: pairs, cross)")
@@ -245,8 +265,16 @@ def _audio_files(folder: Path, key: str) -> list[Path]:
     return files
 
 
-def expand(pairs: list[tuple[Path, Path]], morphs: tuple[float, ...], notes: list[int] | Phrase,
-           velocities: tuple[int, ...], length_s: float, tail_s: float, name: Any, file_format: str) -> tuple[Item, ...]:
+def expand(
+    pairs: list[tuple[Path, Path]],
+    morphs: tuple[float, ...],
+    notes: list[int] | Phrase,
+    velocities: tuple[int, ...],
+    length_s: float,
+    tail_s: float,
+    name: Any,
+    file_format: str,
+) -> tuple[Item, ...]:
     """All items, in order pair → velocity → morph → note, named by the ``name`` template.
     Raises :class:`JobError` (key ``name``) for a bad template, a path leaving the output folder or
     two items with the same name."""
@@ -254,30 +282,45 @@ def expand(pairs: list[tuple[Path, Path]], morphs: tuple[float, ...], notes: lis
         raise JobError("name", "must be a template string such as " + repr(DEFAULT_NAME))
     items, seen = [], {}
     phrase = notes if isinstance(notes, Phrase) else None
+    note_values: list[int | None] = [None] if isinstance(notes, Phrase) else list(notes)
+    velocity_values: list[int | None] = [None] if phrase else list(velocities)
     for pair_index, (a, b) in enumerate(pairs):
-        for velocity in ([None] if phrase else velocities):
+        for velocity in velocity_values:
             for morph in morphs:
-                for note in ([None] if phrase else notes):
-                    fields = {"a": a.stem, "b": b.stem, "pair": pair_index, "morph": morph,
-                              "note": phrase.path.stem if phrase else note, "velocity": velocity}
+                for note in note_values:
+                    fields = {
+                        "a": a.stem,
+                        "b": b.stem,
+                        "pair": pair_index,
+                        "morph": morph,
+                        "note": phrase.path.stem if phrase else note,
+                        "velocity": velocity,
+                    }
                     try:
                         path = name.format(**fields) + "." + file_format
                     except (KeyError, IndexError, ValueError) as error:
-                        raise JobError("name", f"{name!r} does not format ({type(error).__name__}: {error}); "
-                                       f"fields: {', '.join(fields)}") from error
+                        raise JobError(
+                            "name",
+                            f"{name!r} does not format ({type(error).__name__}: {error}); fields: {', '.join(fields)}",
+                        ) from error
                     if Path(path).is_absolute() or ".." in Path(path).parts:
                         raise JobError("name", f"{path!r} leaves the output folder")
                     if path in seen:
-                        raise JobError("name", f"two items are both named {path!r}: add the fields that tell "
-                                       "them apart ({a}, {b}, {pair}, {morph}, {note}, {velocity})")
+                        raise JobError(
+                            "name",
+                            f"two items are both named {path!r}: add the fields that tell "
+                            "them apart ({a}, {b}, {pair}, {morph}, {note}, {velocity})",
+                        )
                     seen[path] = True
                     if phrase:
                         messages, duration_s = phrase.messages, phrase.length_s + tail_s
                     else:
+                        assert note is not None and velocity is not None  # a single note has both
                         messages = ((bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), length_s))
                         duration_s = length_s + tail_s
-                    items.append(Item(path, a, b, morph, note, velocity, phrase.path if phrase else None,
-                                      messages, duration_s))
+                    items.append(
+                        Item(path, a, b, morph, note, velocity, phrase.path if phrase else None, messages, duration_s)
+                    )
     return tuple(items)
 
 

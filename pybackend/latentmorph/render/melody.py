@@ -38,19 +38,28 @@ def transcribe(path: Path) -> list[tuple[float, float, int, int]]:
     except (OSError, ValueError, RuntimeError, EOFError) as error:  # librosa/soundfile/audioread errors
         raise JobError("notes", f"cannot read melody {path}: {error}") from error
     frames_per_s = inference.AUDIO_SAMPLE_RATE / inference.FFT_HOP
-    _, events = note_creation.model_output_to_notes(output, onset_thresh=ONSET_THRESHOLD, frame_thresh=FRAME_THRESHOLD,
-                                                    min_note_len=round(MIN_NOTE_S * frames_per_s))
+    _, events = note_creation.model_output_to_notes(
+        output,
+        onset_thresh=ONSET_THRESHOLD,
+        frame_thresh=FRAME_THRESHOLD,
+        min_note_len=round(MIN_NOTE_S * frames_per_s),
+    )
     if not events:
         raise JobError("notes", f"no notes found in melody {path}")
-    return sorted((float(start), float(end), int(pitch), min(127, max(1, round(127 * float(amplitude)))))
-                  for start, end, pitch, amplitude, _bends in events)
+    return sorted(
+        (float(start), float(end), int(pitch), min(127, max(1, round(127 * float(amplitude)))))
+        for start, end, pitch, amplitude, _bends in events
+    )
 
 
 def melody_phrase(path: Path) -> Phrase:
     """The transcribed notes of ``path`` as a :class:`Phrase` (note-on/off messages, time order)."""
     notes = transcribe(path)
-    messages = sorted([(bytes([0x90, note, velocity]), start) for start, _, note, velocity in notes]
-                      + [(bytes([0x80, note, 0]), end) for _, end, note, _ in notes], key=lambda m: m[1])
+    messages = sorted(
+        [(bytes([0x90, note, velocity]), start) for start, _, note, velocity in notes]
+        + [(bytes([0x80, note, 0]), end) for _, end, note, _ in notes],
+        key=lambda m: m[1],
+    )
     return Phrase(path, tuple(messages), max(end for _, end, _, _ in notes))
 
 

@@ -105,8 +105,13 @@ def save_contact_sheet(entries: list[dict[str, Any]], out_dir: Path, sample_rate
             audio, _ = sf.read(out_dir / e["path"], dtype="float32", always_2d=True)
             cells[rows.index(row_key), cols.index(col_key)] = audio.mean(axis=1)
     multi_pair = len({(r[0], r[1]) for r in rows}) > 1
-    row_labels = [(f"{Path(a).stem}→{Path(b).stem} " if multi_pair else "")
-                  + (f"v{v} " if v is not None else "") + f"m {m:.2f}" for a, b, v, m in rows]
+    multi_velocity = len({r[2] for r in rows}) > 1
+    row_labels = [
+        (f"{Path(a).stem}→{Path(b).stem}\n" if multi_pair else "")
+        + f"morph {m:.2f}"
+        + (f" v{v}" if multi_velocity else "")
+        for a, b, v, m in rows
+    ]
     col_labels = [f"note {c}" if c >= 0 else "phrase" for c in cols]
     return save_spectrogram_grid(cells, row_labels, col_labels, sample_rate, out_dir / CONTACT_SHEET_NAME, title)
 
@@ -141,13 +146,19 @@ def write_sfz(entries: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         keys = dict(zip(notes, _split(notes, 1.0)))
         ccs = dict(zip(morphs, _split(morphs, 127.0)))
         vels = dict(zip(velocities, _split(velocities, 1.0)))
-        lines = [f"// LatentMorph render: {Path(a).name} -> {Path(b).name}; morph on CC {SFZ_MORPH_CC}", "<global>",
-                 "loop_mode=one_shot"]
+        lines = [
+            f"// LatentMorph render: {Path(a).name} -> {Path(b).name}; morph on CC {SFZ_MORPH_CC}",
+            "<global>",
+            "loop_mode=one_shot",
+        ]
         for e in sorted(group, key=lambda e: (e["morph"], e["velocity"], e["note"])):
             (lokey, hikey), (locc, hicc), (lovel, hivel) = keys[e["note"]], ccs[e["morph"]], vels[e["velocity"]]
-            lines += ["<region>", f"sample={e['path']}",
-                      f"lokey={lokey} hikey={hikey} pitch_keycenter={e['note']}",
-                      f"locc{SFZ_MORPH_CC}={locc} hicc{SFZ_MORPH_CC}={hicc} lovel={max(lovel, 1)} hivel={hivel}"]
+            lines += [
+                "<region>",
+                f"sample={e['path']}",
+                f"lokey={lokey} hikey={hikey} pitch_keycenter={e['note']}",
+                f"locc{SFZ_MORPH_CC}={locc} hicc{SFZ_MORPH_CC}={hicc} lovel={max(lovel, 1)} hivel={hivel}",
+            ]
         path = out_dir / f"{Path(a).stem}_{Path(b).stem}.sfz"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         written.append(path)

@@ -17,6 +17,7 @@ A step that cannot work on a render (silence to normalise) raises :class:`PostEr
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -31,8 +32,9 @@ LOUDNESS_BLOCK_S = 0.4
 #: Peak reported for digital silence, dBFS.
 SILENCE_DBFS = -200.0
 #: pedalboard classes that are containers or hosts, not effects.
-_NOT_EFFECTS = frozenset({"Plugin", "PluginContainer", "Pedalboard", "Chain", "Mix", "ExternalPlugin",
-                          "VST3Plugin", "AudioUnitPlugin"})
+_NOT_EFFECTS = frozenset(
+    {"Plugin", "PluginContainer", "Pedalboard", "Chain", "Mix", "ExternalPlugin", "VST3Plugin", "AudioUnitPlugin"}
+)
 
 Step = Callable[[np.ndarray, int], np.ndarray]
 
@@ -64,6 +66,7 @@ def _loudness(lufs: float = -16.0) -> Step:
         if measured is None:
             raise PostError(f"loudness: cannot measure (silent, or shorter than {LOUDNESS_BLOCK_S * 1000:.0f} ms)")
         return (audio * 10.0 ** ((lufs - measured) / 20.0)).astype(np.float32)
+
     return step
 
 
@@ -73,6 +76,7 @@ def _peak(dbfs: float = -1.0) -> Step:
         if measured <= SILENCE_DBFS:
             raise PostError("peak: the render is silent")
         return (audio * 10.0 ** ((dbfs - measured) / 20.0)).astype(np.float32)
+
     return step
 
 
@@ -81,7 +85,8 @@ def _trim(threshold_dbfs: float = -60.0) -> Step:
         loud = np.flatnonzero(np.max(np.abs(audio), axis=0) > 10.0 ** (threshold_dbfs / 20.0))
         if loud.size == 0:
             raise PostError(f"trim: nothing above {threshold_dbfs:g} dBFS")
-        return audio[:, loud[0]: loud[-1] + 1]
+        return audio[:, loud[0] : loud[-1] + 1]
+
     return step
 
 
@@ -92,17 +97,23 @@ def _fade_out(ms: float = 10.0) -> Step:
         if n > 0:
             out[:, -n:] *= np.linspace(1.0, 0.0, n, dtype=np.float32)
         return out
+
     return step
 
 
 #: The steps of this module by name, with their parameters' defaults (the functions' keywords).
-BUILTIN_STEPS: dict[str, Callable[..., Step]] = {"loudness": _loudness, "peak": _peak, "trim": _trim,
-                                                 "fade_out": _fade_out}
+BUILTIN_STEPS: dict[str, Callable[..., Step]] = {
+    "loudness": _loudness,
+    "peak": _peak,
+    "trim": _trim,
+    "fade_out": _fade_out,
+}
 
 
 def _constructor_keywords(cls: type) -> list[str]:
     """Keyword names of a pedalboard (pybind11) class's constructor, read from its signature line."""
-    first_line = (cls.__init__.__doc__ or "").strip().splitlines()[0] if cls.__init__.__doc__ else ""
+    doc = getattr(cls, "__init__").__doc__ or ""  # noqa: B009 (mypy: __init__ of a class object)
+    first_line = doc.strip().splitlines()[0] if doc.strip() else ""
     return [name for name in re.findall(r"(\w+): ", first_line) if name != "self"]
 
 
@@ -111,8 +122,9 @@ def _pedalboard_effect(name: str, params: dict[str, Any], key: str):
 
     cls = getattr(pedalboard, name, None)
     if not (isinstance(cls, type) and issubclass(cls, pedalboard.Plugin)) or name in _NOT_EFFECTS:
-        raise JobError(f"{key}.effect", f"{name!r} is not a pedalboard effect, a .vst3 path, or one of "
-                       f"{', '.join(BUILTIN_STEPS)}")
+        raise JobError(
+            f"{key}.effect", f"{name!r} is not a pedalboard effect, a .vst3 path, or one of {', '.join(BUILTIN_STEPS)}"
+        )
     known = _constructor_keywords(cls)
     for param in params:
         if param not in known:
@@ -133,13 +145,18 @@ def _vst3_effect(path: str, params: dict[str, Any], key: str):
     except (ImportError, RuntimeError, ValueError) as error:
         raise JobError(f"{key}.effect", f"cannot load {path}: {error}") from error
     for param, value in params.items():
-        if param not in plugin.parameters:
+        if param not in getattr(plugin, "parameters", {}):
             raise JobError(f"{key}.{param}", f"{path} has no parameter {param!r}")
         try:
             setattr(plugin, param, value)
         except (TypeError, ValueError) as error:
             raise JobError(f"{key}.{param}", str(error)) from error
     return plugin
+
+
+def _process(effect: Any, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """One post step: a pedalboard effect or VST3 plugin applied to ``audio [channels, samples]``."""
+    return effect(audio, sample_rate)
 
 
 def build_chain(post: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> list[Step]:
@@ -151,11 +168,12 @@ def build_chain(post: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> list
         params = {k: v for k, v in spec.items() if k != "effect"}
         name = spec.get("effect")
         if not isinstance(name, str):
-            raise JobError(f"{key}.effect", "missing: the effect's name, a .vst3 path, or one of "
-                           + ", ".join(BUILTIN_STEPS))
+            raise JobError(
+                f"{key}.effect", "missing: the effect's name, a .vst3 path, or one of " + ", ".join(BUILTIN_STEPS)
+            )
         if name in BUILTIN_STEPS:
             factory = BUILTIN_STEPS[name]
-            known = factory.__code__.co_varnames[:factory.__code__.co_argcount]
+            known = factory.__code__.co_varnames[: factory.__code__.co_argcount]
             for param, value in params.items():
                 if param not in known:
                     raise JobError(f"{key}.{param}", f"{name} has no parameter {param!r} (has: {', '.join(known)})")
@@ -166,10 +184,9 @@ def build_chain(post: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> list
             steps.append(factory(**params))
         elif name.lower().endswith(".vst3"):
             plugin = _vst3_effect(name, params, key)
-            steps.append(lambda audio, rate, p=plugin: p(audio, rate))
+            steps.append(functools.partial(_process, plugin))
         else:
-            effect = _pedalboard_effect(name, params, key)
-            steps.append(lambda audio, rate, e=effect: e(audio, rate))
+            steps.append(functools.partial(_process, _pedalboard_effect(name, params, key)))
     return steps
 
 

@@ -26,7 +26,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -36,8 +36,15 @@ from ..audio import AudioLoadError, check_audio_file, sha256_file
 from ..plugin_state import make_state, plugin_state, set_plugin_state
 from . import RenderError
 from .job import Item, Job, JobError
-from .outputs import (MANIFEST_NAME, TEMP_SUFFIX, is_finished, read_manifest_items, remove_temp_files, write_audio,
-                      write_json)
+from .outputs import (
+    MANIFEST_NAME,
+    TEMP_SUFFIX,
+    is_finished,
+    read_manifest_items,
+    remove_temp_files,
+    write_audio,
+    write_json,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 #: Where ``make build`` puts the VST3, relative to the repository.
@@ -89,8 +96,8 @@ def open_plugin(path: Path):
         plugin = pedalboard.load_plugin(str(path), initialization_timeout=PLUGIN_INIT_TIMEOUT_S)
     except (ImportError, RuntimeError, ValueError) as error:
         raise RenderError(f"cannot load {path} as a plugin: {error}") from error
-    if not getattr(plugin, "is_instrument", False) or "morph" not in plugin.parameters:
-        raise RenderError(f"{path} is not LatentMorph: {plugin.name!r} has no 'morph' parameter")
+    if not getattr(plugin, "is_instrument", False) or "morph" not in getattr(plugin, "parameters", {}):
+        raise RenderError(f"{path} is not LatentMorph: {getattr(plugin, 'name', '?')!r} has no 'morph' parameter")
     return plugin
 
 
@@ -106,14 +113,26 @@ def plugin_binary_sha256(path: Path) -> str:
 
 def item_key(item: Item, source_sha256: tuple[str, str], job: Job, plugin_sha256: str, model_id: str) -> str:
     """SHA-256 naming everything a render depends on; equal keys render equal files."""
-    data = {"version": RENDER_VERSION, "path": item.path, "morph": item.morph, "duration_s": item.duration_s,
-            "messages": [(m.hex(), t) for m, t in item.messages], "sources": source_sha256,
-            "sample_rate": job.sample_rate, "bit_depth": job.bit_depth, "format": job.file_format,
-            "params": job.params, "post": job.post, "plugin": plugin_sha256, "model": model_id}
+    data = {
+        "version": RENDER_VERSION,
+        "path": item.path,
+        "morph": item.morph,
+        "duration_s": item.duration_s,
+        "messages": [(m.hex(), t) for m, t in item.messages],
+        "sources": source_sha256,
+        "sample_rate": job.sample_rate,
+        "bit_depth": job.bit_depth,
+        "format": job.file_format,
+        "params": job.params,
+        "post": job.post,
+        "plugin": plugin_sha256,
+        "model": model_id,
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # ---- one item (runs in workers) --------------------------------------------------------------
+
 
 class ItemFailed(Exception):
     """This item cannot be rendered (the reason is the message); the batch goes on."""
@@ -128,8 +147,14 @@ def render_item(plugin, steps: list, item: Item, job: Job, out_dir: Path) -> dic
     set_plugin_state(plugin, make_state(item.a, item.b, {**job.params, "morph": item.morph}))
     for name, value in {**job.params, "morph": item.morph}.items():
         setattr(plugin, name, value)  # as a DAW's automation would
-    audio = plugin(list(item.messages), duration=item.duration_s, sample_rate=job.sample_rate,
-                   num_channels=NUM_CHANNELS, reset=True)  # offline, the first block waits for the grid
+    # offline, the first block waits for the grid
+    audio = plugin(
+        list(item.messages),
+        duration=item.duration_s,
+        sample_rate=job.sample_rate,
+        num_channels=NUM_CHANNELS,
+        reset=True,
+    )
     state = plugin_state(plugin)
     if state.status.get("state") != "ready" or state.slots != [str(item.a), str(item.b)]:
         raise ItemFailed(f"plugin not ready ({state.status.get('state')}): {state.status.get('message', '')}")
@@ -143,8 +168,14 @@ def render_item(plugin, steps: list, item: Item, job: Job, out_dir: Path) -> dic
         digest, size = write_audio(out_dir / item.path, audio, job.sample_rate, job)
     except (OSError, RuntimeError) as error:  # soundfile raises RuntimeError subclasses
         raise ItemFailed(f"cannot write {item.path}: {error}") from error
-    return {"model_id": state.model_id, "lufs": loudness_lufs(audio, job.sample_rate), "peak_dbfs": peak_dbfs(audio),
-            "duration_s": audio.shape[1] / job.sample_rate, "sha256": digest, "bytes": size}
+    return {
+        "model_id": state.model_id,
+        "lufs": loudness_lufs(audio, job.sample_rate),
+        "peak_dbfs": peak_dbfs(audio),
+        "duration_s": audio.shape[1] / job.sample_rate,
+        "sha256": digest,
+        "bytes": size,
+    }
 
 
 _worker: dict[str, Any] = {}
@@ -179,7 +210,8 @@ def _render_chunk(items: list[Item], plugin_path: Path, job: Job, out_dir: Path)
 
 # ---- executors: each yields (item, result) in completion order --------------------------------
 
-def _run_in_process(items: list[Item], plugin, job: Job, out_dir: Path) -> Iterator[tuple[Item, dict]]:
+
+def _run_in_process(items: list[Item], plugin, job: Job, out_dir: Path) -> Generator[tuple[Item, dict], None, None]:
     from .post import build_chain
 
     _worker.update(plugin=plugin, steps=build_chain(job.post), job=job, out_dir=out_dir)
@@ -187,16 +219,21 @@ def _run_in_process(items: list[Item], plugin, job: Job, out_dir: Path) -> Itera
         yield item, _render_in_worker(item)
 
 
-def _run_pool(items: list[Item], workers: int, plugin_path: Path, job: Job,
-              out_dir: Path) -> Iterator[tuple[Item, dict]]:
+def _run_pool(
+    items: list[Item], workers: int, plugin_path: Path, job: Job, out_dir: Path
+) -> Generator[tuple[Item, dict], None, None]:
     """A process pool with ``IN_FLIGHT_PER_WORKER`` items per worker in flight; when a worker dies
     (a crash in the plugin), its items in flight fail and the pool is restarted for the rest."""
     queue = items[::-1]
     settings = dataclasses.replace(job, items=())
     while queue:
         # spawn, not fork: the parent holds a loaded plugin and its threads
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_setup,
-                                 initargs=(plugin_path, settings, out_dir)) as pool:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_setup,
+            initargs=(plugin_path, settings, out_dir),
+        ) as pool:
             pending: dict[Future, Item] = {}
             try:
                 while queue or pending:
@@ -214,7 +251,7 @@ def _run_pool(items: list[Item], workers: int, plugin_path: Path, job: Job,
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_ray(items: list[Item], plugin_path: Path, job: Job, out_dir: Path) -> Iterator[tuple[Item, dict]]:
+def _run_ray(items: list[Item], plugin_path: Path, job: Job, out_dir: Path) -> Generator[tuple[Item, dict], None, None]:
     """The same items as Ray tasks of ``RAY_CHUNK_ITEMS`` on the cluster :func:`connect_ray`
     joined (the workers need the plugin, the sources and the output folder at the same paths: a
     shared file system). Tasks still pending when the generator is closed (Ctrl-C) are cancelled."""
@@ -222,8 +259,10 @@ def _run_ray(items: list[Item], plugin_path: Path, job: Job, out_dir: Path) -> I
 
     task = ray.remote(num_cpus=1)(_render_chunk)
     settings = dataclasses.replace(job, items=())
-    refs = {task.remote(items[i:i + RAY_CHUNK_ITEMS], plugin_path, settings, out_dir): items[i:i + RAY_CHUNK_ITEMS]
-            for i in range(0, len(items), RAY_CHUNK_ITEMS)}
+    refs = {
+        task.remote(items[i : i + RAY_CHUNK_ITEMS], plugin_path, settings, out_dir): items[i : i + RAY_CHUNK_ITEMS]
+        for i in range(0, len(items), RAY_CHUNK_ITEMS)
+    }
     try:
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
@@ -265,6 +304,7 @@ def disconnect_ray() -> None:
 
 # ---- the run ---------------------------------------------------------------------------------
 
+
 def check_output_folder(out_dir: Path) -> None:
     """Create ``out_dir`` and write a probe file in it. Raises :class:`RenderError` when it cannot
     be written (before anything is rendered)."""
@@ -291,18 +331,31 @@ def _source_hashes(items: tuple[Item, ...]) -> dict[Path, str | AudioLoadError]:
 
 
 def _entry(item: Item, hashes: dict, job: Job, plugin_version: str, key: str, result: dict) -> dict[str, Any]:
-    return {"path": item.path, "note": item.note, "morph": item.morph, "velocity": item.velocity,
-            "phrase": str(item.phrase) if item.phrase else None,
-            "a": {"path": str(item.a), "sha256": hashes[item.a]}, "b": {"path": str(item.b), "sha256": hashes[item.b]},
-            "model_id": result["model_id"], "plugin_version": plugin_version, "post": list(job.post),
-            "lufs": result["lufs"], "peak_dbfs": result["peak_dbfs"], "duration_s": result["duration_s"],
-            "sample_rate": job.sample_rate, "bit_depth": job.bit_depth, "sha256": result["sha256"],
-            "bytes": result["bytes"], "key": key}
+    return {
+        "path": item.path,
+        "note": item.note,
+        "morph": item.morph,
+        "velocity": item.velocity,
+        "phrase": str(item.phrase) if item.phrase else None,
+        "a": {"path": str(item.a), "sha256": hashes[item.a]},
+        "b": {"path": str(item.b), "sha256": hashes[item.b]},
+        "model_id": result["model_id"],
+        "plugin_version": plugin_version,
+        "post": list(job.post),
+        "lufs": result["lufs"],
+        "peak_dbfs": result["peak_dbfs"],
+        "duration_s": result["duration_s"],
+        "sample_rate": job.sample_rate,
+        "bit_depth": job.bit_depth,
+        "sha256": result["sha256"],
+        "bytes": result["bytes"],
+        "key": key,
+    }
 
 
 def _read_journal(out_dir: Path) -> dict[str, dict[str, Any]]:
     """Entries a killed run journaled (a torn last line is ignored)."""
-    entries = {}
+    entries: dict[str, dict[str, Any]] = {}
     try:
         lines = (out_dir / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -326,8 +379,14 @@ class _Log:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
-                                TimeRemainingColumn(), console=Console(stderr=True))
+            self.bar = Progress(
+                TextColumn("rendering"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
             self.task = self.bar.add_task("render", total=total)
             self.bar.start()
 
@@ -338,16 +397,20 @@ class _Log:
             if error:
                 self.bar.console.print(f"failed: {path}: {error}", highlight=False, soft_wrap=True, markup=False)
         else:
-            print(f"[{self.done}/{self.total}] {'failed' if error else 'ok'} {path}" + (f": {error}" if error else ""),
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{self.done}/{self.total}] {'failed' if error else 'ok'} {path}" + (f": {error}" if error else ""),
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
 
 
-def run_job(job: Job, out_dir: Path, plugin_path: Path, *, workers: int = 1, ray_address: str | None = None,
-            sfz: bool = False) -> RunReport:
+def run_job(
+    job: Job, out_dir: Path, plugin_path: Path, *, workers: int = 1, ray_address: str | None = None, sfz: bool = False
+) -> RunReport:
     """Render every item of ``job`` not already finished in ``out_dir`` and write the manifest, the
     contact sheet and (``sfz``) the SFZ instruments.
 
@@ -379,8 +442,9 @@ def run_job(job: Job, out_dir: Path, plugin_path: Path, *, workers: int = 1, ray
             disconnect_ray()
 
 
-def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_address: str | None, sfz: bool,
-                started: float) -> RunReport:
+def _render_job(
+    job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_address: str | None, sfz: bool, started: float
+) -> RunReport:
     """:func:`run_job` once Ray (if asked for) is joined; ``started``: its ``perf_counter`` start."""
     from ..model import ModelError, get_model
     from .outputs import save_contact_sheet, write_sfz
@@ -388,8 +452,10 @@ def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_ad
     plugin = open_plugin(plugin_path)
     for name in job.params:
         if name not in plugin.parameters or name == "morph":
-            raise JobError(f"params.{name}", f"not a parameter of the plugin (has: {', '.join(plugin.parameters)}; "
-                           "morph is the `morph` key)")
+            raise JobError(
+                f"params.{name}",
+                f"not a parameter of the plugin (has: {', '.join(plugin.parameters)}; morph is the `morph` key)",
+            )
     check_output_folder(out_dir)
     remove_temp_files(out_dir)
     try:
@@ -401,11 +467,11 @@ def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_ad
     previous = {**read_manifest_items(out_dir), **_read_journal(out_dir)}
     report, entries, failed, todo, keys = RunReport(), {}, {}, [], {}
     for item in job.items:
-        bad = next((h for h in (hashes[item.a], hashes[item.b]) if isinstance(h, AudioLoadError)), None)
-        if bad is not None:
-            failed[item.path] = bad.args[0]
+        hash_a, hash_b = hashes[item.a], hashes[item.b]
+        if not (isinstance(hash_a, str) and isinstance(hash_b, str)):
+            failed[item.path] = next(str(h.args[0]) for h in (hash_a, hash_b) if isinstance(h, AudioLoadError))
             continue
-        keys[item.path] = item_key(item, (hashes[item.a], hashes[item.b]), job, plugin_sha256, model_id)
+        keys[item.path] = item_key(item, (hash_a, hash_b), job, plugin_sha256, model_id)
         if is_finished(out_dir, previous.get(item.path), keys[item.path]):
             entries[item.path] = previous[item.path]
             report.skipped += 1
@@ -413,8 +479,11 @@ def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_ad
             todo.append(item)
     if workers > 1 or ray_address:
         del plugin  # each worker loads its own
-        results = (_run_ray(todo, plugin_path, job, out_dir) if ray_address
-                   else _run_pool(todo, min(workers, len(todo) or 1), plugin_path, job, out_dir))
+        results = (
+            _run_ray(todo, plugin_path, job, out_dir)
+            if ray_address
+            else _run_pool(todo, min(workers, len(todo) or 1), plugin_path, job, out_dir)
+        )
     else:
         results = _run_in_process(todo, plugin, job, out_dir)
     log = _Log(len(todo))
@@ -437,22 +506,49 @@ def _render_job(job: Job, out_dir: Path, plugin_path: Path, workers: int, ray_ad
         log.close()
         report.render_s = time.perf_counter() - render_started
         ordered = [entries[item.path] for item in job.items if item.path in entries]
-        failures = [{"path": item.path, "reason": failed[item.path], "note": item.note, "morph": item.morph,
-                     "velocity": item.velocity, "a": str(item.a), "b": str(item.b)}
-                    for item in job.items if item.path in failed]
-        report.failed = [(f["path"], f["reason"]) for f in failures]
+        failures = [
+            {
+                "path": item.path,
+                "reason": failed[item.path],
+                "note": item.note,
+                "morph": item.morph,
+                "velocity": item.velocity,
+                "a": str(item.a),
+                "b": str(item.b),
+            }
+            for item in job.items
+            if item.path in failed
+        ]
+        report.failed = [(item.path, failed[item.path]) for item in job.items if item.path in failed]
         report.seconds = time.perf_counter() - started
-        write_json(out_dir / MANIFEST_NAME, {
-            "version": RENDER_VERSION, "model_id": model_id,
-            "plugin": {"path": str(plugin_path), "version": plugin_version, "sha256": plugin_sha256},
-            "settings": {"sample_rate": job.sample_rate, "bit_depth": job.bit_depth, "format": job.file_format,
-                         "params": job.params, "post": list(job.post)},
-            "summary": {"items": len(job.items), "finished": len(ordered), "failed": len(failures),
-                        "interrupted": report.interrupted},
-            "items": ordered, "failed": failures})
+        write_json(
+            out_dir / MANIFEST_NAME,
+            {
+                "version": RENDER_VERSION,
+                "model_id": model_id,
+                "plugin": {"path": str(plugin_path), "version": plugin_version, "sha256": plugin_sha256},
+                "settings": {
+                    "sample_rate": job.sample_rate,
+                    "bit_depth": job.bit_depth,
+                    "format": job.file_format,
+                    "params": job.params,
+                    "post": list(job.post),
+                },
+                "summary": {
+                    "items": len(job.items),
+                    "finished": len(ordered),
+                    "failed": len(failures),
+                    "interrupted": report.interrupted,
+                },
+                "items": ordered,
+                "failed": failures,
+            },
+        )
         (out_dir / JOURNAL_NAME).unlink(missing_ok=True)  # the manifest now holds every finished item
     report.outputs.append(out_dir / MANIFEST_NAME)
     if not report.interrupted:
-        sheet = save_contact_sheet(ordered, out_dir, job.sample_rate, f"LatentMorph render ({model_id})")
+        pairs = list(dict.fromkeys(f"{item.a.stem} → {item.b.stem}" for item in job.items))
+        title = f"LatentMorph render: {pairs[0] if len(pairs) == 1 else f'{len(pairs)} pairs'} ({model_id})"
+        sheet = save_contact_sheet(ordered, out_dir, job.sample_rate, title)
         report.outputs += ([sheet] if sheet else []) + (write_sfz(ordered, out_dir) if sfz else [])
     return report
