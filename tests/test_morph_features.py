@@ -15,11 +15,13 @@ from typer.testing import CliRunner
 
 from latentmorph.cli import app
 from latentmorph.grid import RENDER_VERSION, cache_key, read_grid
-from latentmorph.metrics import mrstft_distance
+from latentmorph.envelope import attack_span
+from latentmorph.metrics import attack_time_ms, linearity_r2, mrstft_distance
 from latentmorph.model import MorphModel, default_model_dir, get_model
 from latentmorph.generate import PRIOR_FILE, LatentPrior, PriorStatsError, fit_latent_prior, sample_prior, variation
 from latentmorph.latents import ALIGN_MODES, INTERP_MODES, interpolate_latents, morph_latents
-from latentmorph.morph import DECODE_CHUNK_POINTS, DEFAULT_DETAIL, blend, detail_weights, reconstruct, render_grid
+from latentmorph.morph import (DECODE_CHUNK_POINTS, DEFAULT_DETAIL, blend, detail_weights, morph_positions, reconstruct,
+                               render_grid)
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR
 from .test_backend import Backend
@@ -381,3 +383,26 @@ def test_peak_limiter_pulls_a_spike_down_without_turning_the_render_down():
     far = slice(5000, None)  # beyond the limiter's 5 ms window
     np.testing.assert_array_equal(limited[far], body[far])
     np.testing.assert_array_equal(limit_peaks(body[None], SAMPLE_RATE)[0], body)
+
+
+def test_attack_span_of_a_linear_ramp_is_its_10_to_90_percent_rise():
+    """A 100-ms linear ramp's envelope reaches 10 % and 90 % of its peak 80 ms apart."""
+    envelope = np.concatenate([np.zeros(10), np.linspace(0.0, 1.0, 101), np.ones(50)])
+    start, end = attack_span(envelope)
+    assert start == pytest.approx(20.0) and end == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="silent"):
+        attack_span(np.zeros(8))
+
+
+def test_morph_attack_moves_from_one_source_attack_to_the_other(model):
+    """Between a pluck (2-ms attack) and a swell (300-ms linear fade-in) of the same note, the
+    attack time of each step lies on the line between the sources' (R² ≥ 0.95, monotone), though
+    the decoder alone smears and shifts attacks (issue 9, item 5)."""
+    t = np.arange(int(1.2 * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = sum(np.sin(2 * np.pi * 220.0 * k * t) / k for k in range(1, 6)).astype(np.float32)
+    pluck = tone * np.minimum(t / 0.002, 1.0) * np.exp(-t / 0.4)
+    swell = tone * np.minimum(t / 0.3, 1.0)
+    grid = render_grid(model, 0.5 * pluck / np.abs(pluck).max(), 0.5 * swell / np.abs(swell).max(), 9)
+    attack_ms = np.array([attack_time_ms(step, SAMPLE_RATE) for step in grid])
+    assert linearity_r2(morph_positions(9), attack_ms) >= 0.95, attack_ms
+    assert np.all(np.diff(attack_ms) > 0.0), attack_ms

@@ -115,36 +115,35 @@ def shape_attacks(points: np.ndarray, sources: np.ndarray, weights: np.ndarray, 
     [:data:`ATTACK_GAIN_MIN_DB`, :data:`ATTACK_GAIN_MAX_DB`], applied up to
     :data:`ATTACK_HOLD_MS` after the target attack ends (or its peak, if later) and held from
     there (at most to :data:`PEAK_MARGIN_DB` under the target's peak), interpolated
-    linearly between frame centres. One-hot points (a source itself) are returned unchanged,
-    sample for sample.
+    linearly between frame centres. One-hot points (a source itself) are left unchanged,
+    sample for sample. Works in place, one point at a time (a 9 × 9 pad stays small).
 
     Args:
-        points: float ``[points, samples]`` decoded morph points, on the sources' onset-aligned
-            time axis.
+        points: float32 ``[points, samples]`` decoded morph points, on the sources' onset-aligned
+            time axis; scaled in place.
         sources: float ``[n_sources, samples]`` the onset-aligned sources.
         weights: float ``[points, n_sources]`` barycentric weights.
         sample_rate: Hz.
 
     Returns:
-        float64 ``[points, samples]``.
+        ``points``.
 
     Raises:
         ValueError: a source with non-zero weight is silent.
     """
-    points = np.asarray(points, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     source_envelopes = rms_envelope(sources)
-    own_db = _level_db(rms_envelope(points))
     hold_frames = ATTACK_HOLD_MS * 1e-3 * sample_rate / ENVELOPE_HOP
-    centres = np.arange(own_db.shape[-1]) * ENVELOPE_HOP
-    out = points.copy()
+    centres = np.arange(source_envelopes.shape[-1]) * ENVELOPE_HOP
+    samples = np.arange(points.shape[1])
     for p in np.flatnonzero(weights.max(axis=1) < 1.0):
         target_db, attack_end = target_attack_db(source_envelopes, weights[p])
-        gain_db = np.clip(target_db - own_db[p], ATTACK_GAIN_MIN_DB, ATTACK_GAIN_MAX_DB)
+        own_db = _level_db(rms_envelope(points[p]))
+        gain_db = np.clip(target_db - own_db, ATTACK_GAIN_MIN_DB, ATTACK_GAIN_MAX_DB)
         hold = min(int(np.ceil(max(attack_end + hold_frames, float(np.argmax(target_db))))), len(gain_db) - 1)
         # after the attack: the held gain, but kept :data:`PEAK_MARGIN_DB` under the target's
         # peak, so that a later swell of the decode does not become the peak the attack is
         # measured against
-        gain_db[hold:] = np.minimum(gain_db[hold], target_db.max() - PEAK_MARGIN_DB - own_db[p, hold:])
-        out[p] *= 10.0 ** (np.interp(np.arange(points.shape[1]), centres, gain_db) / 20.0)
-    return out
+        gain_db[hold:] = np.minimum(gain_db[hold], target_db.max() - PEAK_MARGIN_DB - own_db[hold:])
+        points[p] *= 10.0 ** (np.interp(samples, centres, gain_db) / 20.0)
+    return points

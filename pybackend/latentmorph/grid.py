@@ -24,8 +24,8 @@ from .errors import LatentMorphError
 MAGIC = b"LMGRID1\x00"
 _HEADER = struct.Struct("<8sIIII")  # magic, steps, num_samples, sample_rate, reserved
 #: Bumped when the rendering changes in a way that must invalidate cached grids.
-RENDER_VERSION = 3  # 2: morph points matched to the interpolated RMS level of the sources; 3: the ends are
-#: the sources, residual detail, rows start at the interpolated onset
+RENDER_VERSION = 4  # 2: morph points matched to the interpolated RMS level of the sources; 3: the ends are
+#: the sources, residual detail, rows start at the interpolated onset; 4: attack shaping
 #: Cached files used more recently than this are never evicted, seconds: the plugin reads a grid file
 #: right after the answer that names it (plugin/state/SlotLoader.cpp), and another backend may have just written one.
 CACHE_MIN_AGE_S = 60.0

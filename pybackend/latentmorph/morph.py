@@ -14,9 +14,11 @@ model rate:
    latent values along the path are interpolated (``interp="linear"``: ``Σ w_i z_i``;
    ``"slerp"``: spherical; :mod:`latentmorph.latents`) and so is the time axis, then the
    result is resampled to whole latent frames;
-6. all points are decoded in one batch with the sources' own latents; each point gets each
-   source's residual (source − its own decode) weighted by :func:`detail_weights`, so the ends
-   are the sources themselves; then it is scaled so that its RMS level is the sources' levels
+6. the sources' own latents and the points (:data:`DECODE_CHUNK_POINTS` at a time) are decoded;
+   each point gets each source's residual (source − its own decode) weighted by
+   :func:`detail_weights`, so the ends are the sources themselves; its attack is moved onto the
+   sources' attacks interpolated by weight (:func:`latentmorph.envelope.shape_attacks`); then it
+   is scaled so that its RMS level is the sources' levels
    interpolated in dB (``Σ w_i · level_db_i``, :func:`matched_gain_db`: no level dip or bump
    mid-morph, whatever the decoder's own level), shifted to start at the sources' leading
    silences interpolated by weight, limited to a peak of 1 and faded out over
@@ -31,6 +33,7 @@ import dataclasses
 
 import numpy as np
 
+from .envelope import shape_attacks
 from .errors import LatentMorphError
 from .latents import (
     ALIGN_MODES,
@@ -246,7 +249,8 @@ def blend(
     the phase advance (:func:`source_phase_increment`); the decode is topped up with each
     source's *residual* — the source minus the decode of its own latent, i.e. what the model
     misses of it — weighted by :func:`detail_weights`, so the steps
-    next to a source keep its detail and the morph leaves it without a jump. Each row starts at
+    next to a source keep its detail and the morph leaves it without a jump. Each point's attack
+    time is the sources' interpolated by weight (:func:`latentmorph.envelope.shape_attacks`). Each row starts at
     the sources' leading silences interpolated by weight (the onset alignment pads the earlier
     ones; that padding is removed again as far as the row's weights say). With ``align="dtw"``
     the residuals are added on the onset-aligned time axis, not warped.
@@ -295,7 +299,7 @@ def blend(
     points = np.concatenate(
         [decode(weights[i : i + DECODE_CHUNK_POINTS]) for i in range(0, len(weights), DECODE_CHUNK_POINTS)]
     )
-    audio = points + carried.astype(np.float32) @ (padded - own)
+    audio = shape_attacks(points + carried.astype(np.float32) @ (padded - own), padded, weights, model.sample_rate)
     gain_db = matched_gain_db(audio, padded[:, :length], weights) + weights @ (
         20.0 * np.log10([s.gain for s in prepared])
     )
