@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import metrics
 from ..audio import AudioLoadError, load_audio
 from ..model import MorphModel
-from ..morph import ALIGN_MODES, INTERP_MODES, MorphInputError, check_choice, morph_positions, reconstruct, render_grid
+from ..latents import ALIGN_MODES, INTERP_MODES, check_choice
+from ..morph import MorphInputError, morph_positions, reconstruct, render_grid
 from .inputs import PITCHED_CATEGORIES, Clip, Pair, select_clips
 from .item_metrics import morph_metrics, reconstruction_metrics
 from .listening import ListeningPage
