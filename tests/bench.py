@@ -15,6 +15,8 @@ Not a test module (pytest does not collect it): timings are measured and reporte
   cached ANN index, search); ANN query latency (ms, median of 200) and recall@10 against brute
   force on synthetic unit vectors of the embedding's size at 10k (exact) and 100k (HNSW) items; with Ray installed,
   the same index as Ray tasks on a fresh local instance (files/s including ``ray.init``).
+- ``similar_cli_*``: ``latentmorph similar`` run as a command (fresh process, wall time), alone
+  and answered by a warm ``latentmorph library-server``.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def bench_library(root: Path) -> dict:
     from latentmorph.library.embedding import embed_audio
     from latentmorph.library.indexer import index_paths
     from latentmorph.library.search import AnnIndex, similar
-    from latentmorph.model import get_model
+    from latentmorph.library.similarity_model import get_similarity_model
 
     shots, db = root / "shots", root / "library.sqlite"
     shots.mkdir()
@@ -168,7 +170,7 @@ def bench_library(root: Path) -> dict:
            "library_reindex_unchanged_3000_files_cli_s": unchanged_cli_s,
            "library_db_bytes_per_1000_files": db.stat().st_size * 1000 / LIBRARY_FILES,
            "library_similar_call_s": statistics.median(times)}
-    dim = embed_audio(get_model(), np.random.default_rng(2).standard_normal(SR).astype(np.float32))[0].embedding.size
+    dim = embed_audio(get_similarity_model(), np.random.default_rng(2).standard_normal(SR).astype(np.float32))[0].embedding.size
     out["library_embedding_dim"] = dim
     rng = np.random.default_rng(0)
     for count in (10_000, 100_000):
@@ -215,6 +217,39 @@ def bench_library_ray(root: Path, count: int = 200) -> dict:
     return {"library_ray_local_files_per_s": report.added / seconds, "library_ray_vs_pool_max_abs_diff": difference}
 
 
+def bench_similar_cli(root: Path, files: int = 200) -> dict:
+    """``latentmorph similar`` as a user runs it (a fresh process, wall time including start-up),
+    median of ``REPEATS``: alone, and answered by a warm ``latentmorph library-server``."""
+    shots, db = root / "cli_shots", root / "cli.sqlite"
+    shots.mkdir()
+    _one_shots(shots, files)
+    subprocess.run([sys.executable, "-m", "latentmorph.cli", "index", str(shots), "--db", str(db), "--json"],
+                   check=True, capture_output=True)
+    env = {**os.environ, "LATENTMORPH_LIBRARY_SOCKET": str(root / "library.sock")}
+    command = [str(Path(sys.executable).with_name("latentmorph")), "similar", str(shots / "00" / "shot_0001.wav"),
+               "--db", str(db), "--json"]
+
+    def median_s() -> float:
+        times = []
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    out = {"similar_cli_cold_s": median_s()}
+    server = subprocess.Popen([sys.executable, "-m", "latentmorph.cli", "library-server", "--idle-s", "120"],
+                              env=env, stderr=subprocess.DEVNULL)
+    try:
+        while not (root / "library.sock").exists():
+            time.sleep(0.05)
+        out["similar_cli_warm_server_s"] = median_s()
+    finally:
+        server.terminate()
+        server.wait()
+    return out
+
+
 def main() -> None:
     from latentmorph.model import get_model
 
@@ -229,6 +264,7 @@ def main() -> None:
         results.update(bench_backend(pairs[:REPEATS]))
         results.update(bench_plugin(pairs[REPEATS:]))
         results.update(bench_library(Path(tmp)))
+        results.update(bench_similar_cli(Path(tmp)))
         results.update(bench_library_ray(Path(tmp)))
     out_path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from latentmorph.library.indexer import index_paths
-from latentmorph.model import get_model
+from latentmorph.library.similarity_model import get_similarity_model
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR
 from .test_backend import Backend
@@ -69,7 +69,7 @@ def test_request_db_overrides_the_default_library(tiny_library, tmp_path):  # no
         assert missing["error"]["code"] == "no_library" and "latentmorph index" in missing["error"]["message"]
         assert len(_hits(server.request("similar", path=str(files["pad"][0]), k=2, db=str(db_path)))) == 2
         (tmp_path / "empty").mkdir()
-        index_paths([tmp_path / "empty"], tmp_path / "empty.sqlite", model=get_model(), workers=1, progress=False)
+        index_paths([tmp_path / "empty"], tmp_path / "empty.sqlite", model=get_similarity_model(), workers=1, progress=False)
         empty = server.request("similar", path=str(files["pad"][0]), db=str(tmp_path / "empty.sqlite"))
         assert empty["error"]["code"] == "no_library" and "empty" in empty["error"]["message"]
     finally:
@@ -105,7 +105,7 @@ def test_a_segment_hit_comes_with_its_span_as_a_file_the_slot_can_load(tmp_path)
     folder.mkdir()
     _write_loop(folder / "loop_bass_bell.wav", 1.6)
     db = tmp_path / "lib" / "library.sqlite"
-    index_paths([folder], db, model=get_model(), workers=1, progress=False)
+    index_paths([folder], db, model=get_similarity_model(), workers=1, progress=False)
     server = Backend(env={**os.environ, "LATENTMORPH_LIBRARY_DB": str(db)})
     try:
         query = str(SAMPLES_DIR / "bell_c4.wav")

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from latentmorph.cli import app
 from latentmorph.library.indexer import index_paths
 from latentmorph.library.map import layout_2d, tag_colours, write_map_html, write_map_png
+from latentmorph.library.similarity_model import get_similarity_model
 from latentmorph.library.store import Item, Library
-from latentmorph.model import get_model
 
 from .conftest import SAMPLE_RATE
 
@@ -70,7 +70,7 @@ def tiny_library(tmp_path_factory) -> tuple[Path, dict[str, list[Path]]]:
     root = tmp_path_factory.mktemp("sounds")
     files = write_sound_families(root)
     db_path = root.parent / f"{root.name}.sqlite"
-    report = index_paths([root], db_path, model=get_model(), workers=1, progress=False)
+    report = index_paths([root], db_path, model=get_similarity_model(), workers=1, progress=False)
     assert report.failed == 0 and report.added == sum(len(f) for f in files.values())
     return db_path, files
 
@@ -233,7 +233,7 @@ def test_map_command_refuses_a_missing_or_empty_library(tmp_path):
     missing = runner.invoke(app, ["map", "--db", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "m.html")])
     assert missing.exit_code == 1 and "latentmorph index" in missing.output
     (tmp_path / "empty").mkdir()
-    index_paths([tmp_path / "empty"], tmp_path / "empty.sqlite", model=get_model(), workers=1, progress=False)
+    index_paths([tmp_path / "empty"], tmp_path / "empty.sqlite", model=get_similarity_model(), workers=1, progress=False)
     empty = runner.invoke(app, ["map", "--db", str(tmp_path / "empty.sqlite"), "--out", str(tmp_path / "m.html")])
     assert empty.exit_code == 1 and "has no sounds" in empty.output
     assert not (tmp_path / "m.html").exists()

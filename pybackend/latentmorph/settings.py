@@ -38,6 +38,9 @@ MODEL_DIR = Variable(
     "LATENTMORPH_MODEL_DIR", "Python", "folder with `encoder.onnx` + `decoder.onnx` instead of the shipped model"
 )
 LIBRARY_DB = Variable("LATENTMORPH_LIBRARY_DB", "Python", "the sample-library database (default: the user data dir)")
+LIBRARY_SOCKET = Variable(
+    "LATENTMORPH_LIBRARY_SOCKET", "Python", "Unix socket of `latentmorph library-server` (default: the user runtime dir)"
+)
 CACHE_DIR = Variable("LATENTMORPH_CACHE_DIR", "Python", "where rendered grids are cached (default: the user cache dir)")
 CACHE_MAX_BYTES = Variable(
     "LATENTMORPH_CACHE_MAX_BYTES",
@@ -50,7 +53,8 @@ GOLDEN = Variable(
 )
 
 #: All of them, in the order of the README's table.
-VARIABLES = (PYTHON, BACKEND_TIMEOUT_S, FACTORY_DIR, MODEL_DIR, LIBRARY_DB, CACHE_DIR, CACHE_MAX_BYTES, GOLDEN)
+VARIABLES = (PYTHON, BACKEND_TIMEOUT_S, FACTORY_DIR, MODEL_DIR, LIBRARY_DB, LIBRARY_SOCKET, CACHE_DIR, CACHE_MAX_BYTES,
+             GOLDEN)
 
 #: Size cap of the grid cache folder, bytes, unless ``$LATENTMORPH_CACHE_MAX_BYTES`` says otherwise.
 DEFAULT_CACHE_MAX_BYTES = 2_000_000_000
@@ -72,6 +76,13 @@ def library_db() -> Path:
     (``platformdirs.user_data_dir``: ``~/.local/share/LatentMorph`` on Linux)."""
     text = _text(LIBRARY_DB)
     return Path(text) if text else Path(platformdirs.user_data_dir("LatentMorph")) / "library.sqlite"
+
+
+def library_socket() -> Path:
+    """``$LATENTMORPH_LIBRARY_SOCKET`` when set, else ``<user runtime dir>/LatentMorph/library.sock``
+    (``platformdirs.user_runtime_dir``: ``$XDG_RUNTIME_DIR/LatentMorph`` on Linux)."""
+    text = _text(LIBRARY_SOCKET)
+    return Path(text) if text else Path(platformdirs.user_runtime_dir("LatentMorph")) / "library.sock"
 
 
 def cache_root() -> Path:

@@ -1,12 +1,15 @@
-"""Sample-library index: per-file and per-segment latent embeddings in SQLite, similarity search,
-tags.
+"""Sample-library index: per-file and per-segment similarity embeddings in SQLite, similarity
+search, tags.
 
 - :mod:`.store` — the SQLite database (:class:`~.store.Library`, :class:`~.store.Item`).
-- :mod:`.embedding` — latent sequence → one L2-normalised vector per file / onset segment.
+- :mod:`.similarity_model` — the similarity embedding (ONNX): audio → unit vector + category probabilities.
+- :mod:`.embedding` — one vector and classifier tag per file / onset segment.
 - :mod:`.indexer` — incremental, parallel (process pool or Ray) indexing of folders.
-- :mod:`.search` — nearest neighbours with FAISS (:func:`~.search.similar`).
-- :mod:`.tags` — category tags from path words and a classifier on the embeddings.
-- :mod:`.retrieval` — precision@k evaluation against an MFCC baseline.
+- :mod:`.search` — nearest neighbours with FAISS (:func:`~.search.similar`); :mod:`.warm` — a warm
+  search server for the command line.
+- :mod:`.tags` — category tags from path words, else the classifier head, with its confidence.
+- :mod:`.retrieval` — precision@k, mAP and confusion on held-out sources against the VAE latent
+  (:mod:`.vae_embedding`) and MFCC statistics.
 """
 
 from __future__ import annotations

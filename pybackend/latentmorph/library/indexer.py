@@ -20,21 +20,28 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from ..audio import AudioLoadError, is_audio_path, load_audio, sha256_file
-from ..model import MorphModel, get_model
 from . import LibraryError
 from .embedding import SilentAudioError, embed_audio, embedding_id
+from .similarity_model import SimilarityModel, get_similarity_model
 from .store import FileRecord, FileResult, Library
-from .tags import classify_untagged, path_tag
+from .tags import path_tagged
 
 #: Files written per transaction: an interrupted run loses at most the batch in flight.
 BATCH_FILES = 64
@@ -89,12 +96,12 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def encode_file(path: str, model: MorphModel) -> FileResult:
+def encode_file(path: str, model: SimilarityModel) -> FileResult:
     """Decode, embed and tag one file. Never raises for a bad file: the result carries the reason.
 
     Returns:
         a :class:`FileResult` with the file's items (whole file first, then onset segments), each
-        tagged from the path, or with ``error`` set.
+        tagged from the path, else by the classifier head, or with ``error`` set.
     """
     try:
         stat = os.stat(path)
@@ -111,18 +118,17 @@ def encode_file(path: str, model: MorphModel) -> FileResult:
         return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, None, str(error), ())
     except Exception as error:  # a decoder or encoder failure belongs to this file, not to the run
         return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, None, f"{type(error).__name__}: {error}", ())
-    tag = path_tag(path)
-    tagged = tuple(replace(s, tag=tag, tag_source="path" if tag else None) for s in segments)
-    return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, len(audio) / model.sample_rate, None, tagged)
+    return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, len(audio) / model.sample_rate, None,
+                      tuple(path_tagged(path, segments)))
 
 
-_worker_model: MorphModel | None = None
+_worker_model: SimilarityModel | None = None
 
 
 def _worker_init() -> None:
     global _worker_model
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    _worker_model = MorphModel.load(intra_op_threads=1)
+    _worker_model = SimilarityModel.load(intra_op_threads=1)
 
 
 def _encode_in_worker(path: str) -> FileResult:
@@ -133,13 +139,13 @@ def _encode_chunk(paths: list[str]) -> list[FileResult]:
     """A Ray task: the model is loaded once per worker process and kept."""
     global _worker_model
     if _worker_model is None:
-        _worker_model = MorphModel.load(intra_op_threads=1)
+        _worker_model = SimilarityModel.load(intra_op_threads=1)
     return [encode_file(p, _worker_model) for p in paths]
 
 
 # ---- executors: each yields one FileResult per path, in completion order ----------------------
 
-def _run_in_process(paths: list[str], model: MorphModel) -> Iterator[FileResult]:
+def _run_in_process(paths: list[str], model: SimilarityModel) -> Iterator[FileResult]:
     for path in paths:
         yield encode_file(path, model)
 
@@ -258,23 +264,23 @@ def _progress(enabled: bool) -> Progress:
                     console=Console(stderr=True), disable=not enabled, transient=False)
 
 
-def index_paths(roots: list[Path], db_path: Path, *, model: MorphModel | None = None, workers: int | None = None,
+def index_paths(roots: list[Path], db_path: Path, *, model: SimilarityModel | None = None, workers: int | None = None,
                 ray_address: str | None = None, progress: bool = True) -> IndexReport:
     """Bring the index of the audio files under ``roots`` up to date.
 
     Args:
         roots: folders (searched recursively) or files.
         db_path: the library database; created when missing.
-        model: encode in this process with this model (tests, a loaded model); by default each
-            worker loads the shipped model (or ``$LATENTMORPH_MODEL_DIR``).
+        model: encode in this process with this similarity model (tests, a loaded model); by
+            default each worker loads the shipped one (:func:`~.similarity_model.model_path`).
         workers: worker processes (default: all cores); 1 encodes in this process.
         ray_address: encode as Ray tasks on this cluster (``"auto"``, ``"ray://host:10001"``, or
             ``"local"`` for a fresh local instance) instead of the process pool.
         progress: show a progress bar (files/s, ETA) on stderr.
 
     Returns:
-        an :class:`IndexReport`. When any file was encoded, items whose path names no tag are then
-        tagged by the classifier (:func:`latentmorph.library.tags.classify_untagged`).
+        an :class:`IndexReport`. A library indexed with another embedding (model or windowing) is
+        emptied first and re-embedded: vectors of two models are never mixed.
 
     Raises:
         LibraryError: a root does not exist; the database is of a newer schema or not a library.
@@ -284,9 +290,9 @@ def index_paths(roots: list[Path], db_path: Path, *, model: MorphModel | None = 
     report = IndexReport()
     found = scan(roots)
     root_strings = [os.path.abspath(r) for r in roots]
-    space = embedding_id(model or get_model())
+    space = embedding_id(model or get_similarity_model())
     with Library.open(db_path, create=True) as library:
-        if library.meta("embedding_id") not in (None, space):  # other model or pooling: other space
+        if library.meta("embedding_id") not in (None, space):  # other model or windowing: other space
             library.clear()
         records = library.file_records()
         to_encode, touched = _plan(found, records, root_strings, library, report)
@@ -295,7 +301,6 @@ def index_paths(roots: list[Path], db_path: Path, *, model: MorphModel | None = 
         report.unchanged += len(touched)
         if to_encode:
             _encode_all(to_encode, records, library, model, space, workers, ray_address, progress, report)
-            classify_untagged(library)
         report.items = library.item_count()
     report.seconds = time.perf_counter() - started
     return report
@@ -330,14 +335,14 @@ def _plan(found: dict[str, tuple[int, int]], records: dict[str, FileRecord], roo
     return to_encode, touched
 
 
-def _encode_all(paths: list[str], records: dict[str, FileRecord], library: Library, model: MorphModel | None,
+def _encode_all(paths: list[str], records: dict[str, FileRecord], library: Library, model: SimilarityModel | None,
                 space: str, workers: int | None, ray_address: str | None, progress: bool,
                 report: IndexReport) -> None:
     workers = workers or os.cpu_count() or 1
     if ray_address:
         results = _run_ray(paths, ray_address)
     elif model is not None or workers == 1:
-        results = _run_in_process(paths, model or get_model())
+        results = _run_in_process(paths, model or get_similarity_model())
     else:
         results = _run_pool(paths, min(workers, len(paths)))
     batch: list[FileResult] = []

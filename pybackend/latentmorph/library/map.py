@@ -202,7 +202,7 @@ def build_map(db_path: Path, html_path: Path, *, png_path: Path | None = None, c
         raise LibraryError(f"the library '{db_path}' has no sounds {where}: run `latentmorph index DIR` first")
     xy = layout_2d(np.stack([item.embedding for item in items]), seed=seed)
     scope = f" — {category}" if category is not None else ""
-    title = f"LatentMorph library{scope}: {len(items)} sounds (t-SNE of latent embeddings)"
+    title = f"LatentMorph library{scope}: {len(items)} sounds (t-SNE of similarity embeddings)"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     write_map_html(html_path, items, xy, title=title)
     if png_path is not None:

@@ -1,4 +1,5 @@
-"""Nearest neighbours of a query sound among the library's items, by cosine distance.
+"""Nearest neighbours of a query sound among the library's items, by cosine distance of their
+similarity embeddings (:mod:`.similarity_model`).
 
 The embeddings are L2-normalised, so the inner product is the cosine similarity and
 ``distance = 1 − cos`` (0 = same direction, 2 = opposite). FAISS searches them: exactly
@@ -19,9 +20,9 @@ import faiss
 import numpy as np
 
 from ..audio import AudioLoadError, load_audio
-from ..model import MorphModel, get_model
 from . import LibraryError, QueryError
 from .embedding import SilentAudioError, embed_audio, embedding_id
+from .similarity_model import SimilarityModel, get_similarity_model
 from .store import Item, Library
 
 #: Up to this many items the search is exact (brute force); above it, HNSW.
@@ -152,7 +153,7 @@ class AnnIndex:
         return hits
 
 
-def embed_query(model: MorphModel, query_path: Path, start_s: float | None = None,
+def embed_query(model: SimilarityModel, query_path: Path, start_s: float | None = None,
                 end_s: float | None = None) -> np.ndarray:
     """The file-level embedding (float32 ``[D]``) of ``query_path``, or of its span ``[start_s, end_s)``.
 
@@ -179,7 +180,7 @@ def embed_query(model: MorphModel, query_path: Path, start_s: float | None = Non
 
 
 def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, end_s: float | None = None,
-            k: int = 10, category: str | None = None, model: MorphModel | None = None) -> list[Hit]:
+            k: int = 10, category: str | None = None, model: SimilarityModel | None = None) -> list[Hit]:
     """The ``k`` library items nearest to a query sound, nearest first.
 
     Items of the query file itself (when it is in the library) are left out.
@@ -189,7 +190,8 @@ def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, en
         query_path: an audio file; ``start_s``/``end_s`` (seconds) pick a span of it.
         k: number of hits (≥ 1).
         category: only items with this tag.
-        model: the encoder (default: the shipped model); must be the one the library was indexed with.
+        model: the similarity model (default: the shipped one); must be the one the library was
+            indexed with.
     Returns:
         up to ``k`` :class:`Hit`, by ascending cosine distance.
     Raises:
@@ -198,7 +200,7 @@ def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, en
     """
     if k < 1:
         raise LibraryError(f"k must be ≥ 1, got {k}")
-    model = model or get_model()
+    model = model or get_similarity_model()
     with Library.open(db_path) as library:
         if library.item_count() == 0:
             raise LibraryError(f"the library '{db_path}' is empty: run `latentmorph index DIR` first")

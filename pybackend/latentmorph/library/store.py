@@ -1,6 +1,6 @@
 """The library database: one SQLite file, schema-versioned with ``PRAGMA user_version``.
 
-Tables (schema version 1):
+Tables (schema version 2):
 
 - ``meta(key, value)`` — ``library_id`` (random, made at creation), ``embedding_id`` (encoder model id and pooling version of the
   embeddings, :func:`latentmorph.library.embedding.embedding_id`), ``embedding_dim``,
@@ -8,9 +8,10 @@ Tables (schema version 1):
 - ``files(id, path, size_bytes, mtime_ns, sha256, duration_s, error)`` — one row per audio file
   seen; ``error`` holds the reason a file could not be indexed (then it has no items), so an
   unchanged bad file is not retried on every run.
-- ``items(id, file_id, start_s, end_s, tag, tag_source, embedding)`` — the whole file
-  (``start_s = 0``, ``end_s = duration_s``) and its onset segments; ``embedding`` is a float32
-  little-endian BLOB of ``embedding_dim`` values, L2-normalised.
+- ``items(id, file_id, start_s, end_s, tag, tag_source, embedding, tag_confidence)`` — the whole
+  file (``start_s = 0``, ``end_s = duration_s``) and its onset segments; ``embedding`` is a
+  float32 little-endian BLOB of ``embedding_dim`` values, L2-normalised; ``tag_confidence`` the
+  classifier's probability of its tag (0–1; ``NULL`` for a tag from the path).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from . import LibraryError
 
 #: Written to ``PRAGMA user_version``. A database with a higher version is refused (written by a
 #: newer LatentMorph); version 0 is a fresh file. Migration note per version:
-#: 1 — first version.
-SCHEMA_VERSION = 1
+#: 1 — first version; 2 — ``items.tag_confidence`` (added by ``ALTER TABLE`` to a version-1 file).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS items (
     end_s REAL NOT NULL,
     tag TEXT,
     tag_source TEXT CHECK (tag_source IN ('path', 'classifier')),
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    tag_confidence REAL
 );
 CREATE INDEX IF NOT EXISTS items_file ON items(file_id);
 CREATE INDEX IF NOT EXISTS items_tag ON items(tag);
@@ -61,7 +63,8 @@ class Item:
     """One indexed sound: a whole file (``start_s = 0``, ``end_s`` = its duration) or a segment.
 
     ``tag_source`` is ``"path"`` (from words of the path), ``"classifier"`` (predicted from the
-    embedding) or ``None`` (no tag). ``embedding``: float32 ``[D]``, L2-normalised.
+    embedding, with ``tag_confidence`` its probability 0–1) or ``None`` (no tag). ``embedding``:
+    float32 ``[D]``, L2-normalised.
     """
 
     id: int
@@ -71,6 +74,7 @@ class Item:
     tag: str | None
     tag_source: str | None
     embedding: np.ndarray
+    tag_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,15 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class Segment:
-    """An item to write: times in seconds, tag, and the float32 ``[D]`` L2-normalised embedding."""
+    """An item to write: times in seconds, tag, the float32 ``[D]`` L2-normalised embedding, and
+    the classifier's probability of the tag (``None`` for a path tag)."""
 
     start_s: float
     end_s: float
     tag: str | None
     tag_source: str | None
     embedding: np.ndarray
+    tag_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ class Library:
         db.execute("PRAGMA journal_mode = WAL")  # readers (search) never block the indexer
         if version < SCHEMA_VERSION:
             with db:
+                if version == 1:
+                    db.execute("ALTER TABLE items ADD COLUMN tag_confidence REAL")
                 db.executescript(_SCHEMA)
                 db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('library_id', ?)", (uuid.uuid4().hex,))
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -227,9 +235,10 @@ class Library:
                         raise LibraryError(f"embedding of '{r.path}' has shape {segment.embedding.shape}, "
                                            f"the library stores [{dim}]")
                     self._db.execute(
-                        "INSERT INTO items(file_id, start_s, end_s, tag, tag_source, embedding) VALUES(?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO items(file_id, start_s, end_s, tag, tag_source, embedding, tag_confidence) "
+                        "VALUES(?, ?, ?, ?, ?, ?, ?)",
                         (file_id, segment.start_s, segment.end_s, segment.tag, segment.tag_source,
-                         _blob(segment.embedding)))
+                         _blob(segment.embedding), segment.tag_confidence))
 
     def update_stats(self, stats: Iterable[tuple[str, int, int]]) -> None:
         """Record new ``(path, size_bytes, mtime_ns)`` of files whose content did not change."""
@@ -256,7 +265,7 @@ class Library:
 
     # ---- items ------------------------------------------------------------------------------
     _ITEM_SELECT = ("SELECT items.id, files.path, items.start_s, items.end_s, items.tag, items.tag_source, "
-                    "items.embedding FROM items JOIN files ON files.id = items.file_id")
+                    "items.embedding, items.tag_confidence FROM items JOIN files ON files.id = items.file_id")
 
     def items(self, category: str | None = None) -> list[Item]:
         """Every item (files and segments) in id order, or only those tagged ``category``."""
@@ -264,7 +273,7 @@ class Library:
             rows = self._db.execute(self._ITEM_SELECT + " ORDER BY items.id")
         else:
             rows = self._db.execute(self._ITEM_SELECT + " WHERE items.tag = ? ORDER BY items.id", (category,))
-        return [Item(*row[:6], _vector(row[6])) for row in rows]
+        return [Item(*row[:6], _vector(row[6]), row[7]) for row in rows]
 
     def items_by_id(self, item_ids: Iterable[int]) -> dict[int, Item]:
         """Items by id (ids that do not exist are left out)."""
@@ -273,7 +282,7 @@ class Library:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(self._ITEM_SELECT + f" WHERE items.id IN ({marks})", ids)
-        return {row[0]: Item(*row[:6], _vector(row[6])) for row in rows}
+        return {row[0]: Item(*row[:6], _vector(row[6]), row[7]) for row in rows}
 
     def file_durations(self, paths: Iterable[str]) -> dict[str, float]:
         """Durations in seconds of indexed files by path (unknown or failed files left out)."""
@@ -306,12 +315,6 @@ class Library:
         rows = self._db.execute("SELECT items.id FROM items JOIN files ON files.id = items.file_id "
                                 "WHERE files.path = ?", (path,))
         return [r[0] for r in rows]
-
-    def set_tags(self, updates: Iterable[tuple[int, str | None, str | None]]) -> None:
-        """Set ``(item_id, tag, tag_source)`` for items."""
-        with self._transaction():
-            self._db.executemany("UPDATE items SET tag = ?, tag_source = ? WHERE id = ?",
-                                 [(tag, source, item_id) for item_id, tag, source in updates])
 
 
 class _Transaction:

@@ -1,23 +1,29 @@
-"""Category tags: from words of the path (as NeuralFunk did), else from a classifier on embeddings.
+"""Category tags: from words of the path (as NeuralFunk did), else from the similarity model's
+classifier head, with its confidence.
 
 Path words: the file name and the nearest ``PATH_LEVELS`` folders are split into lower-case words
 at non-letters and camel-case boundaries (``"BD_Kick01"`` → ``bd``, ``kick``; ``"HiHat"`` → ``hi``,
 ``hat``) and looked up in :data:`SYNONYMS`; the file name is read before its folders, the nearest
 folder before the farther ones, and a ``loop`` word anywhere wins (a kick loop is a loop).
 
-Classifier: a scikit-learn ``LogisticRegression`` on the embeddings of path-tagged items predicts
-the tag of items whose path says nothing (``tag_source = "classifier"``).
+Classifier: a linear head on the similarity embedding (trained with it on the data's 19
+categories, :mod:`.similarity_model`) tags every item when it is embedded (``tag_source =
+"classifier"``, ``tag_confidence`` = its probability); a path word, when there is one, replaces
+that tag (:func:`path_tagged`). Its vocabulary is the model's categories, which include every
+path tag but ``loop``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 import numpy as np
 
-#: The tag vocabulary.
+from .store import Segment
+
+#: The tags path words give.
 TAGS = ("kick", "snare", "hat", "cymbal", "tom", "perc", "bass", "synth", "pad", "vocal", "fx", "loop")
 
 #: Path word → tag. Two-word names ("bass drum", "hi hat") are joined before look-up.
@@ -77,73 +83,50 @@ def path_tag(path: str | PurePath) -> str | None:
     return next((t for t in tags if t is not None), None)
 
 
+def path_tagged(path: str | PurePath, segments: list[Segment]) -> list[Segment]:
+    """``segments`` with the path's tag (:func:`path_tag`) in place of the classifier's, when the path
+    names one (``tag_source = "path"``, no confidence)."""
+    tag = path_tag(path)
+    if tag is None:
+        return list(segments)
+    return [replace(s, tag=tag, tag_source="path", tag_confidence=None) for s in segments]
+
+
 @dataclass(frozen=True)
-class ClassifierReport:
-    """Accuracy of the tag classifier on held-out items (fraction correct), with counts."""
+class TagReport:
+    """Tags predicted against known ones: ``accuracy`` (fraction equal), per class (of the known
+    tags) ``f1`` (harmonic mean of precision and recall; 0 when a class is never predicted right)
+    and ``support`` (items), and the number of ``items``."""
 
     accuracy: float
-    train_items: int
-    test_items: int
-    classes: list[str]
+    f1: dict[str, float]
+    support: dict[str, int]
+    items: int
 
     def to_json(self) -> dict:
-        return {"accuracy": self.accuracy, "train_items": self.train_items, "test_items": self.test_items,
-                "classes": self.classes}
+        return {"accuracy": self.accuracy, "items": self.items, "macro_f1": self.macro_f1,
+                "f1": self.f1, "support": self.support}
+
+    @property
+    def macro_f1(self) -> float:
+        """Unweighted mean of the per-class F1."""
+        return float(np.mean(list(self.f1.values()))) if self.f1 else 0.0
 
 
-def fit_classifier(embeddings: np.ndarray, tags: list[str]):
-    """A ``LogisticRegression`` (multinomial, class-balanced) fitted to ``embeddings [N, D]``.
+def evaluate_tags(known: list[str], predicted: list[str]) -> TagReport:
+    """Accuracy and per-class F1 of ``predicted`` against ``known`` (equal-length lists of tags).
 
     Raises:
-        ValueError: fewer than two distinct tags.
+        ValueError: the lists are empty or of different lengths.
     """
-    from sklearn.linear_model import LogisticRegression  # the index and search do not need sklearn
-
-    if len(set(tags)) < 2:
-        raise ValueError(f"the classifier needs at least two tags among the path-tagged items, got {sorted(set(tags))}")
-    return LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced").fit(embeddings, tags)
-
-
-def evaluate_classifier(embeddings: np.ndarray, tags: list[str], groups: list[str], *,
-                        test_fraction: float = 0.25, seed: int = 0) -> ClassifierReport:
-    """Accuracy on a held-out split disjoint by ``groups`` (folder or recording), so that no
-    recording is both learnt and tested.
-
-    Args:
-        embeddings: float32 ``[N, D]``; ``tags``, ``groups``: ``N`` strings.
-    Raises:
-        ValueError: fewer than two groups, or fewer than two tags in the training part.
-    """
-    from sklearn.model_selection import GroupShuffleSplit
-
-    if len(set(groups)) < 2:
-        raise ValueError("need items from at least two folders/recordings for a held-out split")
-    split = GroupShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
-    train, test = next(split.split(embeddings, tags, groups))
-    return evaluate_split(embeddings[train], [tags[i] for i in train], embeddings[test], [tags[i] for i in test])
-
-
-def evaluate_split(train_x: np.ndarray, train_tags: list[str], test_x: np.ndarray,
-                   test_tags: list[str]) -> ClassifierReport:
-    """Fit on the training part, return the accuracy on the test part."""
-    classifier = fit_classifier(train_x, train_tags)
-    accuracy = float(np.mean(classifier.predict(test_x) == np.asarray(test_tags)))
-    return ClassifierReport(accuracy, len(train_tags), len(test_tags), sorted(set(train_tags)))
-
-
-def classify_untagged(library) -> int:
-    """Tag the items of ``library`` that have no path tag with the classifier's prediction.
-
-    Trained on the file-level and segment items whose tag came from their path (``loop`` is left
-    out: it names a form, not a timbre). Items tagged by an earlier run's classifier are
-    re-predicted. Returns the number of items tagged; 0 when fewer than two tags are known.
-    """
-    items = library.items()
-    known = [it for it in items if it.tag_source == "path" and it.tag != "loop"]
-    unknown = [it for it in items if it.tag_source != "path"]
-    if not unknown or len({it.tag for it in known}) < 2:
-        return 0
-    classifier = fit_classifier(np.stack([it.embedding for it in known]), [it.tag for it in known])
-    predicted = classifier.predict(np.stack([it.embedding for it in unknown]))
-    library.set_tags((it.id, str(tag), "classifier") for it, tag in zip(unknown, predicted))
-    return len(unknown)
+    if not known or len(known) != len(predicted):
+        raise ValueError(f"need equal, non-empty lists of tags, got {len(known)} and {len(predicted)}")
+    truth, guess = np.asarray(known), np.asarray(predicted)
+    f1, support = {}, {}
+    for tag in sorted(set(known)):
+        hits = float(np.sum((truth == tag) & (guess == tag)))
+        precision = hits / max(float(np.sum(guess == tag)), 1.0)
+        recall = hits / float(np.sum(truth == tag))
+        f1[tag] = 0.0 if hits == 0 else 2 * precision * recall / (precision + recall)
+        support[tag] = int(np.sum(truth == tag))
+    return TagReport(float(np.mean(truth == guess)), f1, support, len(known))
