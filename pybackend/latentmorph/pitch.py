@@ -42,8 +42,14 @@ def f0_track(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarra
     :data:`F0_FRAME_LENGTH`, hop :data:`F0_HOP_LENGTH`). ``audio``: mono float ``[samples]``.
     Returns ``(f0_hz, voiced, voiced_probability)``: float64 ``[frames]`` (NaN where unvoiced),
     bool ``[frames]`` (pyin's Viterbi decision) and float64 ``[frames]`` in [0, 1]."""
-    f0, voiced, probability = librosa.pyin(np.asarray(audio, dtype=np.float64), fmin=F0_MIN_HZ, fmax=F0_MAX_HZ,
-                                           sr=sample_rate, frame_length=F0_FRAME_LENGTH, hop_length=F0_HOP_LENGTH)
+    f0, voiced, probability = librosa.pyin(
+        np.asarray(audio, dtype=np.float64),
+        fmin=F0_MIN_HZ,
+        fmax=F0_MAX_HZ,
+        sr=sample_rate,
+        frame_length=F0_FRAME_LENGTH,
+        hop_length=F0_HOP_LENGTH,
+    )
     return f0, voiced & np.isfinite(f0), probability
 
 
@@ -83,24 +89,35 @@ def detect_root_note(audio: np.ndarray, sample_rate: int) -> RootNote:
     if audio.ndim != 1 or audio.size == 0 or not np.all(np.isfinite(audio)) or not np.any(audio):
         raise ValueError("root note needs a mono, finite, non-silent signal")
     onset = int(np.argmax(np.abs(audio) >= 0.1 * np.abs(audio).max()))
-    excerpt = audio[onset:onset + int(ANALYSIS_S * sample_rate)]
+    excerpt = audio[onset : onset + int(ANALYSIS_S * sample_rate)]
     excerpt = np.pad(excerpt, (0, max(0, F0_FRAME_LENGTH - len(excerpt))))
     f0, voiced, probability = f0_track(excerpt, sample_rate)
-    rms = librosa.feature.rms(y=excerpt, frame_length=F0_FRAME_LENGTH, hop_length=F0_HOP_LENGTH)[0][:len(f0)]
+    rms = librosa.feature.rms(y=excerpt, frame_length=F0_FRAME_LENGTH, hop_length=F0_HOP_LENGTH)[0][: len(f0)]
     sounding = rms >= rms.max() * 10.0 ** (-SOUNDING_FLOOR_DB / 20.0)
     voiced_f0 = f0[voiced & sounding & (probability >= MIN_VOICED_PROBABILITY)]
     fraction = voiced_f0.size / max(int(sounding.sum()), 1)
     if voiced_f0.size == 0:
-        return RootNote(FALLBACK_ROOT_NOTE, 0.0, float("nan"), False,
-                        f"no pitch found: root note {note_name(FALLBACK_ROOT_NOTE)}")
+        return RootNote(
+            FALLBACK_ROOT_NOTE, 0.0, float("nan"), False, f"no pitch found: root note {note_name(FALLBACK_ROOT_NOTE)}"
+        )
     median_hz = float(np.median(voiced_f0))
     spread_cents = float(np.subtract(*np.percentile(1200.0 * np.log2(voiced_f0 / median_hz), [75, 25])))
     if fraction < MIN_VOICED_FRACTION or spread_cents > MAX_F0_IQR_CENTS:
-        why = (f"only {fraction:.0%} of it has a pitch" if fraction < MIN_VOICED_FRACTION
-               else f"its pitch moves ({spread_cents:.0f} cents)")
-        return RootNote(FALLBACK_ROOT_NOTE, 0.0, median_hz, False,
-                        f"no steady pitch ({why}): root note {note_name(FALLBACK_ROOT_NOTE)}")
+        why = (
+            f"only {fraction:.0%} of it has a pitch"
+            if fraction < MIN_VOICED_FRACTION
+            else f"its pitch moves ({spread_cents:.0f} cents)"
+        )
+        return RootNote(
+            FALLBACK_ROOT_NOTE,
+            0.0,
+            median_hz,
+            False,
+            f"no steady pitch ({why}): root note {note_name(FALLBACK_ROOT_NOTE)}",
+        )
     exact = 69.0 + 12.0 * np.log2(median_hz / 440.0)
     note = int(np.clip(np.rint(exact), 0, 127))
     cents = float(np.clip(100.0 * (exact - note), -50.0, 50.0))
-    return RootNote(note, cents, median_hz, True, f"root note {note_name(note)} ({cents:+.0f} cents, {median_hz:.1f} Hz)")
+    return RootNote(
+        note, cents, median_hz, True, f"root note {note_name(note)} ({cents:+.0f} cents, {median_hz:.1f} Hz)"
+    )
