@@ -60,6 +60,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from latentmorph import settings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VST3 = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3"
 SAMPLES = REPO_ROOT / "presets/samples"
@@ -68,7 +70,7 @@ SR = 44100
 RENDER_REPEATS = 3
 JOB = {"sources": {"pairs": [[str(SAMPLES / "bass_c4.wav"), str(SAMPLES / "bell_c4.wav")]]},
        "morph": [0.0, 0.25, 0.5, 0.75, 1.0], "notes": "36:84:4", "length_s": 0.75, "tail_s": 0.25}
-SOAK_S = float(os.environ.get("LATENTMORPH_SOAK_S", "600"))
+SOAK_S = settings.soak_s()
 SOAK_RENDER_S, SOAK_RENDERS_PER_SLOT_CHANGE = 0.5, 10
 SOAK_WARMUP_FRACTION, SOAK_WINDOW_FRACTION, SOAK_SAMPLE_EVERY_S, SOAK_LOG_EVERY_S = 0.2, 0.1, 2.0, 30.0
 SOAK_CACHE_MAX_BYTES = 64_000_000
@@ -97,7 +99,7 @@ def _grid_one_core(cache_dir: str) -> float:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     os.environ["LATENTMORPH_CACHE_DIR"] = cache_dir
     from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
-    from latentmorph.render.runner import open_plugin
+    from latentmorph.render.workers import open_plugin
 
     plugin = open_plugin(VST3)
     for pair in ((SAMPLES / "kick.wav", SAMPLES / "snare.wav"), tuple(JOB["sources"]["pairs"][0])):
@@ -117,7 +119,8 @@ def _run(out_dir: str, cache_dir: str, workers: int, one_core: bool) -> dict:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     os.environ["LATENTMORPH_CACHE_DIR"] = cache_dir
     from latentmorph.plugin_state import make_state, set_plugin_state
-    from latentmorph.render.runner import open_plugin, run_job
+    from latentmorph.render.runner import run_job
+    from latentmorph.render.workers import open_plugin
 
     warm = open_plugin(VST3)
     set_plugin_state(warm, make_state(*JOB["sources"]["pairs"][0]))
@@ -138,10 +141,10 @@ def _cpu_s(pid: int | str = "self") -> float:
 
 def _cpu_rtf(plugin, out_dir: Path) -> float:
     """Audio seconds per CPU second (this process and its backend) of the job's items rendered with
-    :func:`latentmorph.render.runner.render_item` (post chain, loudness, file write included):
+    :func:`latentmorph.render.workers.render_item` (post chain, loudness, file write included):
     what one free core would do, whatever else runs on the machine."""
     from latentmorph.render.post import build_chain
-    from latentmorph.render.runner import render_item
+    from latentmorph.render.workers import render_item
 
     job, backend = _job(), _backend_pid()
     steps = build_chain(job.post)
@@ -252,7 +255,7 @@ def _soak(seconds: float, root: str) -> dict:
     cache_dir = Path(root) / "soak_cache"
     os.environ.update(LATENTMORPH_CACHE_DIR=str(cache_dir), LATENTMORPH_CACHE_MAX_BYTES=str(SOAK_CACHE_MAX_BYTES))
     from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
-    from latentmorph.render.runner import open_plugin
+    from latentmorph.render.workers import open_plugin
 
     rng = np.random.default_rng(0)
     sources = _soak_sources(Path(root))

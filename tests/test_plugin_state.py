@@ -47,6 +47,7 @@ def _rss_bytes() -> int:
 
 def test_state_read_through_raw_state_is_the_vstpreset_component_chunk(plugin):
     set_plugin_state(plugin, make_state(KICK, BELL, {"morph": 0.7, "release_ms": 123.0}))
+    plugin([], duration=0.01, sample_rate=44100, num_channels=2, reset=True)  # the grid: the status settles
     assert read_component_state(plugin) == preset_chunks(plugin.preset_data)[1]["Comp"]
     state = plugin_state(plugin)
     assert state.slots == [str(KICK), str(BELL)]

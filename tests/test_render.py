@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from latentmorph.cli import app
 from latentmorph.plugin_state import make_state, set_plugin_state
-from latentmorph.render import runner
+from latentmorph.render import runner, workers
 from latentmorph.render.job import JobError, job_from_dict, load_job, parse_notes
 
 from .conftest import SAMPLES_DIR, VST3_PATH, note_messages
@@ -225,7 +225,7 @@ pairs = [["{tmp_path}/missing.wav", "{BELL}"], ["{KICK}", "{tmp_path}/garbage.wa
 def test_ctrl_c_keeps_finished_items_and_the_next_run_resumes(vst3_path, tmp_path, monkeypatch):
     job = job_from_dict({"sources": {"pairs": [[KICK, BELL]]}, "morph": [0.0, 1.0], "notes": [60], "length_s": 0.3,
                          "tail_s": 0.0}, tmp_path)
-    render_in_worker = runner._render_in_worker
+    render_in_worker = workers._render_in_worker
     calls = []
 
     def interrupted_on_the_second(item):
@@ -234,12 +234,12 @@ def test_ctrl_c_keeps_finished_items_and_the_next_run_resumes(vst3_path, tmp_pat
             raise KeyboardInterrupt
         return render_in_worker(item)
 
-    monkeypatch.setattr(runner, "_render_in_worker", interrupted_on_the_second)
+    monkeypatch.setattr(workers, "_render_in_worker", interrupted_on_the_second)
     report = runner.run_job(job, tmp_path / "out", vst3_path)
     assert report.interrupted and report.rendered == 1
     manifest = json.loads((tmp_path / "out/manifest.json").read_text())
     assert manifest["summary"]["interrupted"] and len(manifest["items"]) == 1
-    monkeypatch.setattr(runner, "_render_in_worker", render_in_worker)
+    monkeypatch.setattr(workers, "_render_in_worker", render_in_worker)
     resumed = runner.run_job(job, tmp_path / "out", vst3_path)
     assert (resumed.rendered, resumed.skipped, resumed.interrupted) == (1, 1, False)
 

@@ -23,8 +23,8 @@ PACKAGES = {"latentmorph": REPO_ROOT / "pybackend" / "latentmorph",
 MAX_LINES = 500
 #: Files still over :data:`MAX_LINES`: their owner is splitting them (issue 11). Empty this list.
 OVERSIZED_PENDING: set[str] = set()
-#: Import cycles in files being edited by their owner (render/: JobError could move to render/__init__).
-CYCLES_PENDING = {"latentmorph.render.job → latentmorph.render.post → latentmorph.render.job"}
+#: Import cycles in files being edited by their owner. Empty this set.
+CYCLES_PENDING: set[str] = set()
 #: What the backend core must not import at start-up (the ``tools`` extra and the tool modules).
 TOOL_MODULES = ("matplotlib", "scipy", "sklearn", "latentmorph.evaluation", "latentmorph.metrics", "latentmorph.plots",
                 "latentmorph.demo", "latentmorph.library.map")  # fmt: skip

@@ -51,10 +51,13 @@ CACHE_MAX_BYTES = Variable(
 GOLDEN = Variable(
     "LATENTMORPH_GOLDEN", "tests", "`1`: the golden-render tests rewrite their stored goldens instead of comparing"
 )
+SOAK_S = Variable(
+    "LATENTMORPH_SOAK_S", "tests", "seconds of the soak in `make bench` (`tests/bench_render.py`; default 600)"
+)
 
 #: All of them, in the order of the README's table.
 VARIABLES = (PYTHON, BACKEND_TIMEOUT_S, FACTORY_DIR, MODEL_DIR, LIBRARY_DB, LIBRARY_SOCKET, CACHE_DIR, CACHE_MAX_BYTES,
-             GOLDEN)
+             GOLDEN, SOAK_S)
 
 #: Size cap of the grid cache folder, bytes, unless ``$LATENTMORPH_CACHE_MAX_BYTES`` says otherwise.
 DEFAULT_CACHE_MAX_BYTES = 2_000_000_000
@@ -108,3 +111,26 @@ def cache_max_bytes() -> int:
 def regenerate_goldens() -> bool:
     """True when ``$LATENTMORPH_GOLDEN`` is ``1``: golden tests write their reference files."""
     return _text(GOLDEN) == "1"
+
+
+#: Length of ``make bench``'s soak, seconds, unless ``$LATENTMORPH_SOAK_S`` says otherwise.
+DEFAULT_SOAK_S = 600.0
+
+
+def soak_s() -> float:
+    """Seconds of the soak in ``tests/bench_render.py``: ``$LATENTMORPH_SOAK_S`` when set, else
+    :data:`DEFAULT_SOAK_S`.
+
+    Raises:
+        ValueError: the variable holds anything but a positive number.
+    """
+    text = _text(SOAK_S)
+    if not text:
+        return DEFAULT_SOAK_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"{SOAK_S.name} must be a positive number of seconds, got {text!r}")
+    return seconds

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import is_audio_path
+from . import JobError
 
 DEFAULT_SAMPLE_RATE = 44100
 DEFAULT_BIT_DEPTH = 24
@@ -64,15 +65,6 @@ KEYS = (
     "params",
     "post",
 )
-
-
-class JobError(ValueError):
-    """A job key is missing or wrong. ``key`` names it (``notes``, ``sources.pairs[0]``, ``post[1].x``)."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        self.message = message
-        super().__init__(f"{key}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,9 +185,7 @@ def parse_notes(value: Any, base_dir: Path) -> list[int] | Phrase:
         if len(value) != 1 or set(value) - {"midi", "melody"}:
             raise JobError("notes", 'a table must be {midi = "file.mid"} or {melody = "recording.wav"}')
         if "melody" in value:
-            from .melody import melody_phrase
-
-            return melody_phrase(base_dir / str(value["melody"]))
+            return read_melody(base_dir / str(value["melody"]))
         return read_midi(base_dir / str(value["midi"]))
     if isinstance(value, str) and value.lower().endswith(MIDI_EXTENSIONS):
         return read_midi(base_dir / value)
@@ -228,6 +218,20 @@ def read_midi(path: Path) -> Phrase:
     if not any(m[0] >> 4 == 0x9 and m[2] > 0 for m, _ in messages):
         raise JobError("notes", f"MIDI file {path} has no note")
     return Phrase(path, tuple(messages), now_s)
+
+
+def read_melody(path: Path) -> Phrase:
+    """The notes of the recorded melody ``path`` (:func:`.melody.transcribe`) as one :class:`Phrase`.
+    Raises :class:`JobError` (key ``notes``)."""
+    from .melody import transcribe
+
+    notes = transcribe(path)
+    messages = sorted(
+        [(bytes([0x90, note, velocity]), start) for start, _, note, velocity in notes]
+        + [(bytes([0x80, note, 0]), end) for _, end, note, _ in notes],
+        key=lambda m: m[1],
+    )
+    return Phrase(path, tuple(messages), max(end for _, end, _, _ in notes))
 
 
 def parse_sources(value: Any, base_dir: Path) -> list[tuple[Path, Path]]:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from .job import JobError, Phrase
+from . import JobError
 
 #: basic-pitch's defaults (``basic_pitch.inference.predict``).
 ONSET_THRESHOLD, FRAME_THRESHOLD, MIN_NOTE_S = 0.5, 0.3, 0.1277
@@ -50,17 +50,6 @@ def transcribe(path: Path) -> list[tuple[float, float, int, int]]:
         (float(start), float(end), int(pitch), min(127, max(1, round(127 * float(amplitude)))))
         for start, end, pitch, amplitude, _bends in events
     )
-
-
-def melody_phrase(path: Path) -> Phrase:
-    """The transcribed notes of ``path`` as a :class:`Phrase` (note-on/off messages, time order)."""
-    notes = transcribe(path)
-    messages = sorted(
-        [(bytes([0x90, note, velocity]), start) for start, _, note, velocity in notes]
-        + [(bytes([0x80, note, 0]), end) for _, end, note, _ in notes],
-        key=lambda m: m[1],
-    )
-    return Phrase(path, tuple(messages), max(end for _, end, _, _ in notes))
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .job import JobError
+from . import JobError
 
 #: pyloudnorm's gating block (BS.1770: 400 ms): the shortest audio whose loudness is defined.
 LOUDNESS_BLOCK_S = 0.4

@@ -1,0 +1,223 @@
+"""Rendering items through the real VST3, one pedalboard instance per worker: in this process, in
+a process pool, or as Ray tasks.
+
+Per item a worker writes the state (the two sources and the job's parameters) with
+:func:`latentmorph.plugin_state.set_plugin_state`, sets the parameters and ``morph`` as a DAW would
+and renders the MIDI (``reset=True``: every item starts from silence, so renders do not depend on
+order or worker; offline, the plugin's first block waits for its morph grid). The item is refused
+unless the plugin then reports ``ready`` with these two sources and this ``morph``; otherwise the
+post chain is applied and the file written atomically. (pedalboard's ``reset=True`` waits ~17 ms
+per call, most of a 1-s item's time: one call per item.)
+
+Each executor yields ``(item, result)`` in completion order; ``result`` is :func:`render_item`'s
+dict or ``{"error": reason}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import signal
+from collections.abc import Generator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from ..plugin_state import make_state, plugin_state, set_plugin_state
+from . import RenderError
+from .job import Item, Job
+from .outputs import write_audio
+
+#: pedalboard's wait for the plugin to settle after loading, s (the plugin loads nothing then).
+PLUGIN_INIT_TIMEOUT_S = 0.1
+#: Items in flight per pool worker; items per Ray task.
+IN_FLIGHT_PER_WORKER, RAY_CHUNK_ITEMS = 2, 8
+NUM_CHANNELS = 2
+
+
+def open_plugin(path: Path):
+    """Load ``path`` in pedalboard and check that it is LatentMorph (an instrument with a ``morph``
+    parameter). Raises :class:`RenderError` saying why not."""
+    import pedalboard
+
+    if not path.exists():
+        raise RenderError(f"plugin not found: {path} (run `make build`, or give --plugin PATH.vst3)")
+    try:
+        plugin = pedalboard.load_plugin(str(path), initialization_timeout=PLUGIN_INIT_TIMEOUT_S)
+    except (ImportError, RuntimeError, ValueError) as error:
+        raise RenderError(f"cannot load {path} as a plugin: {error}") from error
+    if not getattr(plugin, "is_instrument", False) or "morph" not in getattr(plugin, "parameters", {}):
+        raise RenderError(f"{path} is not LatentMorph: {getattr(plugin, 'name', '?')!r} has no 'morph' parameter")
+    return plugin
+
+
+# ---- one item (runs in workers) --------------------------------------------------------------
+
+
+class ItemFailed(Exception):
+    """This item cannot be rendered (the reason is the message); the batch goes on."""
+
+
+def render_item(plugin, steps: list, item: Item, job: Job, out_dir: Path) -> dict[str, Any]:
+    """Render ``item`` through ``plugin`` (a LatentMorph pedalboard instance), apply the post
+    ``steps`` and write the file. Returns ``model_id`` (as the plugin reports it), ``lufs``,
+    ``peak_dbfs``, ``duration_s``, ``sha256`` and ``bytes``. Raises :class:`ItemFailed`."""
+    from .post import PostError, apply_chain, loudness_lufs, peak_dbfs
+
+    set_plugin_state(plugin, make_state(item.a, item.b, {**job.params, "morph": item.morph}))
+    for name, value in {**job.params, "morph": item.morph}.items():
+        setattr(plugin, name, value)  # as a DAW's automation would
+    # offline, the first block waits for the grid
+    audio = plugin(
+        list(item.messages),
+        duration=item.duration_s,
+        sample_rate=job.sample_rate,
+        num_channels=NUM_CHANNELS,
+        reset=True,
+    )
+    state = plugin_state(plugin)
+    if state.status.get("state") != "ready" or state.slots != [str(item.a), str(item.b)]:
+        raise ItemFailed(f"plugin not ready ({state.status.get('state')}): {state.status.get('message', '')}")
+    if abs(state.params.get("morph", -1.0) - item.morph) > 1e-4:
+        raise ItemFailed(f"plugin morph is {state.params.get('morph')}, not {item.morph}")
+    try:
+        audio = apply_chain(steps, audio, job.sample_rate)
+    except PostError as error:
+        raise ItemFailed(str(error)) from error
+    try:
+        digest, size = write_audio(out_dir / item.path, audio, job.sample_rate, job)
+    except (OSError, RuntimeError) as error:  # soundfile raises RuntimeError subclasses
+        raise ItemFailed(f"cannot write {item.path}: {error}") from error
+    return {
+        "model_id": state.model_id,
+        "lufs": loudness_lufs(audio, job.sample_rate),
+        "peak_dbfs": peak_dbfs(audio),
+        "duration_s": audio.shape[1] / job.sample_rate,
+        "sha256": digest,
+        "bytes": size,
+    }
+
+
+_worker: dict[str, Any] = {}
+
+
+def _worker_setup(plugin_path: Path, job: Job, out_dir: Path, ignore_sigint: bool = True) -> None:
+    """Load the plugin and the post chain once per worker process (kept for later items)."""
+    from .post import build_chain
+
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    if _worker.get("plugin_path") != plugin_path:
+        _worker.update(plugin=open_plugin(plugin_path), plugin_path=plugin_path)
+    _worker.update(steps=build_chain(job.post), job=job, out_dir=out_dir)
+
+
+def _render_in_worker(item: Item) -> dict[str, Any]:
+    """:func:`render_item` with the worker's plugin; a failure comes back as ``{"error": reason}``."""
+    try:
+        return render_item(_worker["plugin"], _worker["steps"], item, _worker["job"], _worker["out_dir"])
+    except ItemFailed as error:
+        return {"error": str(error)}
+    except Exception as error:  # a plugin or effect failure belongs to this item, not to the batch
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def _render_chunk(items: list[Item], plugin_path: Path, job: Job, out_dir: Path) -> list[dict[str, Any]]:
+    """A Ray task: the plugin is loaded once per Ray worker process and kept."""
+    _worker_setup(plugin_path, job, out_dir, ignore_sigint=False)
+    return [_render_in_worker(item) for item in items]
+
+
+# ---- executors: each yields (item, result) in completion order --------------------------------
+
+
+def run_in_process(items: list[Item], plugin, job: Job, out_dir: Path) -> Generator[tuple[Item, dict], None, None]:
+    from .post import build_chain
+
+    _worker.update(plugin=plugin, steps=build_chain(job.post), job=job, out_dir=out_dir)
+    for item in items:
+        yield item, _render_in_worker(item)
+
+
+def run_pool(
+    items: list[Item], workers: int, plugin_path: Path, job: Job, out_dir: Path
+) -> Generator[tuple[Item, dict], None, None]:
+    """A process pool with ``IN_FLIGHT_PER_WORKER`` items per worker in flight; when a worker dies
+    (a crash in the plugin), its items in flight fail and the pool is restarted for the rest."""
+    queue = items[::-1]
+    settings = dataclasses.replace(job, items=())
+    while queue:
+        # spawn, not fork: the parent holds a loaded plugin and its threads
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_setup,
+            initargs=(plugin_path, settings, out_dir),
+        ) as pool:
+            pending: dict[Future, Item] = {}
+            try:
+                while queue or pending:
+                    while queue and len(pending) < IN_FLIGHT_PER_WORKER * workers:
+                        pending[pool.submit(_render_in_worker, queue[-1])] = queue[-1]
+                        queue.pop()
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield pending[future], future.result()
+                        del pending[future]
+            except BrokenProcessPool:
+                for item in pending.values():
+                    yield item, {"error": "its worker process died (a crash in the plugin?)"}
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_ray(items: list[Item], plugin_path: Path, job: Job, out_dir: Path) -> Generator[tuple[Item, dict], None, None]:
+    """The same items as Ray tasks of ``RAY_CHUNK_ITEMS`` on the cluster :func:`connect_ray`
+    joined (the workers need the plugin, the sources and the output folder at the same paths: a
+    shared file system). Tasks still pending when the generator is closed (Ctrl-C) are cancelled."""
+    import ray
+
+    task = ray.remote(num_cpus=1)(_render_chunk)
+    settings = dataclasses.replace(job, items=())
+    refs = {
+        task.remote(items[i : i + RAY_CHUNK_ITEMS], plugin_path, settings, out_dir): items[i : i + RAY_CHUNK_ITEMS]
+        for i in range(0, len(items), RAY_CHUNK_ITEMS)
+    }
+    try:
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            chunk = refs.pop(done[0])
+            try:
+                results = ray.get(done[0])
+            except ray.exceptions.RayError as error:  # a worker died: its chunk fails, the rest goes on
+                results = [{"error": f"Ray task failed ({type(error).__name__})"}] * len(chunk)
+            yield from zip(chunk, results)
+    finally:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+
+
+def connect_ray(address: str) -> bool:
+    """Join the Ray cluster at ``address`` (``"auto"``: the one running on this machine or in
+    ``RAY_ADDRESS``; ``"ray://host:10001"``; ``"local"``: start one here), unless this process is
+    already connected. Returns whether it connected (then :func:`disconnect_ray` when done).
+    Raises :class:`RenderError` when Ray is not installed or the cluster cannot be reached."""
+    try:
+        import ray
+    except ImportError as error:
+        raise RenderError("--ray needs Ray, which is not installed: pip install -e '.[cluster]'") from error
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+    except (ConnectionError, ValueError, RuntimeError) as error:
+        raise RenderError(f"cannot reach the Ray cluster at {address!r}: {error}") from error
+    return True
+
+
+def disconnect_ray() -> None:
+    """Leave the Ray cluster (a ``"local"`` instance started by :func:`connect_ray` stops)."""
+    import ray
+
+    ray.shutdown()
