@@ -39,6 +39,11 @@ def _save(fig, path: Path, dpi: int, title: str = "") -> Path:
     return path
 
 
+def _show_mel_db(ax, db: np.ndarray, duration_s: float) -> None:
+    """Draw a mel spectrogram in dB ``[N_MELS, frames]`` (0 … −TOP_DB) on ``ax``, time in seconds."""
+    ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=-TOP_DB, vmax=0, extent=(0, duration_s, 0, N_MELS))
+
+
 def save_grid_spectrograms(grid: np.ndarray, sample_rate: int, path: Path, title: str = "") -> Path:
     """Mel spectrograms (dB, shared reference) of the grid steps ``[steps, samples]`` side by
     side, labelled with t; written to ``path`` (PNG)."""
@@ -49,15 +54,7 @@ def save_grid_spectrograms(grid: np.ndarray, sample_rate: int, path: Path, title
     axes = list(axes_grid[0])
     for i, (ax, mel) in enumerate(zip(axes, mels)):
         db = librosa.power_to_db(mel, ref=ref, top_db=TOP_DB)
-        ax.imshow(
-            db,
-            origin="lower",
-            aspect="auto",
-            cmap="magma",
-            vmin=-TOP_DB,
-            vmax=0,
-            extent=(0, grid.shape[1] / sample_rate, 0, N_MELS),
-        )
+        _show_mel_db(ax, db, grid.shape[1] / sample_rate)
         ax.set_title(f"t = {i / (steps - 1):.2f}", fontsize=9)
         ax.set_xlabel("s", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -71,15 +68,7 @@ def save_spectrogram(
     """One mel spectrogram (dB re. its loudest bin) with optional labelled time markers (s)."""
     db = _mel_db(audio, sample_rate, ref=np.max)
     fig, ax = plt.subplots(figsize=(12, 4))
-    ax.imshow(
-        db,
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        vmin=-TOP_DB,
-        vmax=0,
-        extent=(0, len(audio) / sample_rate, 0, N_MELS),
-    )
+    _show_mel_db(ax, db, len(audio) / sample_rate)
     for time_s, label in markers or []:
         ax.axvline(time_s, color="white", lw=0.6, alpha=0.6)
         ax.text(time_s, N_MELS * 0.97, label, color="white", fontsize=7, va="top")
