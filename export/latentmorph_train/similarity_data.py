@@ -5,7 +5,7 @@ Taxonomy: the ``category`` that data preparation writes to each manifest row (19
 other``), derived from the GM program families (8 programs each; overrides for e.g. timpani →
 perc, choir → vocal, sitar/banjo/koto → guitar), the GM/GS drum map (35/36 kick, 38/40 snare,
 42/44/46 hat, 49–59 cymbal, toms; the rest perc), Hydrogen instrument and file names (word
-rules), and ``fx`` for UI-sound packages (see ``latentmorph_train.data``).
+rules), and ``fx`` for UI-sound packages (see ``latentmorph_train.data_prep.categories``).
 
 Held-out test sources: ``latentmorph.library.retrieval.is_held_out`` (five Hydrogen kits, GM
 preset groups of every family in both soundfonts, the ``oxygen`` UI sounds), fixed before any
