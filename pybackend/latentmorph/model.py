@@ -259,19 +259,24 @@ class MorphModel:
         return istft(*integrate_phase(magnitude, increment, sigma), self.n_fft, self.stft_hop_length)
 
     def stft(self, audio: np.ndarray) -> np.ndarray:
-        """Complex STFT of ``audio [batch, samples]`` (``samples`` a multiple of the STFT hop) in the
-        decoder's framing — periodic Hann, ``n_fft``, hop ``stft_hop_length``, ``(n_fft − hop) / 2``
-        samples of zero padding each side, frame ``m`` centred on sample ``m·H + H/2`` — so that
-        :func:`istft` inverts it: complex64 ``[batch, n_fft//2+1, samples / stft_hop_length]``. The
-        NumPy twin of ``latentmorph_train.features.STFTMagnitude.complex``."""
-        audio = np.asarray(audio, dtype=np.float32)
-        hop, pad = self.stft_hop_length, (self.n_fft - self.stft_hop_length) // 2
-        padded = np.pad(audio, ((0, 0), (pad, pad)))
-        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft, axis=1)[:, ::hop][
-            :, : audio.shape[1] // hop
-        ]
-        window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
-        return np.fft.rfft(frames * window, axis=-1).transpose(0, 2, 1).astype(np.complex64)
+        """Complex STFT of ``audio [batch, samples]`` in the decoder's framing (:func:`stft` with
+        ``n_fft`` and ``stft_hop_length``), so that :func:`istft` inverts it."""
+        return stft(audio, self.n_fft, self.stft_hop_length)
+
+
+def stft(audio: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+    """Complex STFT of ``audio [batch, samples]`` (``samples`` a multiple of ``hop_length``):
+    periodic Hann, ``(n_fft − hop) / 2`` samples of zero padding each side, frame ``m`` centred on
+    sample ``m·H + H/2``: complex64 ``[batch, n_fft//2+1, samples / hop_length]``. The NumPy twin of
+    ``latentmorph_train.features.STFTMagnitude.complex``; the similarity model's features use it too."""
+    audio = np.asarray(audio, dtype=np.float32)
+    pad = (n_fft - hop_length) // 2
+    padded = np.pad(audio, ((0, 0), (pad, pad)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop_length][
+        :, : audio.shape[1] // hop_length
+    ]
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    return np.fft.rfft(frames * window, axis=-1).transpose(0, 2, 1).astype(np.complex64)
 
 
 @functools.lru_cache(maxsize=4)

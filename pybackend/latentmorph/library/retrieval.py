@@ -163,6 +163,8 @@ def describe_clip(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     clip, with the models of this worker (:func:`_init_worker`)."""
     from .vae_embedding import latent_embedding
 
+    if _models is None:
+        raise RuntimeError("describe_clip runs in a worker started with _init_worker")
     similarity, vae = _models
     audio, rate = load_audio(path, similarity.sample_rate)
     embedding, probabilities = similarity.embed(audio)

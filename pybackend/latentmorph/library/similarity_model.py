@@ -4,8 +4,7 @@ neighbours are sounds of the same kind, and category probabilities for tags.
 ``similarity.onnx`` (model card: "Similarity embedding"; trained by
 ``latentmorph_train.similarity``) takes the STFT magnitude of one window of ``window_samples``
 (1.49 s at 44.1 kHz) — periodic Hann, ``n_fft``, hop ``hop_length``, ``(n_fft − hop) / 2`` zeros
-each side, the framing of :meth:`latentmorph.model.MorphModel.stft`, whose NumPy code this class
-shares — and gives ``embedding [batch, embedding_dim]`` (L2-normalised) and ``probabilities
+each side, :func:`latentmorph.model.stft`, the framing of the VAE's decoder — and gives ``embedding [batch, embedding_dim]`` (L2-normalised) and ``probabilities
 [batch, classes]`` (softmax over ``categories``).
 
 A sound up to one window long is padded with zeros (as in training); a longer one (a loop, a
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..model import ModelError, MorphModel, default_model_dir
+from ..model import ModelError, default_model_dir, stft
 
 FILE_NAME = "similarity.onnx"
 #: Metadata keys the runtime needs; ``contract_version`` must be in ``READABLE_CONTRACTS``.
@@ -46,14 +45,12 @@ class SimilarityModel:
     ``hop_length`` (samples), ``frames`` (per window), ``window_samples`` (``frames · hop_length``),
     ``embedding_dim``, ``categories`` (tuple of class names, the order of ``probabilities``)."""
 
-    stft = MorphModel.stft  # reads ``n_fft`` and ``stft_hop_length``: the same framing, one implementation
-
     def __init__(self, session: ort.InferenceSession, meta: dict[str, str]):
         self._session = session
         self.model_id = meta["model_id"]
         self.sample_rate = int(meta["sample_rate"])
         self.n_fft = int(meta["n_fft"])
-        self.hop_length = self.stft_hop_length = int(meta["hop_length"])
+        self.hop_length = int(meta["hop_length"])
         self.frames = int(meta["frames"])
         self.window_samples = self.frames * self.hop_length
         self.embedding_dim = int(meta["embedding_dim"])
@@ -98,7 +95,7 @@ class SimilarityModel:
     def run(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(embedding float32 [n, embedding_dim], probabilities float32 [n, classes])`` of
         ``windows [n, window_samples]``."""
-        magnitude = np.abs(self.stft(windows)).astype(np.float32)
+        magnitude = np.abs(stft(windows, self.n_fft, self.hop_length)).astype(np.float32)
         embedding, probabilities = self._session.run(None, {"magnitude": magnitude})
         return embedding, probabilities
 

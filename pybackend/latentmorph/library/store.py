@@ -125,6 +125,12 @@ def _vector(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
 
 
+def _item(row: tuple) -> Item:
+    """An :class:`Item` from a row of ``Library._ITEM_SELECT``."""
+    item_id, path, start_s, end_s, tag, tag_source, blob, confidence = row
+    return Item(item_id, path, start_s, end_s, tag, tag_source, _vector(blob), confidence)
+
+
 class Library:
     """A library database. Open with :meth:`open`; use as a context manager to close it.
 
@@ -273,7 +279,7 @@ class Library:
             rows = self._db.execute(self._ITEM_SELECT + " ORDER BY items.id")
         else:
             rows = self._db.execute(self._ITEM_SELECT + " WHERE items.tag = ? ORDER BY items.id", (category,))
-        return [Item(*row[:6], _vector(row[6]), row[7]) for row in rows]
+        return [_item(row) for row in rows]
 
     def items_by_id(self, item_ids: Iterable[int]) -> dict[int, Item]:
         """Items by id (ids that do not exist are left out)."""
@@ -282,7 +288,7 @@ class Library:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(self._ITEM_SELECT + f" WHERE items.id IN ({marks})", ids)
-        return {row[0]: Item(*row[:6], _vector(row[6]), row[7]) for row in rows}
+        return {row[0]: _item(row) for row in rows}
 
     def file_durations(self, paths: Iterable[str]) -> dict[str, float]:
         """Durations in seconds of indexed files by path (unknown or failed files left out)."""
