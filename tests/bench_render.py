@@ -289,7 +289,9 @@ def _soak(seconds: float, root: str) -> dict:
                   f"slot changes, {counts['errors']} errors, host {host[-1][1] / 1e6:.0f} MB, backend "
                   f"{backend[-1][1] / 1e6:.0f} MB, cache {cache_max / 1e6:.0f} MB max", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - started
-    warm_s, window_s = SOAK_WARMUP_FRACTION * elapsed, SOAK_WINDOW_FRACTION * elapsed
+    host.append((elapsed, _rss_bytes()))
+    backend.append((elapsed, _rss_bytes(_backend_pid())))
+    warm_s, window_s = SOAK_WARMUP_FRACTION * elapsed, max(SOAK_WINDOW_FRACTION * elapsed, 2 * SOAK_SAMPLE_EVERY_S)
     out = {f"soak_{k}": v for k, v in counts.items()}
     out.update(soak_s=elapsed, soak_warmup_s=warm_s, soak_cache_max_bytes_setting=SOAK_CACHE_MAX_BYTES)
     for name, samples in (("host", host), ("backend", backend)):
