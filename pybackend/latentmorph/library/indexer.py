@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Generator, Iterable, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -132,6 +132,7 @@ def _worker_init() -> None:
 
 
 def _encode_in_worker(path: str) -> FileResult:
+    assert _worker_model is not None, "the pool's initializer loads the model"
     return encode_file(path, _worker_model)
 
 
@@ -156,7 +157,7 @@ def _crashed(path: str, cause: str = "its worker process died") -> FileResult:
                       f"encoding crashed: {cause}", ())
 
 
-def _run_pool(paths: list[str], workers: int) -> Iterator[FileResult]:
+def _run_pool(paths: list[str], workers: int) -> Generator[FileResult, None, None]:
     """Process pool with at most ``2 · workers`` files in flight. When a worker dies (a crash in a
     decoder library), the files that were in flight are retried one at a time, each in a fresh
     worker, so that only the culprit is recorded as crashed."""
@@ -166,7 +167,7 @@ def _run_pool(paths: list[str], workers: int) -> Iterator[FileResult]:
         yield _crashed(path)
 
 
-def _pool_pass(paths: list[str], workers: int, in_flight_max: int) -> Iterator[FileResult]:
+def _pool_pass(paths: list[str], workers: int, in_flight_max: int) -> Generator[FileResult, None, list[str]]:
     """Yield the results of ``paths``; return the paths that were in flight when a worker died
     (the pool is then restarted for the rest)."""
     queue, lost = paths[::-1], []
@@ -233,6 +234,7 @@ def scan(roots: Iterable[Path]) -> dict[str, tuple[int, int]]:
         root = Path(os.path.abspath(root))
         if not root.exists():
             raise LibraryError(f"'{root}' does not exist")
+        walk: Iterable[tuple[str, list[str], list[str]]]
         if root.is_file():
             walk = [(str(root.parent), [], [root.name])] if is_audio_path(root) else []
         else:

@@ -72,11 +72,13 @@ class AnnIndex:
     def build(cls, item_ids: np.ndarray, matrix: np.ndarray) -> "AnnIndex":
         """Exact ``IndexFlatIP`` up to ``EXACT_MAX_ITEMS`` rows, ``IndexHNSWFlat`` (inner product) above."""
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        index: faiss.Index
         if len(matrix) <= EXACT_MAX_ITEMS:
             index = faiss.IndexFlatIP(matrix.shape[1])
         else:
-            index = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            hnsw = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index = hnsw
         index.add(matrix)
         return cls(item_ids, matrix, index)
 
@@ -138,7 +140,7 @@ class AnnIndex:
         faiss.omp_set_num_threads(1)
         try:
             if isinstance(index, faiss.IndexHNSWFlat):
-                params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+                params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))  # type: ignore[attr-defined]
                 similarity, labels = index.search(query, k, params=params)
             else:
                 similarity, labels = index.search(query, k)
