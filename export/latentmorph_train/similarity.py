@@ -92,9 +92,10 @@ class STFTMagnitude(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         pad = (N_FFT - HOP_LENGTH) // 2
-        spec = torch.stft(F.pad(audio, (pad, pad)), N_FFT, HOP_LENGTH, window=self.window, center=False,
-                          return_complex=True)
-        return spec.abs()[..., :audio.shape[-1] // HOP_LENGTH]
+        spec = torch.stft(
+            F.pad(audio, (pad, pad)), N_FFT, HOP_LENGTH, window=self.window, center=False, return_complex=True
+        )
+        return spec.abs()[..., : audio.shape[-1] // HOP_LENGTH]
 
 
 def frontend() -> nn.Module:
@@ -110,8 +111,7 @@ class SimilarityNet(nn.Module):
         super().__init__()
         blocks, previous = [], 1
         for c in channels:
-            blocks += [nn.Conv2d(previous, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-                       nn.MaxPool2d(2)]
+            blocks += [nn.Conv2d(previous, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
             previous = c
         self.body = nn.Sequential(*blocks)
         self.project = nn.Linear(2 * previous, dim)
@@ -159,7 +159,7 @@ def embed_features(net: SimilarityNet, features: np.ndarray, batch: int = 512) -
     net.eval()
     out_z, out_p = [], []
     for i in range(0, len(features), batch):
-        z, logits = net(torch.from_numpy(np.asarray(features[i:i + batch], dtype=np.float32)))
+        z, logits = net(torch.from_numpy(np.asarray(features[i : i + batch], dtype=np.float32)))
         out_z.append(z.numpy())
         out_p.append(torch.softmax(logits, dim=1).numpy())
     return np.concatenate(out_z), np.concatenate(out_p)
@@ -171,8 +171,17 @@ def _log(run: Path, record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
-def train_model(data: Path, run: Path, *, max_steps: int, eval_every: int = 100, seed: int = 0,
-                max_clips: int = 0, workers: int = 2, threads: int = 1) -> dict:
+def train_model(
+    data: Path,
+    run: Path,
+    *,
+    max_steps: int,
+    eval_every: int = 100,
+    seed: int = 0,
+    max_clips: int = 0,
+    workers: int = 2,
+    threads: int = 1,
+) -> dict:
     """Train (or resume) into ``run``: ``checkpoint.pt`` (last), ``best.pt`` (best validation
     precision@10, the query's recording left out), ``metrics.jsonl``, ``views.npy`` (the features).
 
@@ -188,8 +197,9 @@ def train_model(data: Path, run: Path, *, max_steps: int, eval_every: int = 100,
     clips = read_clips(data)
     if max_clips:
         clips = [c for s in ("train", "valid", "test") for c in [c for c in clips if c.split == s][:max_clips]]
-    features = precompute_views(clips, frontend().eval(), SAMPLE_RATE, WINDOW_SAMPLES, run / "views.npy",
-                                workers=workers)
+    features = precompute_views(
+        clips, frontend().eval(), SAMPLE_RATE, WINDOW_SAMPLES, run / "views.npy", workers=workers
+    )
     labels = np.array([c.label for c in clips])
     groups = np.array([c.recording_key for c in clips])
     train_rows = np.array([i for i, c in enumerate(clips) if c.split == "train"])
@@ -222,33 +232,60 @@ def train_model(data: Path, run: Path, *, max_steps: int, eval_every: int = 100,
         optimiser.step()
         step += 1
         if step % 10 == 0:
-            _log(run, {"step": step, "loss": loss.item(), **parts, "lr": lr, "elapsed_s": time.perf_counter() - started})
+            _log(
+                run, {"step": step, "loss": loss.item(), **parts, "lr": lr, "elapsed_s": time.perf_counter() - started}
+            )
         if step % eval_every == 0 or step == max_steps:
             z, p = embed_features(net, features[valid_rows, 0])
-            valid = rank_metrics(z, list(labels[valid_rows]), list(groups[valid_rows]), np.arange(len(valid_rows)),
-                                 VALID_K)["precision_at_k"]["all"]
+            valid = rank_metrics(
+                z, list(labels[valid_rows]), list(groups[valid_rows]), np.arange(len(valid_rows)), VALID_K
+            )["precision_at_k"]["all"]
             accuracy = float((p.argmax(axis=1) == labels[valid_rows]).mean())
-            state = {"model": net.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
-                     "best": max(best, valid), "elapsed_s": time.perf_counter() - started}
+            state = {
+                "model": net.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "step": step,
+                "best": max(best, valid),
+                "elapsed_s": time.perf_counter() - started,
+            }
             if valid > best:
                 best = valid
                 torch.save(state, run / "best.pt")
             torch.save(state, run / "checkpoint.pt.tmp")
             (run / "checkpoint.pt.tmp").replace(run / "checkpoint.pt")
-            record = {"step": step, "valid_precision_at_10": valid, "valid_accuracy": accuracy, "best": best,
-                      "elapsed_s": state["elapsed_s"]}
+            record = {
+                "step": step,
+                "valid_precision_at_10": valid,
+                "valid_accuracy": accuracy,
+                "best": best,
+                "elapsed_s": state["elapsed_s"],
+            }
             _log(run, record)
     return record
 
 
 @app.command()
-def train(data: Path = typer.Option(Path(".data")), run: Path = typer.Option(Path("runs/similarity")),
-          max_steps: int = typer.Option(1400), eval_every: int = typer.Option(100), seed: int = typer.Option(0),
-          max_clips: int = typer.Option(0, help="use only the first N clips per split (tests)"),
-          workers: int = typer.Option(2), threads: int = typer.Option(1)) -> None:
+def train(
+    data: Path = typer.Option(Path(".data")),
+    run: Path = typer.Option(Path("runs/similarity")),
+    max_steps: int = typer.Option(1400),
+    eval_every: int = typer.Option(100),
+    seed: int = typer.Option(0),
+    max_clips: int = typer.Option(0, help="use only the first N clips per split (tests)"),
+    workers: int = typer.Option(2),
+    threads: int = typer.Option(1),
+) -> None:
     """Train (or resume) into RUN (:func:`train_model`)."""
-    train_model(data, run, max_steps=max_steps, eval_every=eval_every, seed=seed, max_clips=max_clips,
-                workers=workers, threads=threads)
+    train_model(
+        data,
+        run,
+        max_steps=max_steps,
+        eval_every=eval_every,
+        seed=seed,
+        max_clips=max_clips,
+        workers=workers,
+        threads=threads,
+    )
 
 
 class ExportGraph(nn.Module):
@@ -273,8 +310,9 @@ def model_id_of(net: SimilarityNet) -> str:
     return "sim-" + digest.hexdigest()[:16]
 
 
-def export_onnx(net: SimilarityNet, path: Path, *, parity_audio: np.ndarray | None = None,
-                tolerance: float = 1e-4) -> dict:
+def export_onnx(
+    net: SimilarityNet, path: Path, *, parity_audio: np.ndarray | None = None, tolerance: float = 1e-4
+) -> dict:
     """Write ``path`` (``similarity.onnx``) with the contract metadata if the backend's runtime
     (NumPy STFT + ONNX Runtime, ``latentmorph.library.similarity_model``) reproduces PyTorch
     (:func:`frontend` + the net) within ``tolerance`` (max |diff| of embedding and probabilities)
@@ -297,18 +335,32 @@ def export_onnx(net: SimilarityNet, path: Path, *, parity_audio: np.ndarray | No
         audio = np.concatenate([audio, parity_audio.astype(np.float32)])
     example = torch.rand(2, N_FFT // 2 + 1, FRAMES)
     model_id = model_id_of(net)
-    meta = {"contract_version": CONTRACT_VERSION, "role": "similarity", "model_id": model_id,
-            "sample_rate": str(SAMPLE_RATE), "n_fft": str(N_FFT), "hop_length": str(HOP_LENGTH),
-            "frames": str(FRAMES), "embedding_dim": str(EMBEDDING_DIM), "categories": json.dumps(CATEGORIES)}
+    meta = {
+        "contract_version": CONTRACT_VERSION,
+        "role": "similarity",
+        "model_id": model_id,
+        "sample_rate": str(SAMPLE_RATE),
+        "n_fft": str(N_FFT),
+        "hop_length": str(HOP_LENGTH),
+        "frames": str(FRAMES),
+        "embedding_dim": str(EMBEDDING_DIM),
+        "categories": json.dumps(CATEGORIES),
+    }
     with torch.no_grad():
         z, logits = net(frontend()(torch.from_numpy(audio)))
         expected = [z.numpy(), torch.softmax(logits, dim=1).numpy()]
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         written = Path(tmp) / FILE_NAME
-        torch.onnx.export(graph, (example,), str(written), input_names=["magnitude"],
-                          output_names=["embedding", "probabilities"], opset_version=17, dynamo=False,
-                          dynamic_axes={"magnitude": {0: "batch"}, "embedding": {0: "batch"},
-                                        "probabilities": {0: "batch"}})
+        torch.onnx.export(
+            graph,
+            (example,),
+            str(written),
+            input_names=["magnitude"],
+            output_names=["embedding", "probabilities"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={"magnitude": {0: "batch"}, "embedding": {0: "batch"}, "probabilities": {0: "batch"}},
+        )
         proto = onnx.load(str(written))
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
@@ -322,8 +374,11 @@ def export_onnx(net: SimilarityNet, path: Path, *, parity_audio: np.ndarray | No
 
 
 @app.command("export")
-def export_command(checkpoint: Path, out: Path = typer.Option(Path("pybackend/latentmorph/models")),
-                   parity_audio: list[Path] = typer.Option([], help="real audio for the parity check")) -> None:
+def export_command(
+    checkpoint: Path,
+    out: Path = typer.Option(Path("pybackend/latentmorph/models")),
+    parity_audio: list[Path] = typer.Option([], help="real audio for the parity check"),
+) -> None:
     """Export CHECKPOINT (``best.pt``) to ``OUT/similarity.onnx`` after the parity check."""
     from latentmorph.audio import load_audio
 

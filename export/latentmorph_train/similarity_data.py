@@ -35,8 +35,27 @@ from latentmorph.audio import load_audio
 from latentmorph.library.retrieval import is_held_out
 
 #: The taxonomy (order = class index of the classifier head).
-CATEGORIES = ("kick", "snare", "hat", "cymbal", "tom", "perc", "bass", "keys", "guitar", "strings", "brass",
-              "reed", "pipe", "synth", "pad", "bell", "fx", "vocal", "other")
+CATEGORIES = (
+    "kick",
+    "snare",
+    "hat",
+    "cymbal",
+    "tom",
+    "perc",
+    "bass",
+    "keys",
+    "guitar",
+    "strings",
+    "brass",
+    "reed",
+    "pipe",
+    "synth",
+    "pad",
+    "bell",
+    "fx",
+    "vocal",
+    "other",
+)
 #: Augmented views per clip (besides the clip itself).
 VIEWS = 3
 #: Ranges of the augmentations (uniform).
@@ -67,8 +86,15 @@ def read_clips(data_dir: Path) -> list[Clip]:
         for line in f:
             row = json.loads(line)
             split = "test" if is_held_out(row["source"], row["recording_key"]) else row["split"]
-            clips.append(Clip(str(Path(data_dir) / row["path"]), CATEGORIES.index(row["category"]),
-                              row["recording_key"], split, row["source"]))
+            clips.append(
+                Clip(
+                    str(Path(data_dir) / row["path"]),
+                    CATEGORIES.index(row["category"]),
+                    row["recording_key"],
+                    split,
+                    row["source"],
+                )
+            )
     return clips
 
 
@@ -87,8 +113,15 @@ def augment(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np
     tilt = rng.uniform(-TILT_DB, TILT_DB)
     chain = [pb.Gain(rng.uniform(-GAIN_DB, GAIN_DB)), pb.LowShelfFilter(250.0, tilt), pb.HighShelfFilter(4000.0, -tilt)]
     if rng.random() < REVERB_PROBABILITY:
-        chain.append(pb.Reverb(room_size=rng.uniform(0.05, 0.3), damping=0.5, wet_level=rng.uniform(0.05, 0.25),
-                               dry_level=1.0, width=0.0))
+        chain.append(
+            pb.Reverb(
+                room_size=rng.uniform(0.05, 0.3),
+                damping=0.5,
+                wet_level=rng.uniform(0.05, 0.25),
+                dry_level=1.0,
+                width=0.0,
+            )
+        )
     if rng.random() < MP3_PROBABILITY:
         chain.append(pb.MP3Compressor(vbr_quality=float(rng.uniform(2.0, 9.0))))
     else:
@@ -99,7 +132,7 @@ def augment(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np
 def fit_window(audio: np.ndarray, window_samples: int) -> np.ndarray:
     """The first ``window_samples`` of ``audio``, zero-padded at the end when shorter."""
     out = np.zeros(window_samples, np.float32)
-    out[:min(len(audio), window_samples)] = audio[:window_samples]
+    out[: min(len(audio), window_samples)] = audio[:window_samples]
     return out
 
 
@@ -109,12 +142,20 @@ def _views_of(args: tuple[str, int, int, int, int]) -> np.ndarray:
     audio, _ = load_audio(path, sample_rate)
     rng = np.random.default_rng(seed)
     out = [fit_window(audio, window_samples)]
-    out += [fit_window(augment(audio[:2 * window_samples], sample_rate, rng), window_samples) for _ in range(views)]
+    out += [fit_window(augment(audio[: 2 * window_samples], sample_rate, rng), window_samples) for _ in range(views)]
     return np.stack(out)
 
 
-def precompute_views(clips: list[Clip], frontend: torch.nn.Module, sample_rate: int, window_samples: int,
-                     out_path: Path, *, views: int = VIEWS, workers: int | None = None) -> np.ndarray:
+def precompute_views(
+    clips: list[Clip],
+    frontend: torch.nn.Module,
+    sample_rate: int,
+    window_samples: int,
+    out_path: Path,
+    *,
+    views: int = VIEWS,
+    workers: int | None = None,
+) -> np.ndarray:
     """Features of every clip and its views, cached in ``out_path`` (``.npy``; reused when present
     with the same shape).
 
@@ -149,4 +190,3 @@ def balanced_weights(labels: np.ndarray) -> np.ndarray:
     counts = np.bincount(labels, minlength=len(CATEGORIES)).astype(np.float64)
     w = 1.0 / np.sqrt(np.maximum(counts[labels], 1.0))
     return w / w.sum()
-

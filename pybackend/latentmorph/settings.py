@@ -39,7 +39,9 @@ MODEL_DIR = Variable(
 )
 LIBRARY_DB = Variable("LATENTMORPH_LIBRARY_DB", "Python", "the sample-library database (default: the user data dir)")
 LIBRARY_SOCKET = Variable(
-    "LATENTMORPH_LIBRARY_SOCKET", "Python", "Unix socket of `latentmorph library-server` (default: the user runtime dir)"
+    "LATENTMORPH_LIBRARY_SOCKET",
+    "Python",
+    "Unix socket of `latentmorph library-server` (default: the user runtime dir)",
 )
 CACHE_DIR = Variable("LATENTMORPH_CACHE_DIR", "Python", "where rendered grids are cached (default: the user cache dir)")
 CACHE_MAX_BYTES = Variable(
@@ -56,8 +58,18 @@ SOAK_S = Variable(
 )
 
 #: All of them, in the order of the README's table.
-VARIABLES = (PYTHON, BACKEND_TIMEOUT_S, FACTORY_DIR, MODEL_DIR, LIBRARY_DB, LIBRARY_SOCKET, CACHE_DIR, CACHE_MAX_BYTES,
-             GOLDEN, SOAK_S)
+VARIABLES = (
+    PYTHON,
+    BACKEND_TIMEOUT_S,
+    FACTORY_DIR,
+    MODEL_DIR,
+    LIBRARY_DB,
+    LIBRARY_SOCKET,
+    CACHE_DIR,
+    CACHE_MAX_BYTES,
+    GOLDEN,
+    SOAK_S,
+)
 
 #: Size cap of the grid cache folder, bytes, unless ``$LATENTMORPH_CACHE_MAX_BYTES`` says otherwise.
 DEFAULT_CACHE_MAX_BYTES = 2_000_000_000

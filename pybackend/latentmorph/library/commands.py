@@ -41,8 +41,12 @@ def index(
     roots: list[Path] = typer.Argument(..., metavar="DIR...", help="folders (recursive) or files to index"),
     db: Path | None = DB_OPTION,
     workers: int | None = typer.Option(None, min=1, help="encoding processes (default: all cores)"),
-    ray: str | None = typer.Option(None, "--ray", metavar="ADDRESS",
-                                   help="encode as Ray tasks on this cluster ('auto', 'ray://host:10001', 'local')"),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="ADDRESS",
+        help="encode as Ray tasks on this cluster ('auto', 'ray://host:10001', 'local')",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Index the audio files under DIR...: re-encodes only what changed, drops files that are gone."""
@@ -54,9 +58,12 @@ def index(
     if as_json:
         _print_json({"db": str(db), **report.to_json()})
         return
-    console.print(f"{db}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged "
-                  f"({report.moved} moved), {report.removed} removed, {report.failed} failed; "
-                  f"{report.items} items; {report.seconds:.1f} s", highlight=False)
+    console.print(
+        f"{db}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged "
+        f"({report.moved} moved), {report.removed} removed, {report.failed} failed; "
+        f"{report.items} items; {report.seconds:.1f} s",
+        highlight=False,
+    )
     for path, reason in report.failures[:FAILURES_SHOWN]:
         console.print(f"  [yellow]failed[/] {path}: {reason}", highlight=False, soft_wrap=True)
     if len(report.failures) > FAILURES_SHOWN:
@@ -80,12 +87,22 @@ def similar_command(
     except (LibraryError, ModelError) as error:
         _fail(error)
     if as_json:
-        _print_json({"query": str(query), "start_s": start_s, "end_s": end_s, "k": k, "category": category,
-                     "hits": [hit.to_json() for hit in hits]})
+        _print_json(
+            {
+                "query": str(query),
+                "start_s": start_s,
+                "end_s": end_s,
+                "k": k,
+                "category": category,
+                "hits": [hit.to_json() for hit in hits],
+            }
+        )
         return
     table = Table("#", "distance", "tag", "start_s", "end_s", Column("path", overflow="fold"))  # whole path, wrapped
     for rank, hit in enumerate(hits, 1):
-        table.add_row(str(rank), f"{hit.distance:.4f}", hit.tag or "", f"{hit.start_s:.3f}", f"{hit.end_s:.3f}", hit.path)
+        table.add_row(
+            str(rank), f"{hit.distance:.4f}", hit.tag or "", f"{hit.start_s:.3f}", f"{hit.end_s:.3f}", hit.path
+        )
     Console().print(table)
 
 
@@ -103,8 +120,11 @@ def tags(
     except LibraryError as error:
         _fail(error)
     counts = Counter((it.tag or "-", it.tag_source or "-") for it in items)
-    document: dict = {"db": str(db), "items": len(items),
-                      "counts": [{"tag": t, "source": s, "items": n} for (t, s), n in sorted(counts.items())]}
+    document: dict = {
+        "db": str(db),
+        "items": len(items),
+        "counts": [{"tag": t, "source": s, "items": n} for (t, s), n in sorted(counts.items())],
+    }
     if evaluate:
         try:
             document["classifier"] = _evaluate_path_tags(items).to_json()
@@ -147,8 +167,10 @@ def _evaluate_path_tags(items: list):
 
 
 def _print_tag_report(report: dict, what: str) -> None:
-    console.print(f"classifier on {report['items']} {what}: accuracy {report['accuracy']:.3f}, "
-                  f"macro F1 {report['macro_f1']:.3f}", highlight=False)
+    console.print(
+        f"classifier on {report['items']} {what}: accuracy {report['accuracy']:.3f}, macro F1 {report['macro_f1']:.3f}",
+        highlight=False,
+    )
     table = Table("tag", "F1", "items")
     for tag, f1 in report["f1"].items():
         table.add_row(tag, f"{f1:.3f}", str(report["support"][tag]))
@@ -178,16 +200,26 @@ def library_eval(
         _print_json(result)
         return
     held_out = result["held_out"]
-    table = Table("category", "queries", *(f"{name} P@{k}" for name in EMBEDDINGS),
-                  title=f"held-out sources: {result['queries']['held_out']} queries against {result['database']} "
-                  f"clips no model was tuned on, own recording left out ({result['similarity_model']})")
+    table = Table(
+        "category",
+        "queries",
+        *(f"{name} P@{k}" for name in EMBEDDINGS),
+        title=f"held-out sources: {result['queries']['held_out']} queries against {result['database']} "
+        f"clips no model was tuned on, own recording left out ({result['similarity_model']})",
+    )
     support = result["tags"]["support"]
     for category in held_out["similarity"]["precision_at_k"]:
-        table.add_row(category, str(support.get(category, result["queries"]["held_out"])),
-                      *(f"{held_out[name]['precision_at_k'][category]:.3f}" for name in EMBEDDINGS))
+        table.add_row(
+            category,
+            str(support.get(category, result["queries"]["held_out"])),
+            *(f"{held_out[name]['precision_at_k'][category]:.3f}" for name in EMBEDDINGS),
+        )
     table.add_row("mAP", "", *(f"{held_out[name]['map']['all']:.3f}" for name in EMBEDDINGS))
-    table.add_row(f"validation P@{k}", str(result["queries"]["valid"]),
-                  *(f"{result['valid'][name]['precision_at_k']['all']:.3f}" for name in EMBEDDINGS))
+    table.add_row(
+        f"validation P@{k}",
+        str(result["queries"]["valid"]),
+        *(f"{result['valid'][name]['precision_at_k']['all']:.3f}" for name in EMBEDDINGS),
+    )
     Console().print(table)
     _print_tag_report(result["tags"], "held-out clips")
     console.print(f"wrote {out / 'eval.json'} and {out / 'confusion.png'}", highlight=False)

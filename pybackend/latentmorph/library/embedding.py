@@ -56,8 +56,9 @@ def onset_segments(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]
         return []
     envelope = librosa.onset.onset_strength(y=audio, sr=sample_rate, hop_length=ONSET_HOP)
     wait = max(1, int(round(SEGMENT_MIN_S * sample_rate / ONSET_HOP)))
-    onsets = librosa.onset.onset_detect(onset_envelope=envelope, sr=sample_rate, hop_length=ONSET_HOP,
-                                        backtrack=True, wait=wait, units="frames")
+    onsets = librosa.onset.onset_detect(
+        onset_envelope=envelope, sr=sample_rate, hop_length=ONSET_HOP, backtrack=True, wait=wait, units="frames"
+    )
     frames = -(-len(audio) // ONSET_HOP)
     onsets = np.unique(onsets[onsets < frames])
     if len(onsets) < 2:

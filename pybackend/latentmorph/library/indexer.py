@@ -69,12 +69,21 @@ class IndexReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-                "removed": self.removed, "failed": self.failed, "moved": self.moved, "items": self.items,
-                "seconds": self.seconds, "failures": [{"path": p, "reason": r} for p, r in self.failures]}
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": self.failed,
+            "moved": self.moved,
+            "items": self.items,
+            "seconds": self.seconds,
+            "failures": [{"path": p, "reason": r} for p, r in self.failures],
+        }
 
 
 # ---- encoding one file (runs in workers) ------------------------------------------------------
+
 
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
@@ -118,8 +127,15 @@ def encode_file(path: str, model: SimilarityModel) -> FileResult:
         return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, None, str(error), ())
     except Exception as error:  # a decoder or encoder failure belongs to this file, not to the run
         return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, None, f"{type(error).__name__}: {error}", ())
-    return FileResult(path, stat.st_size, stat.st_mtime_ns, digest, len(audio) / model.sample_rate, None,
-                      tuple(path_tagged(path, segments)))
+    return FileResult(
+        path,
+        stat.st_size,
+        stat.st_mtime_ns,
+        digest,
+        len(audio) / model.sample_rate,
+        None,
+        tuple(path_tagged(path, segments)),
+    )
 
 
 _worker_model: SimilarityModel | None = None
@@ -146,6 +162,7 @@ def _encode_chunk(paths: list[str]) -> list[FileResult]:
 
 # ---- executors: each yields one FileResult per path, in completion order ----------------------
 
+
 def _run_in_process(paths: list[str], model: SimilarityModel) -> Iterator[FileResult]:
     for path in paths:
         yield encode_file(path, model)
@@ -153,8 +170,9 @@ def _run_in_process(paths: list[str], model: SimilarityModel) -> Iterator[FileRe
 
 def _crashed(path: str, cause: str = "its worker process died") -> FileResult:
     stat = os.stat(path) if os.path.exists(path) else None
-    return FileResult(path, stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0, "", None,
-                      f"encoding crashed: {cause}", ())
+    return FileResult(
+        path, stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0, "", None, f"encoding crashed: {cause}", ()
+    )
 
 
 def _run_pool(paths: list[str], workers: int) -> Generator[FileResult, None, None]:
@@ -204,12 +222,18 @@ def _run_ray(paths: list[str], address: str) -> Iterator[FileResult]:
         import ray
     except ImportError as error:
         raise LibraryError("--ray needs Ray: pip install 'latentmorph[cluster]'") from error
-    ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
-             log_to_driver=False, include_dashboard=False)
+    ray.init(
+        address=None if address == "local" else address,
+        ignore_reinit_error=True,
+        log_to_driver=False,
+        include_dashboard=False,
+    )
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus)(_encode_chunk)
-    refs = {task.remote(paths[i:i + RAY_CHUNK_FILES]): paths[i:i + RAY_CHUNK_FILES]
-            for i in range(0, len(paths), RAY_CHUNK_FILES)}
+    refs = {
+        task.remote(paths[i : i + RAY_CHUNK_FILES]): paths[i : i + RAY_CHUNK_FILES]
+        for i in range(0, len(paths), RAY_CHUNK_FILES)
+    }
     while refs:
         done, _ = ray.wait(list(refs), num_returns=1)
         chunk = refs.pop(done[0])
@@ -221,6 +245,7 @@ def _run_ray(paths: list[str], address: str) -> Iterator[FileResult]:
 
 
 # ---- the incremental run ---------------------------------------------------------------------
+
 
 def scan(roots: Iterable[Path]) -> dict[str, tuple[int, int]]:
     """Audio files under ``roots`` (recursive; a root may be a file): ``{absolute path: (size_bytes,
@@ -261,13 +286,29 @@ class _FilesPerSecond(ProgressColumn):
 
 
 def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _FilesPerSecond(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=not enabled, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _FilesPerSecond(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
 
 
-def index_paths(roots: list[Path], db_path: Path, *, model: SimilarityModel | None = None, workers: int | None = None,
-                ray_address: str | None = None, progress: bool = True) -> IndexReport:
+def index_paths(
+    roots: list[Path],
+    db_path: Path,
+    *,
+    model: SimilarityModel | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> IndexReport:
     """Bring the index of the audio files under ``roots`` up to date.
 
     Args:
@@ -308,8 +349,13 @@ def index_paths(roots: list[Path], db_path: Path, *, model: SimilarityModel | No
     return report
 
 
-def _plan(found: dict[str, tuple[int, int]], records: dict[str, FileRecord], roots: list[str], library: Library,
-          report: IndexReport) -> tuple[list[str], list[tuple[str, int, int]]]:
+def _plan(
+    found: dict[str, tuple[int, int]],
+    records: dict[str, FileRecord],
+    roots: list[str],
+    library: Library,
+    report: IndexReport,
+) -> tuple[list[str], list[tuple[str, int, int]]]:
     """Sort files into unchanged / touched (same bytes) / moved / to encode, and remove the records
     of files that left the roots. Returns ``(paths to encode, touched (path, size, mtime))``."""
     to_encode, touched = [], []
@@ -337,9 +383,17 @@ def _plan(found: dict[str, tuple[int, int]], records: dict[str, FileRecord], roo
     return to_encode, touched
 
 
-def _encode_all(paths: list[str], records: dict[str, FileRecord], library: Library, model: SimilarityModel | None,
-                space: str, workers: int | None, ray_address: str | None, progress: bool,
-                report: IndexReport) -> None:
+def _encode_all(
+    paths: list[str],
+    records: dict[str, FileRecord],
+    library: Library,
+    model: SimilarityModel | None,
+    space: str,
+    workers: int | None,
+    ray_address: str | None,
+    progress: bool,
+    report: IndexReport,
+) -> None:
     workers = workers or os.cpu_count() or 1
     if ray_address:
         results = _run_ray(paths, ray_address)

@@ -139,8 +139,10 @@ def write_map_html(path: Path, items: list[Item], xy: np.ndarray, *, title: str)
     tag_index = {tag: i for i, tag in enumerate(tags)}
     counts = Counter(item.tag for item in items)
     data = {
-        "tags": [{"name": UNTAGGED_NAME if tag is None else tag, "colour": colours[tag], "count": counts[tag]}
-                 for tag in tags],
+        "tags": [
+            {"name": UNTAGGED_NAME if tag is None else tag, "colour": colours[tag], "count": counts[tag]}
+            for tag in tags
+        ],
         "points": {
             "x": [round(float(v), 5) for v in xy[:, 0]],
             "y": [round(float(v), 5) for v in xy[:, 1]],
@@ -166,22 +168,34 @@ def write_map_png(path: Path, items: list[Item], xy: np.ndarray, *, title: str) 
     fig, ax = plt.subplots(figsize=(10, 8))
     for i, (tag, colour) in enumerate(colours.items()):
         mask = tags == i
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=point_size, c=colour, linewidths=0,
-                   label=f"{UNTAGGED_NAME if tag is None else tag} ({int(mask.sum())})")
+        ax.scatter(
+            xy[mask, 0],
+            xy[mask, 1],
+            s=point_size,
+            c=colour,
+            linewidths=0,
+            label=f"{UNTAGGED_NAME if tag is None else tag} ({int(mask.sum())})",
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_aspect("equal")
     ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=2.0 if point_size < 10 else 1.0,
-              frameon=False)
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        markerscale=2.0 if point_size < 10 else 1.0,
+        frameon=False,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
 
 
-def build_map(db_path: Path, html_path: Path, *, png_path: Path | None = None, category: str | None = None,
-              seed: int = 0) -> MapReport:
+def build_map(
+    db_path: Path, html_path: Path, *, png_path: Path | None = None, category: str | None = None, seed: int = 0
+) -> MapReport:
     """Lay out the library (or one category of it) and write the HTML map and, optionally, the PNG.
 
     Args:
@@ -208,6 +222,10 @@ def build_map(db_path: Path, html_path: Path, *, png_path: Path | None = None, c
     if png_path is not None:
         png_path.parent.mkdir(parents=True, exist_ok=True)
         write_map_png(png_path, items, xy, title=title)
-    return MapReport(html_path=str(html_path), png_path=None if png_path is None else str(png_path),
-                     num_points=len(items), num_tags=len(tag_colours(items)),
-                     seconds=round(time.perf_counter() - started, 3))
+    return MapReport(
+        html_path=str(html_path),
+        png_path=None if png_path is None else str(png_path),
+        num_points=len(items),
+        num_tags=len(tag_colours(items)),
+        seconds=round(time.perf_counter() - started, 3),
+    )

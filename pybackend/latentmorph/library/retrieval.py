@@ -58,7 +58,7 @@ def is_held_out(source: str, recording_key: str) -> bool:
     if source == "hydrogen":  # hydrogen:<kit>:<instrument>
         return recording_key.split(":")[1] in HELD_OUT_KITS
     prefix = "fluidr3:prog"
-    return recording_key.startswith(prefix) and int(recording_key[len(prefix):]) in HELD_OUT_PROGRAMS
+    return recording_key.startswith(prefix) and int(recording_key[len(prefix) :]) in HELD_OUT_PROGRAMS
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,13 @@ def read_manifest(data_dir: Path) -> list[Clip]:
             try:
                 row = json.loads(line)
                 held_out = is_held_out(row["source"], row["recording_key"])
-                clip = Clip(os.path.abspath(Path(data_dir) / row["path"]), "test" if held_out else row["split"],
-                            row["category"], row["recording_key"], row["source"])
+                clip = Clip(
+                    os.path.abspath(Path(data_dir) / row["path"]),
+                    "test" if held_out else row["split"],
+                    row["category"],
+                    row["recording_key"],
+                    row["source"],
+                )
             except (json.JSONDecodeError, KeyError, IndexError, ValueError) as error:
                 raise LibraryError(f"{manifest}:{number}: not a manifest row ({error})") from error
             if os.path.isfile(clip.path):
@@ -97,8 +102,9 @@ def read_manifest(data_dir: Path) -> list[Clip]:
     return clips
 
 
-def rank_metrics(embeddings: np.ndarray, categories: list[str], groups: list[str], queries: np.ndarray,
-                 k: int = 10) -> dict:
+def rank_metrics(
+    embeddings: np.ndarray, categories: list[str], groups: list[str], queries: np.ndarray, k: int = 10
+) -> dict:
     """precision@k, average precision and the neighbours' categories of ``queries`` against all rows
     by cosine similarity, leaving out rows of the query's own group.
 
@@ -132,8 +138,11 @@ def rank_metrics(embeddings: np.ndarray, categories: list[str], groups: list[str
         for c in row:
             confusion[index[query_cat], index[c]] += 1
     confusion /= np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    out: dict = {"precision_at_k": {"all": float(precision.mean())}, "map": {"all": float(average_precision.mean())},
-                 "confusion": {"labels": labels, "matrix": confusion.round(4).tolist()}}
+    out: dict = {
+        "precision_at_k": {"all": float(precision.mean())},
+        "map": {"all": float(average_precision.mean())},
+        "confusion": {"labels": labels, "matrix": confusion.round(4).tolist()},
+    }
     for category in sorted(set(cats[queries])):
         mine = cats[queries] == category
         out["precision_at_k"][category] = float(precision[mine].mean())
@@ -186,8 +195,15 @@ def evaluate(data_dir: Path, *, k: int = 10, workers: int | None = None, progres
     if not any(c.split == "test" for c in clips) or not any(c.split == "valid" for c in clips):
         raise LibraryError(f"the manifest in '{data_dir}' has no held-out or no validation clips")
     with ProcessPoolExecutor(workers or os.cpu_count(), initializer=_init_worker) as pool:
-        described = list(track(pool.map(describe_clip, [c.path for c in clips], chunksize=16), total=len(clips),
-                               description="embedding clips", disable=not progress, transient=True))
+        described = list(
+            track(
+                pool.map(describe_clip, [c.path for c in clips], chunksize=16),
+                total=len(clips),
+                description="embedding clips",
+                disable=not progress,
+                transient=True,
+            )
+        )
     similarity, probabilities, vae, mfcc = (np.stack(column) for column in zip(*described))
     mfcc = (mfcc - mfcc.mean(axis=0)) / np.maximum(mfcc.std(axis=0), 1e-12)
     categories = [c.category for c in clips]
@@ -197,8 +213,10 @@ def evaluate(data_dir: Path, *, k: int = 10, workers: int | None = None, progres
     for name, split in (("held_out", "test"), ("valid", "valid")):
         queries = np.array([i for i, c in enumerate(clips) if c.split == split])
         out["queries"][name] = int(len(queries))
-        out[name] = {embedding: rank_metrics(x, categories, groups, queries, k)
-                     for embedding, x in (("similarity", similarity), ("vae", vae), ("mfcc", mfcc))}
+        out[name] = {
+            embedding: rank_metrics(x, categories, groups, queries, k)
+            for embedding, x in (("similarity", similarity), ("vae", vae), ("mfcc", mfcc))
+        }
     held_out = [i for i, c in enumerate(clips) if c.split == "test"]
     predicted = [model.categories[j] for j in probabilities[held_out].argmax(axis=1)]
     out["tags"] = evaluate_tags([categories[i] for i in held_out], predicted).to_json()

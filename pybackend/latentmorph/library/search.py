@@ -50,8 +50,14 @@ class Hit:
     segment: bool = False
 
     def to_json(self) -> dict:
-        return {"path": self.path, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4),
-                "distance": round(self.distance, 6), "tag": self.tag, "segment": self.segment}
+        return {
+            "path": self.path,
+            "start_s": round(self.start_s, 4),
+            "end_s": round(self.end_s, 4),
+            "distance": round(self.distance, 6),
+            "tag": self.tag,
+            "segment": self.segment,
+        }
 
 
 #: Indexes loaded in this process: cache file → (content_version, AnnIndex).
@@ -108,8 +114,13 @@ class AnnIndex:
         item_ids, matrix = library.embedding_matrix()
         built = cls.build(item_ids, matrix)
         buffer = io.BytesIO()
-        np.savez(buffer, content_version=version, item_ids=item_ids, matrix=built.matrix,
-                 index=faiss.serialize_index(built.index))
+        np.savez(
+            buffer,
+            content_version=version,
+            item_ids=item_ids,
+            matrix=built.matrix,
+            index=faiss.serialize_index(built.index),
+        )
         partial = cache.with_name(cache.name + f".{os.getpid()}.tmp")
         partial.write_bytes(buffer.getvalue())
         os.replace(partial, cache)  # atomic: a concurrent reader sees the old or the new file
@@ -155,8 +166,9 @@ class AnnIndex:
         return hits
 
 
-def embed_query(model: SimilarityModel, query_path: Path, start_s: float | None = None,
-                end_s: float | None = None) -> np.ndarray:
+def embed_query(
+    model: SimilarityModel, query_path: Path, start_s: float | None = None, end_s: float | None = None
+) -> np.ndarray:
     """The file-level embedding (float32 ``[D]``) of ``query_path``, or of its span ``[start_s, end_s)``.
 
     Raises:
@@ -173,16 +185,26 @@ def embed_query(model: SimilarityModel, query_path: Path, start_s: float | None 
     first = int(round((start_s or 0.0) * rate))
     stop = len(audio) if end_s is None else min(len(audio), int(round(end_s * rate)))
     if first >= stop:
-        raise LibraryError(f"the span {start_s or 0} s – {end_s if end_s is not None else 'end'} is outside "
-                           f"'{query_path}' ({len(audio) / rate:.3f} s long)")
+        raise LibraryError(
+            f"the span {start_s or 0} s – {end_s if end_s is not None else 'end'} is outside "
+            f"'{query_path}' ({len(audio) / rate:.3f} s long)"
+        )
     try:
         return embed_audio(model, audio[first:stop], segments=False)[0].embedding
     except SilentAudioError as error:
         raise QueryError(f"the query '{query_path}' is {error}") from error
 
 
-def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, end_s: float | None = None,
-            k: int = 10, category: str | None = None, model: SimilarityModel | None = None) -> list[Hit]:
+def similar(
+    db_path: Path,
+    query_path: Path,
+    *,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    k: int = 10,
+    category: str | None = None,
+    model: SimilarityModel | None = None,
+) -> list[Hit]:
     """The ``k`` library items nearest to a query sound, nearest first.
 
     Items of the query file itself (when it is in the library) are left out.
@@ -207,8 +229,10 @@ def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, en
         if library.item_count() == 0:
             raise LibraryError(f"the library '{db_path}' is empty: run `latentmorph index DIR` first")
         if library.meta("embedding_id") != embedding_id(model):
-            raise LibraryError(f"the library holds embeddings {library.meta('embedding_id')}, this query makes "
-                               f"{embedding_id(model)}: re-index with `latentmorph index`")
+            raise LibraryError(
+                f"the library holds embeddings {library.meta('embedding_id')}, this query makes "
+                f"{embedding_id(model)}: re-index with `latentmorph index`"
+            )
         query = embed_query(model, query_path, start_s, end_s)
         ann = AnnIndex.for_library(library)
         allowed = library.item_ids_with_tag(category) if category is not None else None
@@ -221,5 +245,6 @@ def similar(db_path: Path, query_path: Path, *, start_s: float | None = None, en
     def is_segment(item: Item) -> bool:  # the whole-file item spans 0 … the file's duration
         return item.start_s > 0.0 or item.end_s < durations.get(item.path, item.end_s) - SPAN_TOLERANCE_S
 
-    return [Hit(items[i].path, items[i].start_s, items[i].end_s, d, items[i].tag, is_segment(items[i]))
-            for i, d in found]
+    return [
+        Hit(items[i].path, items[i].start_s, items[i].end_s, d, items[i].tag, is_segment(items[i])) for i, d in found
+    ]

@@ -26,8 +26,17 @@ from ..model import ModelError, default_model_dir, stft
 
 FILE_NAME = "similarity.onnx"
 #: Metadata keys the runtime needs; ``contract_version`` must be in ``READABLE_CONTRACTS``.
-REQUIRED_KEYS = ("contract_version", "role", "model_id", "sample_rate", "n_fft", "hop_length", "frames",
-                 "embedding_dim", "categories")
+REQUIRED_KEYS = (
+    "contract_version",
+    "role",
+    "model_id",
+    "sample_rate",
+    "n_fft",
+    "hop_length",
+    "frames",
+    "embedding_dim",
+    "categories",
+)
 READABLE_CONTRACTS = ("1",)
 #: A long sound is described by at most this many windows from its start (64 · 1.49 s = 95 s).
 MAX_WINDOWS = 64
@@ -77,10 +86,14 @@ class SimilarityModel:
         meta = session.get_modelmeta().custom_metadata_map
         missing = [k for k in REQUIRED_KEYS if k not in meta]
         if missing or meta.get("role") != "similarity":
-            raise ModelError(f"{path}: not a similarity model (metadata lacks {missing} or role is {meta.get('role')!r})")
+            raise ModelError(
+                f"{path}: not a similarity model (metadata lacks {missing} or role is {meta.get('role')!r})"
+            )
         if meta["contract_version"] not in READABLE_CONTRACTS:
-            raise ModelError(f"{path}: contract version {meta['contract_version']}, this runtime reads "
-                             f"{', '.join(READABLE_CONTRACTS)}")
+            raise ModelError(
+                f"{path}: contract version {meta['contract_version']}, this runtime reads "
+                f"{', '.join(READABLE_CONTRACTS)}"
+            )
         return cls(session, meta)
 
     def windows(self, audio: np.ndarray) -> np.ndarray:

@@ -161,8 +161,10 @@ class Library:
             raise LibraryError(f"'{path}' is not a library database: {error}") from error
         if version > SCHEMA_VERSION:
             db.close()
-            raise LibraryError(f"'{path}' has library schema version {version}; this LatentMorph reads "
-                               f"version {SCHEMA_VERSION} (written by a newer LatentMorph?)")
+            raise LibraryError(
+                f"'{path}' has library schema version {version}; this LatentMorph reads "
+                f"version {SCHEMA_VERSION} (written by a newer LatentMorph?)"
+            )
         if version == 0 and not create:
             db.close()
             raise LibraryError(f"'{path}' is not a library database (no schema)")
@@ -192,8 +194,10 @@ class Library:
         return row[0] if row else None
 
     def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) "
-                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     @property
     def content_version(self) -> str:
@@ -231,32 +235,46 @@ class Library:
                     "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET size_bytes = excluded.size_bytes, "
                     "mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, duration_s = excluded.duration_s, "
                     "error = excluded.error RETURNING id",
-                    (r.path, r.size_bytes, r.mtime_ns, r.sha256, r.duration_s, r.error)).fetchone()[0]
+                    (r.path, r.size_bytes, r.mtime_ns, r.sha256, r.duration_s, r.error),
+                ).fetchone()[0]
                 self._db.execute("DELETE FROM items WHERE file_id = ?", (file_id,))
                 for segment in r.segments:
                     if dim is None:
                         dim = str(segment.embedding.shape[0])
                         self._set_meta("embedding_dim", dim)
                     if segment.embedding.shape != (int(dim),):
-                        raise LibraryError(f"embedding of '{r.path}' has shape {segment.embedding.shape}, "
-                                           f"the library stores [{dim}]")
+                        raise LibraryError(
+                            f"embedding of '{r.path}' has shape {segment.embedding.shape}, the library stores [{dim}]"
+                        )
                     self._db.execute(
                         "INSERT INTO items(file_id, start_s, end_s, tag, tag_source, embedding, tag_confidence) "
                         "VALUES(?, ?, ?, ?, ?, ?, ?)",
-                        (file_id, segment.start_s, segment.end_s, segment.tag, segment.tag_source,
-                         _blob(segment.embedding), segment.tag_confidence))
+                        (
+                            file_id,
+                            segment.start_s,
+                            segment.end_s,
+                            segment.tag,
+                            segment.tag_source,
+                            _blob(segment.embedding),
+                            segment.tag_confidence,
+                        ),
+                    )
 
     def update_stats(self, stats: Iterable[tuple[str, int, int]]) -> None:
         """Record new ``(path, size_bytes, mtime_ns)`` of files whose content did not change."""
         with self._transaction():
-            self._db.executemany("UPDATE files SET size_bytes = ?, mtime_ns = ? WHERE path = ?",
-                                 [(size, mtime, path) for path, size, mtime in stats])
+            self._db.executemany(
+                "UPDATE files SET size_bytes = ?, mtime_ns = ? WHERE path = ?",
+                [(size, mtime, path) for path, size, mtime in stats],
+            )
 
     def move_file(self, old_path: str, new_path: str, size_bytes: int, mtime_ns: int) -> None:
         """Rename a file's record (same content at a new path): its items stay."""
         with self._transaction():
-            self._db.execute("UPDATE files SET path = ?, size_bytes = ?, mtime_ns = ? WHERE path = ?",
-                             (new_path, size_bytes, mtime_ns, old_path))
+            self._db.execute(
+                "UPDATE files SET path = ?, size_bytes = ?, mtime_ns = ? WHERE path = ?",
+                (new_path, size_bytes, mtime_ns, old_path),
+            )
 
     def remove_paths(self, paths: Iterable[str]) -> None:
         """Delete files (and their items) by path."""
@@ -270,8 +288,10 @@ class Library:
             self._db.execute("DELETE FROM meta WHERE key = 'embedding_dim'")
 
     # ---- items ------------------------------------------------------------------------------
-    _ITEM_SELECT = ("SELECT items.id, files.path, items.start_s, items.end_s, items.tag, items.tag_source, "
-                    "items.embedding, items.tag_confidence FROM items JOIN files ON files.id = items.file_id")
+    _ITEM_SELECT = (
+        "SELECT items.id, files.path, items.start_s, items.end_s, items.tag, items.tag_source, "
+        "items.embedding, items.tag_confidence FROM items JOIN files ON files.id = items.file_id"
+    )
 
     def items(self, category: str | None = None) -> list[Item]:
         """Every item (files and segments) in id order, or only those tagged ``category``."""
@@ -296,8 +316,9 @@ class Library:
         if not paths:
             return {}
         marks = ",".join("?" * len(paths))
-        rows = self._db.execute(f"SELECT path, duration_s FROM files WHERE duration_s IS NOT NULL AND path IN ({marks})",
-                                paths)
+        rows = self._db.execute(
+            f"SELECT path, duration_s FROM files WHERE duration_s IS NOT NULL AND path IN ({marks})", paths
+        )
         return {path: float(duration) for path, duration in rows}
 
     def item_count(self) -> int:
@@ -318,8 +339,9 @@ class Library:
 
     def item_ids_of_path(self, path: str) -> list[int]:
         """Ids of the items of the file at ``path`` (empty when it is not indexed)."""
-        rows = self._db.execute("SELECT items.id FROM items JOIN files ON files.id = items.file_id "
-                                "WHERE files.path = ?", (path,))
+        rows = self._db.execute(
+            "SELECT items.id FROM items JOIN files ON files.id = items.file_id WHERE files.path = ?", (path,)
+        )
         return [r[0] for r in rows]
 
 
@@ -337,6 +359,8 @@ class _Transaction:
         if exc_type is not None:
             db.execute("ROLLBACK")
             return
-        db.execute("INSERT INTO meta(key, value) VALUES('content_version', '1') ON CONFLICT(key) "
-                   "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+        db.execute(
+            "INSERT INTO meta(key, value) VALUES('content_version', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
         db.execute("COMMIT")

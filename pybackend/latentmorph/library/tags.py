@@ -30,13 +30,57 @@ TAGS = ("kick", "snare", "hat", "cymbal", "tom", "perc", "bass", "synth", "pad",
 SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("kick", "kicks", "bd", "bassdrum", "kickdrum", "kik"), "kick"),
     **dict.fromkeys(("snare", "snares", "sd", "sn", "snr", "rimshot", "sidestick"), "snare"),
-    **dict.fromkeys(("hat", "hats", "hh", "hihat", "hihats", "chh", "ohh", "hhc", "hho", "hhclosed", "hhopen",
-                     "openhat", "closedhat"), "hat"),
+    **dict.fromkeys(
+        (
+            "hat",
+            "hats",
+            "hh",
+            "hihat",
+            "hihats",
+            "chh",
+            "ohh",
+            "hhc",
+            "hho",
+            "hhclosed",
+            "hhopen",
+            "openhat",
+            "closedhat",
+        ),
+        "hat",
+    ),
     **dict.fromkeys(("cymbal", "cymbals", "cym", "crash", "ride", "rd", "china", "splash"), "cymbal"),
     **dict.fromkeys(("tom", "toms", "floortom", "tomtom"), "tom"),
-    **dict.fromkeys(("perc", "percussion", "clap", "claps", "handclap", "shaker", "conga", "congas", "bongo",
-                     "bongos", "cowbell", "tambourine", "tamb", "clave", "claves", "woodblock", "guiro", "cabasa",
-                     "maracas", "triangle", "timbale", "timbales", "agogo", "rim", "snap", "block"), "perc"),
+    **dict.fromkeys(
+        (
+            "perc",
+            "percussion",
+            "clap",
+            "claps",
+            "handclap",
+            "shaker",
+            "conga",
+            "congas",
+            "bongo",
+            "bongos",
+            "cowbell",
+            "tambourine",
+            "tamb",
+            "clave",
+            "claves",
+            "woodblock",
+            "guiro",
+            "cabasa",
+            "maracas",
+            "triangle",
+            "timbale",
+            "timbales",
+            "agogo",
+            "rim",
+            "snap",
+            "block",
+        ),
+        "perc",
+    ),
     **dict.fromkeys(("bass", "basses", "sub", "subbass", "bassline"), "bass"),
     **dict.fromkeys(("synth", "synths", "lead", "leads", "arp", "pluck", "saw", "square"), "synth"),
     **dict.fromkeys(("pad", "pads", "atmo", "atmosphere", "drone"), "pad"),
@@ -44,8 +88,15 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("fx", "sfx", "effect", "effects", "noise", "riser", "sweep", "impact", "whoosh"), "fx"),
     **dict.fromkeys(("loop", "loops", "breakbeat", "breakbeats", "groove", "grooves"), "loop"),
 }
-_BIGRAMS = {("bass", "drum"): "kick", ("kick", "drum"): "kick", ("hi", "hat"): "hat", ("snare", "drum"): "snare",
-            ("open", "hat"): "hat", ("closed", "hat"): "hat", ("sound", "effects"): "fx"}
+_BIGRAMS = {
+    ("bass", "drum"): "kick",
+    ("kick", "drum"): "kick",
+    ("hi", "hat"): "hat",
+    ("snare", "drum"): "snare",
+    ("open", "hat"): "hat",
+    ("closed", "hat"): "hat",
+    ("sound", "effects"): "fx",
+}
 
 #: The file name and this many enclosing folders are read.
 PATH_LEVELS = 3
@@ -104,8 +155,13 @@ class TagReport:
     items: int
 
     def to_json(self) -> dict:
-        return {"accuracy": self.accuracy, "items": self.items, "macro_f1": self.macro_f1,
-                "f1": self.f1, "support": self.support}
+        return {
+            "accuracy": self.accuracy,
+            "items": self.items,
+            "macro_f1": self.macro_f1,
+            "f1": self.f1,
+            "support": self.support,
+        }
 
     @property
     def macro_f1(self) -> float:

@@ -50,8 +50,9 @@ def pool_latents(z: np.ndarray, level_db: np.ndarray) -> np.ndarray:
     if z.ndim != 2 or z.shape[0] == 0 or level_db.shape != (z.shape[0],):
         raise ValueError(f"need z [frames > 0, D] and level_db [frames], got {z.shape} and {level_db.shape}")
     active = z[level_db >= level_db.max() - ACTIVE_RANGE_DB]
-    vector = np.concatenate([active.mean(axis=0), active.std(axis=0),
-                             active[:ATTACK_FRAMES].mean(axis=0)]).astype(np.float32)
+    vector = np.concatenate([active.mean(axis=0), active.std(axis=0), active[:ATTACK_FRAMES].mean(axis=0)]).astype(
+        np.float32
+    )
     return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
