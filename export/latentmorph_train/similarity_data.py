@@ -34,28 +34,8 @@ import torch
 from latentmorph.audio import load_audio
 from latentmorph.library.retrieval import is_held_out
 
-#: The taxonomy (order = class index of the classifier head).
-CATEGORIES = (
-    "kick",
-    "snare",
-    "hat",
-    "cymbal",
-    "tom",
-    "perc",
-    "bass",
-    "keys",
-    "guitar",
-    "strings",
-    "brass",
-    "reed",
-    "pipe",
-    "synth",
-    "pad",
-    "bell",
-    "fx",
-    "vocal",
-    "other",
-)
+from .data_prep.categories import CATEGORIES  # the taxonomy; its order is the classifier head's class index
+
 #: Augmented views per clip (besides the clip itself).
 VIEWS = 3
 #: Ranges of the augmentations (uniform).
@@ -76,7 +56,6 @@ class Clip:
     label: int
     recording_key: str
     split: str
-    source: str
 
 
 def read_clips(data_dir: Path) -> list[Clip]:
@@ -92,7 +71,6 @@ def read_clips(data_dir: Path) -> list[Clip]:
                     CATEGORIES.index(row["category"]),
                     row["recording_key"],
                     split,
-                    row["source"],
                 )
             )
     return clips
