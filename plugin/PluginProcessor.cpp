@@ -12,6 +12,18 @@ LatentMorphProcessor::LatentMorphProcessor()
       slotLoader_ (engine_)
 {
     setLatencySamples (0);
+
+    // A dropped file's detected root note becomes its slot's root-note and fine-tune parameters (the
+    // worker thread calls this; hosts take parameter changes from any thread).
+    slotLoader_.setRootNoteListener ([this] (int slot, int midiNote, float fineTuneCents)
+                                     {
+        const auto set = [this] (ParameterIndex index, float value)
+        {
+            auto* parameter = parameterState_.getParameter (parameterSpec (index).id);
+            parameter->setValueNotifyingHost (parameter->convertTo0to1 (value));
+        };
+        set (slot == 0 ? ParameterIndex::rootNote : ParameterIndex::rootNoteB, static_cast<float> (midiNote));
+        set (slot == 0 ? ParameterIndex::fineTuneACents : ParameterIndex::fineTuneBCents, fineTuneCents); });
 }
 
 LatentMorphProcessor::~LatentMorphProcessor() = default;
@@ -42,6 +54,14 @@ void LatentMorphProcessor::updateEngineParameters() noexcept
     engine_.setReleaseMs (parameterValues_.get (ParameterIndex::releaseMs));
     engine_.setRootNote (juce::roundToInt (parameterValues_.get (ParameterIndex::rootNote)));
     engine_.setPolyphony (juce::roundToInt (parameterValues_.get (ParameterIndex::polyphony)));
+    engine_.setBendRange (parameterValues_.get (ParameterIndex::bendRangeSemitones));
+    engine_.setModWheelMorph (parameterValues_.get (ParameterIndex::modWheelMorph));
+    engine_.setVelocityCurve (parameterValues_.get (ParameterIndex::velocityCurve));
+    engine_.setVelocityMorph (parameterValues_.get (ParameterIndex::velocityMorph));
+    engine_.setRootNoteB (juce::roundToInt (parameterValues_.get (ParameterIndex::rootNoteB)));
+    engine_.setFineTune (0, parameterValues_.get (ParameterIndex::fineTuneACents));
+    engine_.setFineTune (1, parameterValues_.get (ParameterIndex::fineTuneBCents));
+    engine_.setStartMs (parameterValues_.get (ParameterIndex::startMs));
 }
 
 void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midiMessages)
@@ -71,7 +91,7 @@ void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce:
         const auto offset = juce::jlimit (position, numSamples, metadata.samplePosition);
         engine_.render (out + position, offset - position);
         position = offset;
-        engine_.handleMidiMessage (metadata.data, metadata.numBytes); // notes, sustain pedal, all notes off
+        engine_.handleMidiMessage (metadata.data, metadata.numBytes); // notes, bend, controllers
     }
 
     engine_.render (out + position, numSamples - position);

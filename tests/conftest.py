@@ -64,3 +64,13 @@ def render(plugin, notes: list[tuple[int, float, float]], duration_s: float, buf
 def status_of(plugin) -> dict[str, str]:
     """``state`` and ``message`` of the plugin's Status."""
     return plugin_state(plugin).status
+
+
+def peak_hz(audio: np.ndarray) -> float:
+    """Frequency of the strongest spectral peak of `audio` at 44.1 kHz (Hann window, zero-padded 8x,
+    parabolic interpolation on the log magnitude: well under 0.1 cent for a 1 s tone at 440 Hz)."""
+    size = 8 * len(audio)
+    spectrum = np.log(np.abs(np.fft.rfft(audio * np.hanning(len(audio)), size)) + 1e-12)
+    k = int(np.argmax(spectrum))
+    a, b, c = spectrum[k - 1 : k + 2]
+    return float((k + 0.5 * (a - c) / (a - 2 * b + c)) * SAMPLE_RATE / size)

@@ -149,3 +149,18 @@ def test_server_reports_a_missing_model(tmp_path):
     finally:
         server.proc.kill()
         server.proc.wait()
+
+
+def test_server_detects_a_root_note_and_falls_back_to_c4_for_a_drum(backend, tmp_path):
+    """``root_note`` (docs/protocol.md): the bass C4 is MIDI 60 within a few cents; the kick has no
+    steady pitch, so 60 and a message that says so; a missing file is an audio_load_error."""
+    bass = backend.request("root_note", path=str(SAMPLES_DIR / "bass_c4.wav"))
+    assert bass["ok"] and bass["root_note"] == 60 and bass["pitched"], bass
+    assert abs(bass["fine_tune_cents"]) < 30 and 250 < bass["f0_hz"] < 275 and "C4" in bass["message"], bass
+    kick = backend.request("root_note", path=str(SAMPLES_DIR / "kick.wav"))
+    assert kick["ok"] and kick["root_note"] == 60 and not kick["pitched"] and kick["fine_tune_cents"] == 0, kick
+    assert "root note C4" in kick["message"], kick
+    missing = str(tmp_path / "nope.wav")
+    reply = backend.request("root_note", path=missing)
+    assert reply["error"]["code"] == "audio_load_error" and missing in reply["error"]["message"]
+    assert backend.request("root_note")["error"]["code"] == "bad_request"

@@ -178,6 +178,20 @@ def test_api_render_grid_refuses_an_answer_without_the_grid_or_a_hash_per_source
     assert not three_sources["ok"] and "source_sha256" in three_sources["message"], three_sources
 
 
+def test_api_root_note_sends_the_path_and_maps_the_answer_or_refuses_a_bad_one(tmp_path):
+    answer = {"root_note": 62, "fine_tune_cents": -12.5, "f0_hz": 291.6, "pitched": True,
+              "message": "root note D4 (-12 cents, 291.6 Hz)"}
+    reply, (sent,) = api(tmp_path, {"root_note": answer}, "root_note", "/a.wav")
+    assert sent == {"v": 1, "id": sent["id"], "cmd": "root_note", "path": "/a.wav"}
+    assert reply == {"ok": True, "value": {"midiNote": 62, "fineTuneCents": -12.5, "f0Hz": 291.6, "pitched": True,
+                                           "message": "root note D4 (-12 cents, 291.6 Hz)"}}
+    unpitched, _ = api(tmp_path, {"root_note": {**answer, "root_note": 60, "f0_hz": None, "pitched": False}},
+                       "root_note", "/kick.wav")
+    assert unpitched["ok"] and unpitched["value"]["f0Hz"] == 0.0 and not unpitched["value"]["pitched"], unpitched
+    bad, _ = api(tmp_path, {"root_note": {**answer, "root_note": 200}}, "root_note", "/a.wav")
+    assert not bad["ok"] and bad["code"] == "bad_answer", bad
+
+
 def test_only_plugin_backend_talks_to_the_backend():
     """Guards the seam of issue 11: outside plugin/backend/ no plugin code uses BackendClient, and no
     plugin code but BackendApi.cpp names a command's fields (the tool's --api mode prints C++ names)."""

@@ -356,10 +356,10 @@ def test_a_sustained_note_struck_again_starts_a_new_voice_and_both_release_on_pe
     assert engine.active_voice_count == 0
 
 
-@pytest.mark.parametrize("controller", [120, 123])  # all sound off, all notes off
-def test_all_notes_off_and_all_sound_off_release_at_once_with_the_pedal_down(controller):
+@pytest.mark.parametrize(("controller", "fade"), [(120, STEAL_FADE), (123, ms(50))])  # all sound off: 3 ms; all notes off: release
+def test_all_notes_off_releases_and_all_sound_off_fades_at_once_with_the_pedal_down(controller, fade):
     renders = noise_grid(2, 30000, seed=5)
-    release, panic = ms(50), 5000
+    release, panic = fade, 5000
     events = [(0, ROOT_NOTE, 127, True), (10, ROOT_NOTE + 7, 90, True), pedal(100, 127),
               (2000, ROOT_NOTE, 0, False),  # sustained by the pedal; ROOT_NOTE + 7 is still held by its key
               (panic, bytes([0xB5, controller, 0]))]  # on channel 6: the engine listens to all channels

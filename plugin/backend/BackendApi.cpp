@@ -102,4 +102,29 @@ BackendApi::Result<std::vector<BackendApi::Hit>> BackendApi::similar (const juce
     return { std::move (hits), {} };
 }
 
+BackendApi::Result<BackendApi::RootNote> BackendApi::rootNote (const juce::File& file, const AbandonCheck& shouldAbandon)
+{
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("path", file.getFullPathName());
+    const auto reply = BackendClient::instance().request ("root_note", juce::var (fields.get()), shouldAbandon);
+
+    if (! reply.ok)
+        return failure<RootNote> (reply);
+
+    const auto& answer = reply.body;
+    const auto note = answer["root_note"];
+
+    if (! note.isInt() || static_cast<int> (note) < 0 || static_cast<int> (note) > 127 || ! isNumber (answer["fine_tune_cents"])
+        || ! answer["pitched"].isBool() || ! answer["message"].isString())
+        return failure<RootNote> (kBadAnswer, "backend answer to root_note lacks root_note (0..127), fine_tune_cents, pitched or message");
+
+    RootNote root;
+    root.midiNote = static_cast<int> (note);
+    root.fineTuneCents = juce::jlimit (-50.0, 50.0, static_cast<double> (answer["fine_tune_cents"]));
+    root.f0Hz = isNumber (answer["f0_hz"]) ? static_cast<double> (answer["f0_hz"]) : 0.0;
+    root.pitched = static_cast<bool> (answer["pitched"]);
+    root.message = answer["message"].toString();
+    return { std::move (root), {} };
+}
+
 } // namespace latentmorph

@@ -71,6 +71,16 @@ public:
         juce::String fileToLoad() const { return segmentPath.isNotEmpty() ? segmentPath : path; }
     };
 
+    /** Where a sample sits on the keyboard (the answer to root_note). */
+    struct RootNote
+    {
+        int midiNote = 60;          ///< 0..127; 60 when the sound has no steady pitch
+        double fineTuneCents = 0.0; ///< -50..50, added to midiNote to reach the sample's f0 (0 when unpitched)
+        double f0Hz = 0.0;          ///< median f0 of the voiced frames, 0 when none
+        bool pitched = false;       ///< a steady pitch was found
+        juce::String message;       ///< one line for the status, e.g. "no steady pitch (...): root note C4"
+    };
+
     /** The morph between `sources` (the first is row 0, the last row steps - 1) in `steps` rows
         (2..65), with each source's residual reaching in by `detail` (0..1). The answer names one
         SHA-256 per source. */
@@ -79,6 +89,9 @@ public:
 
     /** The `k` (1..100) sounds of the backend's default library nearest to `query`, nearest first. */
     static Result<std::vector<Hit>> similar (const juce::File& query, int k, const AbandonCheck& shouldAbandon);
+
+    /** The root note of `file` (pyin over its first seconds; C4 with a message when it has no steady pitch). */
+    static Result<RootNote> rootNote (const juce::File& file, const AbandonCheck& shouldAbandon);
 };
 
 } // namespace latentmorph

@@ -3,6 +3,7 @@
         LatentMorphBackendRequest CMD FIELDS [CMD FIELDS …]
         LatentMorphBackendRequest --api similar QUERY K
         LatentMorphBackendRequest --api render_grid STEPS DETAIL SOURCE [SOURCE …]
+        LatentMorphBackendRequest --api root_note FILE
 
     The first sends raw requests through BackendClient and prints each reply as one line of JSON,
     {"ok": true, "body": {…}} or {"ok": false, "code": "…", "message": "…"}; FIELDS is a file holding
@@ -69,6 +70,17 @@ juce::var toVar (const BackendApi::GridReply& grid)
     return juce::var (item.get());
 }
 
+juce::var toVar (const BackendApi::RootNote& root)
+{
+    juce::DynamicObject::Ptr item = new juce::DynamicObject();
+    item->setProperty ("midiNote", root.midiNote);
+    item->setProperty ("fineTuneCents", root.fineTuneCents);
+    item->setProperty ("f0Hz", root.f0Hz);
+    item->setProperty ("pitched", root.pitched);
+    item->setProperty ("message", root.message);
+    return juce::var (item.get());
+}
+
 template <typename Value>
 void printResult (const BackendApi::Result<Value>& result)
 {
@@ -84,6 +96,12 @@ int runApiCall (const juce::StringArray& arguments)
     if (arguments[0] == "similar" && arguments.size() == 3)
     {
         printResult (BackendApi::similar (cwd.getChildFile (arguments[1]), arguments[2].getIntValue(), never));
+        return 0;
+    }
+
+    if (arguments[0] == "root_note" && arguments.size() == 2)
+    {
+        printResult (BackendApi::rootNote (cwd.getChildFile (arguments[1]), never));
         return 0;
     }
 
@@ -141,7 +159,8 @@ int main (int argc, char* argv[])
     if (status == 2)
         std::cerr << "usage: " << argv[0] << " CMD FIELDS.json|- [CMD FIELDS.json|- ...]\n"
                   << "       " << argv[0] << " --api similar QUERY K\n"
-                  << "       " << argv[0] << " --api render_grid STEPS DETAIL SOURCE [SOURCE ...]\n";
+                  << "       " << argv[0] << " --api render_grid STEPS DETAIL SOURCE [SOURCE ...]\n"
+                  << "       " << argv[0] << " --api root_note FILE\n";
 
     return status;
 }

@@ -70,6 +70,8 @@ void Engine::reset() noexcept
         voice.active = false;
 
     sustainPedalDown_ = false;
+    setPitchBend (8192);
+    setModWheel (0);
     morphSmoother_.current = morphSmoother_.target;
     gainSmoother_.current = gainSmoother_.target;
     limiterReduction_ = 0.0f;
@@ -141,9 +143,11 @@ void Engine::noteOn (int note, int velocity) noexcept
     voice->sustained = false;
     voice->stolen = false;
     voice->note = note;
-    voice->velocityGain = static_cast<float> (std::min (velocity, 127)) / 127.0f;
+    const auto velocity01 = static_cast<float> (std::min (velocity, 127)) / 127.0f;
+    voice->velocityGain = velocityCurve_ == 1.0f ? velocity01 : std::pow (velocity01, velocityCurve_);
+    voice->morphOffset = velocityMorph_ * velocity01;
     voice->startOrder = nextStartOrder_++;
-    voice->positionSamples = 0.0;
+    voice->positionSamples = static_cast<double> (startMs_) * 0.001 * grid_->sampleRateHz();
     voice->envelope.noteOn (envelopeShape_);
 }
 
@@ -199,6 +203,20 @@ void Engine::allNotesOff() noexcept
     }
 }
 
+void Engine::allSoundOff() noexcept
+{
+    for (auto& voice : voices_)
+    {
+        voice.sustained = false;
+
+        if (voice.active)
+        {
+            voice.stolen = true; // fading: no longer counts towards the polyphony
+            voice.envelope.fadeOut (stealFadeSamples_);
+        }
+    }
+}
+
 void Engine::setSustainPedal (bool down) noexcept
 {
     sustainPedalDown_ = down;
@@ -228,9 +246,23 @@ void Engine::handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcep
         noteOn (data1, data2); // velocity 0 is a note-off
     else if (kind == 0x80)
         noteOff (data1);
-    else if (kind == 0xb0 && data1 == 64)
+    else if (kind == 0xe0)
+        setPitchBend (data1 | (data2 << 7)); // LSB, MSB
+    else if (kind != 0xb0)
+        return;
+    else if (data1 == 1)
+        setModWheel (data2);
+    else if (data1 == 64)
         setSustainPedal (data2 >= 64);
-    else if (kind == 0xb0 && (data1 == 120 || data1 == 123)) // all sound off, all notes off
+    else if (data1 == 120)
+        allSoundOff();
+    else if (data1 == 121) // reset all controllers
+    {
+        setPitchBend (8192);
+        setModWheel (0);
+        setSustainPedal (false);
+    }
+    else if (data1 == 123)
         allNotesOff();
 }
 
@@ -245,11 +277,9 @@ void Engine::render (float* out, int numSamples) noexcept
         std::fill (chunkOut, chunkOut + chunk, 0.0f);
 
         // Smoothers advance with or without a grid, so the sound never depends on block boundaries.
-        const auto lastStep = grid_ != nullptr ? static_cast<float> (grid_->steps() - 1) : 0.0f;
-
         for (int s = 0; s < chunk; ++s)
         {
-            morphScratch_[static_cast<std::size_t> (s)] = morphSmoother_.next() * lastStep;
+            morphScratch_[static_cast<std::size_t> (s)] = morphSmoother_.next();
             gainScratch_[static_cast<std::size_t> (s)] = gainSmoother_.next();
         }
 
@@ -286,12 +316,21 @@ float Engine::limit (float sample) noexcept
     return std::clamp (sample * gain, -kLimiterCeiling, kLimiterCeiling);
 }
 
-void Engine::renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept
+void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int numSamples) noexcept
 {
     const auto& grid = *grid_;
     const auto numGridSamples = grid.numSamples();
     const auto lastPair = grid.steps() - 2;
-    const auto increment = std::exp2 ((voice.note - rootNote_) / 12.0) * grid.sampleRateHz() / hostSampleRateHz_;
+    const auto lastStep = static_cast<float> (grid.steps() - 1);
+    const auto rateRatio = grid.sampleRateHz() / hostSampleRateHz_;
+
+    // Semitones above slot A's root (root(m) = rootA + m * rootSpan), constant within one render call
+    // (bend changes at MIDI events, which split the calls); with equal roots the pitch is constant.
+    const auto rootA = rootNote_ + fineTuneCents_[0] / 100.0;
+    const auto rootSpan = rootNoteB_ + fineTuneCents_[1] / 100.0 - rootA;
+    const auto semitones = voice.note + bendSemitones_ - rootA;
+    auto increment = std::exp2 (semitones / 12.0) * rateRatio;
+    auto pitchMorph = -1.0f; // the morph `increment` was computed for when rootSpan != 0
 
     for (int s = 0; s < numSamples; ++s)
     {
@@ -304,7 +343,14 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphPositions,
         }
 
         const auto frac = static_cast<float> (voice.positionSamples - static_cast<double> (index));
-        const auto morphPosition = morphPositions[s];
+        const auto morph = std::clamp (morphs[s] + voice.morphOffset, 0.0f, 1.0f);
+        const auto morphPosition = morph * lastStep;
+
+        if (rootSpan != 0.0 && morph != pitchMorph)
+        {
+            increment = std::exp2 ((semitones - morph * rootSpan) / 12.0) * rateRatio;
+            pitchMorph = morph;
+        }
         const auto step = std::min (static_cast<int> (morphPosition), lastPair);
         const auto weight = morphPosition - static_cast<float> (step);
 
@@ -333,8 +379,45 @@ void Engine::updateEnvelopeShape() noexcept
 void Engine::setMorph (float morph) noexcept
 {
     morphTarget_ = std::clamp (morph, 0.0f, 1.0f);
-    morphSmoother_.target = morphTarget_;
+    updateMorphTarget();
 }
+
+void Engine::updateMorphTarget() noexcept
+{
+    const auto wheel = modWheelMorph_ == 0.0f ? 0.0f : modWheelMorph_ * static_cast<float> (modWheel_) / 127.0f;
+    morphSmoother_.target = std::clamp (morphTarget_ + wheel, 0.0f, 1.0f);
+}
+
+void Engine::setModWheelMorph (float amount) noexcept
+{
+    modWheelMorph_ = std::clamp (amount, -1.0f, 1.0f);
+    updateMorphTarget();
+}
+
+void Engine::setModWheel (int value7) noexcept
+{
+    modWheel_ = std::clamp (value7, 0, 127);
+    updateMorphTarget();
+}
+
+void Engine::setBendRange (float semitones) noexcept
+{
+    bendRange_ = std::max (0.0f, semitones);
+    setPitchBend (pitchBend_);
+}
+
+void Engine::setPitchBend (int value14) noexcept
+{
+    pitchBend_ = std::clamp (value14, 0, 16383);
+    const auto offset = pitchBend_ - 8192;
+    bendSemitones_ = bendRange_ * offset / (offset > 0 ? 8191.0 : 8192.0);
+}
+
+void Engine::setVelocityCurve (float exponent) noexcept { velocityCurve_ = std::max (0.0f, exponent); }
+void Engine::setVelocityMorph (float amount) noexcept { velocityMorph_ = std::clamp (amount, -1.0f, 1.0f); }
+void Engine::setRootNoteB (int rootNote) noexcept { rootNoteB_ = rootNote; }
+void Engine::setFineTune (int slot, float cents) noexcept { fineTuneCents_[slot == 0 ? 0 : 1] = cents; }
+void Engine::setStartMs (float startMs) noexcept { startMs_ = std::max (0.0f, startMs); }
 
 void Engine::setGainDb (float gainDb) noexcept
 {

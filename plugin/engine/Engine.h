@@ -22,19 +22,37 @@ namespace latentmorph {
     newest one in beginBlock and pushes the grid it replaces onto a second SPSC queue; collectGarbage
     empties that queue on the grid thread, so a grid's memory is never released on the audio thread.
 
-    Sound. A voice reads the grid at pitch ratio 2^((note - root_note) / 12) * grid_sr / host_sr with
-    4-point cubic Hermite (Catmull-Rom) interpolation. Its output is the crossfade of the two renders
-    nearest the smoothed morph: pos = morph * (K - 1), i = floor(pos) (at most K - 2), frac = pos - i,
-    out = (1 - frac) * r_i + frac * r_{i+1}. Level = (velocity / 127) * ADSR, summed over voices, times
-    the smoothed output gain 10^(gain_db / 20). Morph and gain follow their targets with a one-pole
-    smoother (20 ms time constant) so knob moves do not click; reset() jumps them to the target.
-    Rendering is sample-accurate and independent of how the caller splits it into blocks.
+    Sound. A voice reads the grid at pitch ratio 2^((note + bend - root(m)) / 12) * grid_sr / host_sr
+    with 4-point cubic Hermite (Catmull-Rom) interpolation, from start_ms into the sample. Its output is
+    the crossfade of the two renders nearest its morph m: pos = m * (K - 1), i = floor(pos) (at most
+    K - 2), frac = pos - i, out = (1 - frac) * r_i + frac * r_{i+1}. Level = (velocity / 127)^curve * ADSR,
+    summed over voices, times the smoothed output gain 10^(gain_db / 20). Rendering is sample-accurate
+    and independent of how the caller splits it into blocks.
+
+    Morph. The smoothed morph is clamp(morph + mod_wheel_morph * cc1 / 127, 0, 1), following its target
+    with a one-pole smoother (20 ms time constant, as the gain) so knob and wheel moves do not click;
+    reset() jumps both to their targets. A voice adds its velocity offset, velocity_morph * velocity / 127,
+    fixed at its note-on: m = clamp(smoothed + offset, 0, 1).
+
+    Tuning. Slot A (row 0) plays at its own pitch on root_note + fine_tune_a_cents / 100 and slot B
+    (row K - 1) on root_note_b + fine_tune_b_cents / 100; a voice at morph m uses the root interpolated
+    linearly in semitones, root(m) = (1 - m) * rootA + m * rootB, so both ends play in tune across the
+    keyboard. Pitch bend (0xEn, 14 bits centred on 8192) adds bend = range * (value - 8192) / 8191 (above
+    the centre; / 8192 below) semitones, so +8191 is exactly +range; it applies from its MIDI event on.
+
+    One-shots. A voice plays its sample once, to its end, however long the key is held: a note an
+    octave above the root reads the grid twice as fast and so ends after half the sample's length
+    (a 1.5 s bell on C5 with root C4 is silent after 0.75 s). Nothing else ends a held voice.
+
+    Controllers. Pitch bend, mod wheel and the pedal keep their values until reset() (or CC 121, reset
+    all controllers) puts them back to centre, 0 and up.
 
     Sustain pedal (MIDI CC 64). While the pedal is down a note-off does not release the note's held
     voices; it marks them sustained, and lifting the pedal releases every sustained voice (normal
     release_ms from its current level). A sustained note struck again starts a new voice as usual;
-    the old one keeps sounding until the pedal goes up. allNotesOff() (CC 120 and CC 123) releases
-    every voice at once, sustained or not, and leaves the pedal as it is; reset() lifts the pedal.
+    the old one keeps sounding until the pedal goes up. allNotesOff() (CC 123) releases every voice at
+    once, sustained or not, and leaves the pedal as it is; allSoundOff() (CC 120) fades every voice to 0 in
+    kStealFadeMs (3 ms) instead of its release; reset() lifts the pedal.
 
     Polyphony. At most polyphony() voices (1 .. kMaxPolyphony, default 16; the plugin's `polyphony`
     parameter) play at once. A note-on when all of them are busy steals the oldest (by note-on order,
@@ -104,26 +122,39 @@ public:
     /** Releases every voice now, sustained ones included; the pedal state is kept. */
     void allNotesOff() noexcept;
 
+    /** Fades every voice out in kStealFadeMs (a short fade, not the release). */
+    void allSoundOff() noexcept;
+
     /** Sustain pedal down or up (MIDI CC 64, value >= 64 = down). Up releases the sustained voices. */
     void setSustainPedal (bool down) noexcept;
 
     /** Applies one raw MIDI message, any channel: note-on 0x9n (velocity 0 = note-off), note-off 0x8n,
-        control change 0xBn 64 (sustain pedal), 120 (all sound off) and 123 (all notes off) -> allNotesOff().
-        Everything else, and anything shorter than 3 bytes, is ignored. The plugin and the Python
-        bindings both route MIDI through here. */
+        pitch bend 0xEn, control change 0xBn 1 (mod wheel), 64 (sustain pedal), 120 (all sound off ->
+        allSoundOff()), 121 (reset all controllers) and 123 (all notes off -> allNotesOff()). Everything
+        else, and anything shorter than 3 bytes, is ignored. The plugin and the Python bindings both
+        route MIDI through here. */
     void handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcept;
 
     /** Writes `numSamples` mono samples, limited to [-1, 1], to `out` (overwriting it) and advances time. */
     void render (float* out, int numSamples) noexcept;
 
-    void setMorph (float morph) noexcept;          ///< 0..1, clamped
-    void setGainDb (float gainDb) noexcept;        ///< output gain in dB
-    void setAttackMs (float attackMs) noexcept;    ///< >= 0
-    void setDecayMs (float decayMs) noexcept;      ///< >= 0
-    void setSustain (float sustainLevel) noexcept; ///< 0..1 linear, clamped
-    void setReleaseMs (float releaseMs) noexcept;  ///< >= 0 (at least one sample)
-    void setRootNote (int rootNote) noexcept;      ///< MIDI note that plays the grid at its own pitch
-    void setPolyphony (int polyphony) noexcept;    ///< 1..kMaxPolyphony, clamped; excess voices are stolen
+    void setMorph (float morph) noexcept;              ///< 0..1, clamped
+    void setGainDb (float gainDb) noexcept;            ///< output gain in dB
+    void setAttackMs (float attackMs) noexcept;        ///< >= 0
+    void setDecayMs (float decayMs) noexcept;          ///< >= 0
+    void setSustain (float sustainLevel) noexcept;     ///< 0..1 linear, clamped
+    void setReleaseMs (float releaseMs) noexcept;      ///< >= 0 (at least one sample)
+    void setRootNote (int rootNote) noexcept;          ///< MIDI note that plays the grid at its own pitch
+    void setPolyphony (int polyphony) noexcept;        ///< 1..kMaxPolyphony, clamped; excess voices are stolen
+    void setBendRange (float semitones) noexcept;      ///< pitch bend at +8191, >= 0
+    void setModWheelMorph (float amount) noexcept;     ///< added to morph at CC 1 = 127, -1..1
+    void setVelocityCurve (float exponent) noexcept;   ///< level = (velocity / 127)^exponent, >= 0
+    void setVelocityMorph (float amount) noexcept;     ///< added to a note's morph at velocity 127, -1..1
+    void setRootNoteB (int rootNote) noexcept;         ///< MIDI note that plays slot B (the last row) at its pitch
+    void setFineTune (int slot, float cents) noexcept; ///< slot 0 (A) or 1 (B): cents added to its root note
+    void setStartMs (float startMs) noexcept;          ///< where in the sample notes start, ms, >= 0
+    void setPitchBend (int value14) noexcept;          ///< 0..16383, 8192 = centre (as in MIDI)
+    void setModWheel (int value7) noexcept;            ///< 0..127
 
     float morph() const noexcept { return morphTarget_; }
     float gainDb() const noexcept { return gainDb_; }
@@ -133,6 +164,14 @@ public:
     float releaseMs() const noexcept { return releaseMs_; }
     int rootNote() const noexcept { return rootNote_; }
     int polyphony() const noexcept { return polyphony_; }
+    float bendRange() const noexcept { return bendRange_; }
+    float modWheelMorph() const noexcept { return modWheelMorph_; }
+    float velocityCurve() const noexcept { return velocityCurve_; }
+    float velocityMorph() const noexcept { return velocityMorph_; }
+    int rootNoteB() const noexcept { return rootNoteB_; }
+    float fineTune (int slot) const noexcept { return fineTuneCents_[slot == 0 ? 0 : 1]; }
+    float startMs() const noexcept { return startMs_; }
+    float pitchBendSemitones() const noexcept { return bendSemitones_; }
     bool sustainPedal() const noexcept { return sustainPedalDown_; }
 
     /** Sounding voices, fading stolen ones included: 0 .. 2 * kMaxPolyphony. */
@@ -147,31 +186,39 @@ private:
         bool stolen = false;    ///< fading out after a steal; no longer counts towards polyphony()
         int note = 0;
         float velocityGain = 0.0f;
+        float morphOffset = 0.0f;     ///< velocity_morph * velocity / 127, fixed at note-on
         std::uint64_t startOrder = 0; ///< for stealing the oldest voice
         double positionSamples = 0.0; ///< read position in grid samples
         Adsr envelope;
     };
 
-    /** One-pole lowpass towards a target: y += coefficient * (target - y), once per sample. */
+    /** One-pole lowpass towards a target: y += coefficient * (target - y), once per sample. Where a float
+        step no longer moves y (within ~5e-5 of the target at 20 ms), y takes the target, so a settled
+        morph plays exactly what the same morph set directly plays. */
     struct Smoother
     {
         float current = 0.0f;
         float target = 0.0f;
         float coefficient = 1.0f;
 
-        float next() noexcept { return current += coefficient * (target - current); }
+        float next() noexcept
+        {
+            const auto stepped = current + coefficient * (target - current);
+            return current = (stepped == current ? target : stepped);
+        }
     };
 
     void updateEnvelopeShape() noexcept;
     void stealOldestVoices (int keep) noexcept;
     float limit (float sample) noexcept;
-    void renderVoice (Voice& voice, float* out, const float* morphPositions, int numSamples) noexcept;
+    void updateMorphTarget() noexcept;
+    void renderVoice (Voice& voice, float* out, const float* morphs, int numSamples) noexcept;
 
     std::vector<Voice> voices_; ///< 2 * kMaxPolyphony slots, see "Polyphony"
     int polyphony_ = kDefaultPolyphony;
     long stealFadeSamples_ = 1; ///< kStealFadeMs at the host sample rate, >= 1
     bool sustainPedalDown_ = false;
-    std::vector<float> morphScratch_; ///< per-sample smoothed morph position in steps, pos = morph * (K - 1)
+    std::vector<float> morphScratch_; ///< per-sample smoothed morph, 0..1 (before a voice's velocity offset)
     std::vector<float> gainScratch_;  ///< per-sample smoothed linear output gain
     std::uint64_t nextStartOrder_ = 0;
     float limiterReduction_ = 0.0f;     ///< 1 - the limiter's gain; 0 = unity, the identity
@@ -180,7 +227,11 @@ private:
     double hostSampleRateHz_ = 44100.0;
     float morphTarget_ = 0.0f, gainDb_ = 0.0f;
     float attackMs_ = 2.0f, decayMs_ = 200.0f, sustainLevel_ = 1.0f, releaseMs_ = 200.0f;
-    int rootNote_ = 60;
+    int rootNote_ = 60, rootNoteB_ = 60;
+    float fineTuneCents_[2] = { 0.0f, 0.0f };
+    float bendRange_ = 2.0f, modWheelMorph_ = 0.0f, velocityCurve_ = 1.0f, velocityMorph_ = 0.0f, startMs_ = 0.0f;
+    int pitchBend_ = 8192, modWheel_ = 0; ///< the last controller values (MIDI)
+    double bendSemitones_ = 0.0;
     Adsr::Shape envelopeShape_;
     Smoother morphSmoother_, gainSmoother_;
 

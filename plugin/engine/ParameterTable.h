@@ -23,7 +23,7 @@ struct ParameterSpec
     parameters and engine read it, and so do the tests and the preset builder (through the Python
     module latentmorph_engine, `PARAMETERS`). Free of JUCE. */
 // clang-format off
-inline constexpr std::array<ParameterSpec, 9> kParameterTable { {
+inline constexpr std::array<ParameterSpec, 17> kParameterTable { {
     // id            name         min      max       default  interval centre   unit  integer
     { "morph",      "Morph",      0.0f,    1.0f,     0.0f,    0.001f,  0.5f,    "",   false },
     { "gain_db",    "Gain",       -48.0f,  12.0f,    0.0f,    0.1f,    -18.0f,  "dB", false },
@@ -38,6 +38,22 @@ inline constexpr std::array<ParameterSpec, 9> kParameterTable { {
     // the most voices that sound at once; a note beyond that steals the oldest (3 ms fade). Appended
     // last, so older states keep their indices and load without it at the default
     { "polyphony",  "Polyphony",  1.0f,    64.0f,    16.0f,   1.0f,    32.5f,   "",   true },
+    // Expressive MIDI and tuning (issue 13), appended: older states load them at their defaults, and a
+    // state without root_note_b takes root_note's value (PluginState), so old projects sound the same.
+    // pitch bend (MIDI 0xEn) of +8191 / -8192 bends by exactly +/- this many semitones
+    { "bend_range_semitones", "Bend range", 0.0f, 24.0f, 2.0f, 1.0f, 12.0f, "semitones", true },
+    // added to morph at mod wheel (CC 1) 127, in proportion below; signed
+    { "mod_wheel_morph", "Mod wheel morph", -1.0f, 1.0f, 0.0f, 0.001f, 0.0f, "", false },
+    // level = (velocity / 127) ^ curve: 0 = every note at full level, 1 = linear (as before), 2 = squared
+    { "velocity_curve", "Velocity curve", 0.0f, 3.0f, 1.0f, 0.01f, 1.0f, "", false },
+    // added to a note's morph at velocity 127, in proportion below (a per-note offset); signed
+    { "velocity_morph", "Velocity morph", -1.0f, 1.0f, 0.0f, 0.001f, 0.0f, "", false },
+    // root_note is slot A's (its id predates the slots); a drop sets both from the detected pitch
+    { "root_note_b", "Root note B", 0.0f, 127.0f, 60.0f, 1.0f, 63.5f, "", true },
+    { "fine_tune_a_cents", "Fine tune A", -100.0f, 100.0f, 0.0f, 0.1f, 0.0f, "cents", false },
+    { "fine_tune_b_cents", "Fine tune B", -100.0f, 100.0f, 0.0f, 0.1f, 0.0f, "cents", false },
+    // where in the sample a note starts (ms of the sample, whatever the note's pitch)
+    { "start_ms", "Start", 0.0f, 5000.0f, 0.0f, 1.0f, 200.0f, "ms", false },
 } };
 // clang-format on
 
@@ -52,8 +68,22 @@ enum class ParameterIndex
     releaseMs,
     rootNote,
     detail,
-    polyphony
+    polyphony,
+    bendRangeSemitones,
+    modWheelMorph,
+    velocityCurve,
+    velocityMorph,
+    rootNoteB,
+    fineTuneACents,
+    fineTuneBCents,
+    startMs
 };
+
+/** The root-note parameters, whose value text is a note name ("C4"). */
+constexpr bool isNoteParameter (ParameterIndex index) noexcept
+{
+    return index == ParameterIndex::rootNote || index == ParameterIndex::rootNoteB;
+}
 
 /** The row of `index`. */
 constexpr const ParameterSpec& parameterSpec (ParameterIndex index) noexcept

@@ -176,6 +176,15 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
     engine.setReleaseMs (10.0f + static_cast<float> (block % 9) * 20.0f);
     engine.setRootNote (60 + block % 3);
     engine.setPolyphony (block % 40 < 20 ? 16 : 1 + block % 64); // lowering it steals
+    engine.setBendRange (static_cast<float> (block % 13));
+    engine.setModWheelMorph (static_cast<float> (block % 5) / 2.0f - 1.0f);
+    engine.setVelocityCurve (static_cast<float> (block % 4) / 2.0f);
+    engine.setVelocityMorph (static_cast<float> (block % 3) / 2.0f - 0.5f);
+    engine.setRootNoteB (58 + block % 7); // roots that differ: the pitch follows the morph
+    engine.setFineTune (block % 2, static_cast<float> (block % 21) * 5.0f - 50.0f);
+    engine.setStartMs (static_cast<float> (block % 4) * 20.0f);
+    midi (engine, 0xe0, static_cast<std::uint8_t> (block % 128), static_cast<std::uint8_t> ((block * 3) % 128)); // pitch bend
+    midi (engine, 0xb0, 1, static_cast<std::uint8_t> ((block * 7) % 128));                                       // mod wheel
 
     for (int note = 0; note < 24; ++note) // more notes than voices: steals, and fades beside them
         engine.noteOn (36 + (block * 5 + note) % 60, 1 + (note * 13) % 127);
@@ -191,6 +200,12 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
 
     if (block % 13 == 0)
         midi (engine, 0xb0, 123, 0); // all notes off
+
+    if (block % 17 == 0)
+        midi (engine, 0xb0, 120, 0); // all sound off
+
+    if (block % 19 == 0)
+        midi (engine, 0xb0, 121, 0); // reset all controllers
 
     engine.noteOff (36 + block % 60);
 

@@ -208,9 +208,12 @@ Up to `polyphony` voices (1..64) play at once; a note-on beyond that steals the 
 fades linearly to 0 in 3 ms (132 samples at 44100 Hz) while the new note starts at once. MIDI CC 64 is
 the sustain pedal (value >= 64 = down): note-offs while it is down hold their voices until it goes up.
 
-A voice plays the grid at pitch ratio 2**((note - root_note) / 12) * grid_sample_rate_hz / host_sample_rate_hz
-with cubic Hermite interpolation, crossfading the two renders nearest the morph position
-(pos = morph * (K - 1)). Level = velocity / 127 (linear amplitude) * linear ADSR * 10**(gain_db / 20).
+A voice plays the grid at pitch ratio 2**((note + bend - root(m)) / 12) * grid_sample_rate_hz / host_sample_rate_hz
+with cubic Hermite interpolation, crossfading the two renders nearest its morph position
+(pos = m * (K - 1)); root(m) interpolates root_note + fine_tune_a_cents / 100 and root_note_b +
+fine_tune_b_cents / 100 by m (plugin/engine/Engine.h). m = morph + mod_wheel_morph * cc1 / 127 (smoothed)
++ velocity_morph * velocity / 127, clamped to [0, 1]. Level = (velocity / 127) ** velocity_curve *
+linear ADSR * 10**(gain_db / 20).
 Morph and gain are smoothed per sample (one-pole, 20 ms) except at the start of a render.
 Voices are not scaled by the polyphony; the mix passes a peak limiter with its ceiling at 1.0
 (0 dBFS, no lookahead, 50 ms release) that leaves any mix within [-1, 1] untouched, bit for bit.
@@ -234,8 +237,9 @@ events: iterable of events, each one of
       is a note-off);
   (sample_offset, midi_bytes): one raw MIDI message of 1 to 3 bytes (bytes, bytearray or ints),
       handled exactly as the plugin handles MIDI: note-on 0x9n, note-off 0x8n, control change 0xBn
-      64 = sustain pedal (value >= 64 down), 120 = all sound off, 123 = all notes off (both release
-      every voice, pedal or not); any channel; other messages are ignored.
+      1 = mod wheel, 64 = sustain pedal (value >= 64 down), 120 = all sound off (3 ms fade),
+      121 = reset all controllers, 123 = all notes off (release, pedal or not), pitch bend 0xEn;
+      any channel; other messages are ignored.
       E.g. pedal down at sample 100: (100, bytes([0xB0, 64, 127])); up: (900, bytes([0xB0, 64, 0])).
 sample_offset in [0, num_samples); a bad event raises ValueError. Events apply sample-accurately,
 in order of offset (stable). With reset=True the engine is reset first (voices silenced, smoothers
@@ -251,6 +255,31 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
         .def_property ("root_note", &Engine::rootNote, &Engine::setRootNote, "MIDI note that plays the grid at its own pitch.")
         .def_property ("polyphony", &Engine::polyphony, &Engine::setPolyphony,
                        "The most voices that play at once, 1..64 (clamped); lowering it steals the oldest voices.")
+        .def_property ("bend_range_semitones", &Engine::bendRange, &Engine::setBendRange,
+                       "Pitch bend at +8191 (and -8192), semitones; +8191 bends by exactly this much.")
+        .def_property ("mod_wheel_morph", &Engine::modWheelMorph, &Engine::setModWheelMorph,
+                       "Added to morph at mod wheel (CC 1) 127, in proportion below; -1..1.")
+        .def_property ("velocity_curve", &Engine::velocityCurve, &Engine::setVelocityCurve,
+                       "Level = (velocity / 127) ** velocity_curve (1: linear; 0: full level).")
+        .def_property ("velocity_morph", &Engine::velocityMorph, &Engine::setVelocityMorph,
+                       "Added to a note's morph at velocity 127, in proportion below; -1..1.")
+        .def_property ("root_note_b", &Engine::rootNoteB, &Engine::setRootNoteB,
+                       "MIDI note that plays slot B (the grid's last row) at its own pitch.")
+        .def_property (
+            "fine_tune_a_cents", [] (const Engine& e)
+            { return e.fineTune (0); },
+            [] (Engine& e, float cents)
+            { e.setFineTune (0, cents); },
+            "Cents added to root_note (slot A).")
+        .def_property (
+            "fine_tune_b_cents", [] (const Engine& e)
+            { return e.fineTune (1); },
+            [] (Engine& e, float cents)
+            { e.setFineTune (1, cents); },
+            "Cents added to root_note_b (slot B).")
+        .def_property ("start_ms", &Engine::startMs, &Engine::setStartMs, "Where in the sample notes start, ms.")
+        .def_property_readonly ("pitch_bend_semitones", &Engine::pitchBendSemitones,
+                                "The current pitch bend (from MIDI 0xEn), semitones.")
         .def_property_readonly ("sustain_pedal", &Engine::sustainPedal, "True while the sustain pedal (CC 64) is down.")
         .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render, stolen ones fading out included (up to 128).")
         .def_property_readonly ("has_grid", &Engine::hasGrid);

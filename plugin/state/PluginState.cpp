@@ -305,6 +305,12 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
             auto clamped = juce::jlimit (spec->minValue, spec->maxValue, static_cast<float> (*value));
             state.parameters[static_cast<std::size_t> (spec - kParameterTable.data())] = spec->isInteger ? std::round (clamped) : clamped;
         }
+
+        // A state from before slot B had its own root note played the whole grid on root_note.
+        const auto rootNoteB = static_cast<std::size_t> (ParameterIndex::rootNoteB);
+
+        if (! given[rootNoteB])
+            state.parameters[rootNoteB] = state.parameters[static_cast<std::size_t> (ParameterIndex::rootNote)];
     }
 
     std::array<bool, 2> seen {};

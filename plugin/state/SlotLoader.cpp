@@ -72,6 +72,7 @@ void SlotLoader::setSlots (const Slots& slots, const juce::String& savedModelId)
         return;
 
     slots_ = slots;
+    detectRoot_ = {}; // a restored state keeps its saved root notes
 
     if (savedModelId.isNotEmpty())
         modelId_ = savedModelId;
@@ -97,6 +98,7 @@ void SlotLoader::setSlotPath (int index, const juce::String& path)
 
     otherError_.clear();
     slots_[static_cast<std::size_t> (index)] = { path, {} };
+    detectRoot_[static_cast<std::size_t> (index)] = true;
     startRequest ({}); // always, even for the same path: dropping a file again is how a user retries
 }
 
@@ -161,7 +163,7 @@ void SlotLoader::startRequest (const juce::String& savedModelId)
     const auto generation = ++requestedGeneration_;
     const auto detail = wantedDetail_.load();
     requestedDetail_ = detail;
-    pendingJob_ = Job { generation, slots_, savedModelId, detail };
+    pendingJob_ = Job { generation, slots_, savedModelId, detail, detectRoot_ }; // cleared once detected
 
     if (slots_[0].path.isEmpty() || slots_[1].path.isEmpty())
         requestStatus_ = emptyStatus (slots_);
@@ -203,12 +205,62 @@ void SlotLoader::run()
     }
 }
 
+bool SlotLoader::detectRootNotes (const Job& job, juce::StringArray& messages)
+{
+    for (std::size_t i = 0; i < 2; ++i)
+    {
+        juce::File file;
+
+        if (! job.detectRoot[i] || job.slots[i].path.isEmpty() || slot_paths::resolve (job.slots[i].path, file).failed())
+            continue;
+
+        const auto root = BackendApi::rootNote (file, [this, &job]
+                                                { return isSuperseded (job.generation); });
+
+        if (root.error.abandoned())
+            return false; // superseded: the newer job detects this slot again
+
+        {
+            const std::lock_guard<std::mutex> lock (mutex_);
+
+            if (slots_[i].path != job.slots[i].path)
+                return false; // another file was dropped meanwhile
+
+            detectRoot_[i] = false;
+        }
+
+        if (! root.ok())
+        {
+            messages.add (juce::String (slotName (i)) + ": root note not detected (" + root.error.message + ")");
+            continue;
+        }
+
+        if (rootNoteListener_)
+            rootNoteListener_ (static_cast<int> (i), root.value->midiNote, static_cast<float> (root.value->fineTuneCents));
+
+        messages.add (juce::String (slotName (i)) + ": " + root.value->message);
+    }
+
+    return true;
+}
+
 void SlotLoader::process (const Job& job)
 {
-    const auto fail = [this, &job] (const Status& status)
+    juce::StringArray rootMessages;
+
+    if (! detectRootNotes (job, rootMessages))
+        return;
+
+    const auto withRoots = [&rootMessages] (Status status)
+    {
+        if (! rootMessages.isEmpty())
+            status.message << " - " << rootMessages.joinIntoString ("; ");
+        return status;
+    };
+    const auto fail = [this, &job, &withRoots] (const Status& status)
     {
         publish (nullptr);
-        finish (job, status, {});
+        finish (job, withRoots (status), {});
     };
 
     if (job.slots[0].path.isEmpty() || job.slots[1].path.isEmpty())
@@ -252,7 +304,7 @@ void SlotLoader::process (const Job& job)
                          + juce::String (grid.steps()) + " steps, "
                          + juce::String (static_cast<double> (grid.numSamples()) / grid.sampleRateHz(), 2) + " s)";
     publish (entry->grid);
-    finish (job, { State::ready, message }, *entry);
+    finish (job, withRoots ({ State::ready, message }), *entry);
 }
 
 void SlotLoader::publish (std::shared_ptr<const Grid> grid)

@@ -27,6 +27,11 @@ namespace latentmorph {
     It is a plain thread rather than the message thread because hosts such as pedalboard never run a
     message loop, yet offline renders must wait for the grid (waitUntilDone).
 
+    Root notes. A file dropped into a slot (setSlotPath, not a restored state) is first sent to the
+    backend's root_note command; the RootNoteListener gets the slot's detected note and fine tune (the
+    processor sets that slot's root-note and fine-tune parameters) and the status line ends with the
+    backend's message ("A: root note D4 (+3 cents, 293.2 Hz)", "B: no steady pitch (...): root note C4").
+
     The engine plays the grid of the current slots or nothing: a failed request leaves silence and an
     error status, never the previous pair's sound. A slot change keeps the old grid until the new one
     is ready.
@@ -60,7 +65,14 @@ public:
     static constexpr std::chrono::milliseconds kDetailPollInterval { 20 };
     static constexpr float kDefaultDetail = parameterSpec (ParameterIndex::detail).defaultValue;
 
+    /** Called on the worker thread when a dropped file's root note is known: slot 0 (A) or 1 (B), MIDI
+        note 0..127, fine tune in cents (-50..50). */
+    using RootNoteListener = std::function<void (int slot, int midiNote, float fineTuneCents)>;
+
     explicit SlotLoader (Engine& engine);
+
+    /** Before the first setSlotPath (the worker calls it without a lock). */
+    void setRootNoteListener (RootNoteListener listener) { rootNoteListener_ = std::move (listener); }
 
     /** Stops the worker: a pending backend answer is abandoned, so this returns within ~50 ms. */
     ~SlotLoader();
@@ -107,6 +119,7 @@ private:
         Slots slots;
         juce::String savedModelId;
         float detail = 0.0f;
+        std::array<bool, 2> detectRoot {}; ///< slots dropped and not yet detected: ask for their root notes
     };
 
     void startRequest (const juce::String& savedModelId); // mutex_ held
@@ -114,6 +127,7 @@ private:
     void process (const Job& job);
     void publish (std::shared_ptr<const Grid> grid);
     void finish (const Job& job, const Status& status, const GridCache::Entry& grid); // grid: empty unless ready
+    bool detectRootNotes (const Job& job, juce::StringArray& messages);               // false: superseded
     bool isSuperseded (std::uint64_t generation) const noexcept;
 
     Engine& engine_;
@@ -125,6 +139,8 @@ private:
     Status requestStatus_;
     juce::String otherError_;
     std::optional<Job> pendingJob_;
+    std::array<bool, 2> detectRoot_ {}; ///< slots dropped whose root note is not detected yet
+    RootNoteListener rootNoteListener_;
     std::atomic<std::uint64_t> requestedGeneration_ { 0 }, completedGeneration_ { 0 };
     std::atomic<float> wantedDetail_ { kDefaultDetail }, requestedDetail_ { kDefaultDetail };
     std::atomic<bool> stopping_ { false };

@@ -229,6 +229,24 @@ def handle_similar(request: Request) -> Answer:
     return {"hits": answers}
 
 
+def handle_root_note(request: Request) -> Answer:
+    """The root note of one file (latentmorph.pitch.detect_root_note, pyin over its first seconds at
+    the model's sample rate); see docs/protocol.md. ``f0_hz`` is ``null`` when no frame had a pitch."""
+    from .pitch import detect_root_note  # librosa's pyin: imported by the one command that uses it
+
+    path = Path(required_text(request, "path"))
+    check_audio_file(path)
+    model = _model()
+    audio, _ = load_sources([path], model.sample_rate)
+    try:
+        root = detect_root_note(audio[0], model.sample_rate)
+    except ValueError as error:  # silent or non-finite
+        raise AudioLoadError(path, str(error)) from error
+    return {"root_note": root.midi_note, "fine_tune_cents": round(root.fine_tune_cents, 2),
+            "f0_hz": None if np.isnan(root.f0_hz) else round(root.f0_hz, 3), "pitched": root.pitched,
+            "message": root.message}  # fmt: skip
+
+
 def handle_ping(request: Request) -> Answer:
     """Nothing: the answer says the backend is alive."""
     return {}
@@ -242,5 +260,6 @@ HANDLERS: dict[str, Callable[[Request], Answer]] = {
     "render_new": handle_render_new,
     "render_variation": handle_render_variation,
     "similar": handle_similar,
+    "root_note": handle_root_note,
     "ping": handle_ping,
 }

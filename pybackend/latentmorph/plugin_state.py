@@ -155,6 +155,17 @@ def plugin_state(plugin) -> PluginState:
     return read_state(read_component_state(plugin))
 
 
+def set_parameter(plugin, name: str, value: float | str) -> None:
+    """Set parameter ``name`` of a pedalboard-hosted instance as a host's automation would, by its
+    number also where its value text is not one (pedalboard takes the root notes, shown as "C4", by
+    name only): the number goes through the plugin's own text parser. Other values as ``setattr``."""
+    parameter = plugin.parameters[name]
+    if parameter.type is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        parameter.raw_value = parameter.get_raw_value_for_text(f"{value:g}")
+    else:
+        setattr(plugin, name, value)
+
+
 def set_plugin_state(plugin, component_state: bytes) -> None:
     """Load a state document (or any bytes, to test refusal) into a pedalboard-hosted instance.
     ``preset_data`` is read once per instance (for its class id), not per call."""

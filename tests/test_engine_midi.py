@@ -1,0 +1,74 @@
+"""The voice engine's expressive MIDI and tuning (plugin/engine/Engine.h, "Morph", "Tuning",
+"Controllers"), through the Python module `latentmorph_engine`: pitch bend, mod wheel, velocity,
+per-slot roots, CC 120 / 121 / 123, start offset."""
+
+import numpy as np
+import pytest
+
+from .conftest import peak_hz
+from .test_engine import SAMPLE_RATE, make_engine, noise_grid
+
+latentmorph_engine = pytest.importorskip("latentmorph_engine")
+
+
+def sine_rows(*hz, seconds=1.0):
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in hz]).astype(np.float32)
+
+
+def bend(offset, value):
+    raw = value + 8192
+    return (offset, bytes([0xE0, raw & 0x7F, raw >> 7]))
+
+
+@pytest.mark.parametrize(("value", "semitones"), [(8191, 2.0), (-8192, -2.0), (0, 0.0), (4096, 2 * 4096 / 8191)])
+def test_pitch_bend_maps_14_bits_to_the_range(value, semitones):
+    engine = make_engine(noise_grid(2, 1000))
+    engine.render(100, [bend(0, value)], reset=True)
+    assert engine.pitch_bend_semitones == pytest.approx(semitones, abs=1e-6)
+    engine.render(100, [(0, bytes([0xB0, 121, 0]))], reset=False)  # reset all controllers
+    assert engine.pitch_bend_semitones == 0.0
+
+
+def test_a_bent_note_reads_the_grid_at_the_bent_ratio():
+    engine = make_engine(sine_rows(440.0, 440.0), bend_range_semitones=12.0)
+    audio = engine.render(SAMPLE_RATE // 2, [bend(0, 8191), (0, 60, 127, True)])
+    assert 1200 * np.log2(peak_hz(audio) / 880.0) == pytest.approx(0.0, abs=0.5)
+
+
+def test_each_end_plays_in_tune_on_its_own_root_and_fine_tune():
+    """Row 0 a sine at 440 Hz (root 60), row 1 at 440 * 2^(4/12) + 30 cents (root 64, +30 cents): note 60
+    sounds 440 Hz at both ends."""
+    engine = make_engine(sine_rows(440.0, 440.0 * 2 ** (4.3 / 12)), root_note_b=64, fine_tune_b_cents=30.0)
+    for morph in (0.0, 1.0):
+        engine.morph = morph
+        audio = engine.render(SAMPLE_RATE // 2, [(0, 60, 127, True)])
+        assert 1200 * np.log2(peak_hz(audio) / 440.0) == pytest.approx(0.0, abs=0.5), morph
+
+
+def test_mod_wheel_and_velocity_add_to_the_morph():
+    renders = noise_grid(5, 4000)
+    reference = make_engine(renders, morph=0.75).render(2000, [(0, 60, 127, True)])
+    wheel = make_engine(renders, morph=0.25, mod_wheel_morph=1.0)
+    wheel.render(1, [(0, bytes([0xB0, 1, 127]))], reset=True)
+    wheel.render(SAMPLE_RATE, reset=False)  # the 20 ms smoother settles
+    held = wheel.render(2000, [(0, 60, 127, True)], reset=False)
+    np.testing.assert_array_equal(held, make_engine(renders, morph=1.0).render(2000, [(0, 60, 127, True)]))
+    velocity = make_engine(renders, morph=0.25, velocity_morph=0.5)
+    np.testing.assert_array_equal(velocity.render(2000, [(0, 60, 127, True)]), reference)
+
+
+def test_all_sound_off_fades_in_3_ms_and_all_notes_off_releases():
+    engine = make_engine(noise_grid(2, 20000), release_ms=100.0)
+    events = [(0, 60, 100, True), (0, 64, 100, True)]
+    cut = engine.render(2000, [*events, (1000, bytes([0xB0, 120, 0]))])
+    assert np.all(cut[1000 + round(0.003 * SAMPLE_RATE) :] == 0) and engine.active_voice_count == 0
+    released = engine.render(2000, [*events, (1000, bytes([0xB0, 123, 0]))])
+    assert np.max(np.abs(released[1900:])) > 0.01 and engine.active_voice_count == 2
+
+
+def test_start_ms_skips_into_the_sample():
+    renders = noise_grid(2, 8000)
+    plain = make_engine(renders).render(4000, [(0, 60, 127, True)])
+    started = make_engine(renders, start_ms=1000 * 441 / SAMPLE_RATE).render(4000, [(0, 60, 127, True)])
+    np.testing.assert_array_equal(started[:3000], plain[441:3441])
