@@ -79,13 +79,19 @@ void LatentMorphEditor::resized()
 
     status_.setBounds (area.removeFromBottom (28));
 
-    const auto knobWidth = area.getWidth() / static_cast<int> (knobs_.size());
+    // Rows of at most kKnobsPerRow knobs, so that each keeps a readable width.
+    constexpr int kKnobsPerRow = 9;
+    const auto count = static_cast<int> (knobs_.size());
+    const auto rows = (count + kKnobsPerRow - 1) / kKnobsPerRow;
+    const auto knobWidth = area.getWidth() / kKnobsPerRow;
+    const auto rowHeight = area.getHeight() / juce::jmax (1, rows);
 
-    for (auto& knob : knobs_)
+    for (int i = 0; i < count; ++i)
     {
-        auto column = area.removeFromLeft (knobWidth).reduced (4);
-        knob->label.setBounds (column.removeFromTop (20));
-        knob->slider.setBounds (column);
+        const auto row = i / kKnobsPerRow, column = i % kKnobsPerRow;
+        auto cell = juce::Rectangle<int> (area.getX() + column * knobWidth, area.getY() + row * rowHeight, knobWidth, rowHeight).reduced (2);
+        knobs_[static_cast<std::size_t> (i)]->label.setBounds (cell.removeFromTop (16));
+        knobs_[static_cast<std::size_t> (i)]->slider.setBounds (cell);
     }
 }
 
