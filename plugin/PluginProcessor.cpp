@@ -62,6 +62,8 @@ void LatentMorphProcessor::updateEngineParameters() noexcept
     engine_.setFineTune (0, parameterValues_.get (ParameterIndex::fineTuneACents));
     engine_.setFineTune (1, parameterValues_.get (ParameterIndex::fineTuneBCents));
     engine_.setStartMs (parameterValues_.get (ParameterIndex::startMs));
+    engine_.setVoiceMode (juce::roundToInt (parameterValues_.get (ParameterIndex::voiceMode)));
+    engine_.setGlideMs (parameterValues_.get (ParameterIndex::glideMs));
 }
 
 void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midiMessages)

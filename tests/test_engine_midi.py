@@ -72,3 +72,34 @@ def test_start_ms_skips_into_the_sample():
     plain = make_engine(renders).render(4000, [(0, 60, 127, True)])
     started = make_engine(renders, start_ms=1000 * 441 / SAMPLE_RATE).render(4000, [(0, 60, 127, True)])
     np.testing.assert_array_equal(started[:3000], plain[441:3441])
+
+
+def cents_between(f, reference):
+    return 1200 * np.log2(f / reference)
+
+
+def test_mono_retriggers_and_returns_to_the_last_key_still_held():
+    renders = noise_grid(2, 20000, seed=3)
+    events = [(0, 60, 127, True), (1000, 67, 127, True), (3000, 67, 0, False)]  # key 60 stays down
+    mono = make_engine(renders, voice_mode=1).render(6000, events)
+    fade = round(0.003 * SAMPLE_RATE)
+    alone_67 = make_engine(renders).render(6000, [(1000, 67, 127, True)])
+    np.testing.assert_allclose(mono[1000 + fade : 3000], alone_67[1000 + fade : 3000], atol=1e-6)
+    back_to_60 = make_engine(renders).render(6000, [(3000, 60, 127, True)])  # a new voice: the sample from its start
+    np.testing.assert_allclose(mono[3000 + fade :], back_to_60[3000 + fade :], atol=1e-6)
+
+
+def test_legato_keeps_the_voice_and_moves_its_pitch_and_glide_slides_there():
+    engine = make_engine(sine_rows(440.0, 440.0, seconds=3.0), root_note=69, voice_mode=2, attack_ms=800.0)
+    events = [(0, 69, 127, True), (22050, 76, 127, True), (44100, 76, 0, False)]
+    audio = engine.render(66150, events)
+    half = SAMPLE_RATE // 2
+    assert cents_between(peak_hz(audio[half + 2000 : 2 * half]), 440.0 * 2 ** (7 / 12)) == pytest.approx(0, abs=1)
+    assert cents_between(peak_hz(audio[2 * half + 2000 :]), 440.0) == pytest.approx(0, abs=1), "back to the held key"
+    # no new attack: the level keeps rising through the key change (a retrigger would restart it from 0)
+    assert np.max(np.abs(audio[half : half + 500])) > 0.9 * np.max(np.abs(audio[half - 500 : half]))
+    engine.glide_ms = 200.0
+    glided = engine.render(2 * half, [(0, 69, 127, True), (half, 81, 127, True)])
+    middle = cents_between(peak_hz(glided[half + 3000 : half + 5820]), 440.0)
+    assert 300 < middle < 900, f"halfway through the glide: {middle:.0f} cents"
+    assert cents_between(peak_hz(glided[half + 9000 :]), 880.0) == pytest.approx(0, abs=1), "there after 200 ms"

@@ -248,3 +248,13 @@ def test_a_drop_sets_the_slots_root_note_and_fine_tune_from_the_detected_pitch(t
     restored = snapshot_state(tmp_path, saved)
     assert restored.params["root_note"] == 50 and restored.params["root_note_b"] == 70
     assert "root note" not in restored.status["message"], restored.status
+
+
+def test_voice_mode_shows_its_name_and_legato_glides_to_the_new_key(tone_plugin):
+    assert tone_plugin.voice_mode == "Poly"
+    tone_plugin.voice_mode = "Legato"
+    assert plugin_state(tone_plugin).params["voice_mode"] == 2
+    tone_plugin.glide_ms = 100.0
+    audio = play(tone_plugin, note_messages([(69, 0.0, 1.8), (81, 0.5, 1.8)]), 1.8)
+    assert abs(cents(peak_hz(audio, 0.1, 0.35), TONE_HZ)) <= 1
+    assert abs(cents(peak_hz(audio, 0.7, 0.5), 2 * TONE_HZ)) <= 1, "one voice, now an octave up"

@@ -70,6 +70,7 @@ void Engine::reset() noexcept
         voice.active = false;
 
     sustainPedalDown_ = false;
+    std::fill (std::begin (heldKeys_), std::end (heldKeys_), 0);
     setPitchBend (8192);
     setModWheel (0);
     morphSmoother_.current = morphSmoother_.target;
@@ -120,7 +121,27 @@ void Engine::noteOn (int note, int velocity) noexcept
     if (grid_ == nullptr)
         return;
 
-    stealOldestVoices (polyphony_ - 1);
+    if (voiceMode_ == 0)
+        return startVoice (note, velocity, note);
+
+    const auto key = static_cast<std::size_t> (note & 127);
+    heldKeys_[key] = ++keyOrder_;
+    keyVelocity_[key] = velocity;
+    auto* current = monoVoice();
+
+    if (voiceMode_ == 2 && current != nullptr && current->envelope.isHeld())
+    {
+        current->note = note; // legato: same voice, new pitch
+        current->sustained = false;
+        return glideTo (*current, note);
+    }
+
+    startVoice (note, velocity, current != nullptr ? current->pitch : note);
+}
+
+void Engine::startVoice (int note, int velocity, double fromPitch) noexcept
+{
+    stealOldestVoices (voiceMode_ == 0 ? polyphony_ - 1 : 0);
 
     // With 2 * kMaxPolyphony slots and at most kMaxPolyphony - 1 playing now, a slot is free unless more
     // than kMaxPolyphony stolen voices are still fading; then the quietest of them is cut.
@@ -149,6 +170,45 @@ void Engine::noteOn (int note, int velocity) noexcept
     voice->startOrder = nextStartOrder_++;
     voice->positionSamples = static_cast<double> (startMs_) * 0.001 * grid_->sampleRateHz();
     voice->envelope.noteOn (envelopeShape_);
+    voice->pitch = fromPitch;
+    glideTo (*voice, note);
+}
+
+void Engine::glideTo (Voice& voice, int note) noexcept
+{
+    const auto samples = std::lround (glideMs_ * 0.001 * hostSampleRateHz_);
+
+    if (samples < 1 || voice.pitch == note)
+    {
+        voice.pitch = note;
+        voice.glideLeft = 0;
+        return;
+    }
+
+    voice.glideStep = (note - voice.pitch) / static_cast<double> (samples);
+    voice.glideLeft = samples;
+}
+
+Engine::Voice* Engine::monoVoice() noexcept
+{
+    Voice* newest = nullptr;
+
+    for (auto& voice : voices_)
+        if (voice.active && ! voice.stolen && (newest == nullptr || voice.startOrder > newest->startOrder))
+            newest = &voice;
+
+    return newest;
+}
+
+int Engine::lastHeldKey() const noexcept
+{
+    int key = -1;
+
+    for (int k = 0; k < 128; ++k)
+        if (heldKeys_[k] != 0 && (key < 0 || heldKeys_[k] > heldKeys_[key]))
+            key = k;
+
+    return key;
 }
 
 void Engine::stealOldestVoices (int keep) noexcept
@@ -180,6 +240,24 @@ void Engine::stealOldestVoices (int keep) noexcept
 
 void Engine::noteOff (int note) noexcept
 {
+    if (voiceMode_ != 0 && heldKeys_[note & 127] != 0)
+    {
+        heldKeys_[note & 127] = 0;
+        auto* current = monoVoice();
+
+        // Last-note priority: releasing the sounding key returns to the most recent key still held.
+        if (const auto back = lastHeldKey(); back >= 0 && current != nullptr && current->note == note && current->envelope.isHeld())
+        {
+            if (voiceMode_ == 2)
+            {
+                current->note = back;
+                return glideTo (*current, back);
+            }
+
+            return startVoice (back, keyVelocity_[back], current->pitch);
+        }
+    }
+
     for (auto& voice : voices_)
     {
         if (! voice.active || voice.note != note || ! voice.envelope.isHeld())
@@ -194,6 +272,8 @@ void Engine::noteOff (int note) noexcept
 
 void Engine::allNotesOff() noexcept
 {
+    std::fill (std::begin (heldKeys_), std::end (heldKeys_), 0);
+
     for (auto& voice : voices_)
     {
         voice.sustained = false;
@@ -205,6 +285,8 @@ void Engine::allNotesOff() noexcept
 
 void Engine::allSoundOff() noexcept
 {
+    std::fill (std::begin (heldKeys_), std::end (heldKeys_), 0);
+
     for (auto& voice : voices_)
     {
         voice.sustained = false;
@@ -328,8 +410,8 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
     // (bend changes at MIDI events, which split the calls); with equal roots the pitch is constant.
     const auto rootA = rootNote_ + fineTuneCents_[0] / 100.0;
     const auto rootSpan = rootNoteB_ + fineTuneCents_[1] / 100.0 - rootA;
-    const auto semitones = voice.note + bendSemitones_ - rootA;
-    auto increment = std::exp2 (semitones / 12.0) * rateRatio;
+    const auto offset = bendSemitones_ - rootA;
+    auto increment = std::exp2 ((voice.pitch + offset) / 12.0) * rateRatio;
     auto pitchMorph = -1.0f; // the morph `increment` was computed for when rootSpan != 0
 
     for (int s = 0; s < numSamples; ++s)
@@ -346,11 +428,19 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
         const auto morph = std::clamp (morphs[s] + voice.morphOffset, 0.0f, 1.0f);
         const auto morphPosition = morph * lastStep;
 
+        auto retune = voice.glideLeft > 0;
+
+        if (retune)
+            voice.pitch = --voice.glideLeft == 0 ? static_cast<double> (voice.note) : voice.pitch + voice.glideStep;
+
         if (rootSpan != 0.0 && morph != pitchMorph)
         {
-            increment = std::exp2 ((semitones - morph * rootSpan) / 12.0) * rateRatio;
             pitchMorph = morph;
+            retune = true;
         }
+
+        if (retune)
+            increment = std::exp2 ((voice.pitch + offset - morph * rootSpan) / 12.0) * rateRatio;
         const auto step = std::min (static_cast<int> (morphPosition), lastPair);
         const auto weight = morphPosition - static_cast<float> (step);
 
@@ -418,6 +508,19 @@ void Engine::setVelocityMorph (float amount) noexcept { velocityMorph_ = std::cl
 void Engine::setRootNoteB (int rootNote) noexcept { rootNoteB_ = rootNote; }
 void Engine::setFineTune (int slot, float cents) noexcept { fineTuneCents_[slot == 0 ? 0 : 1] = cents; }
 void Engine::setStartMs (float startMs) noexcept { startMs_ = std::max (0.0f, startMs); }
+void Engine::setGlideMs (float glideMs) noexcept { glideMs_ = std::max (0.0f, glideMs); }
+
+void Engine::setVoiceMode (int mode) noexcept
+{
+    mode = std::clamp (mode, 0, 2);
+
+    if (mode == voiceMode_)
+        return;
+
+    voiceMode_ = mode;
+    std::fill (std::begin (heldKeys_), std::end (heldKeys_), 0);
+    stealOldestVoices (mode == 0 ? polyphony_ : 1);
+}
 
 void Engine::setGainDb (float gainDb) noexcept
 {

@@ -44,6 +44,12 @@ namespace latentmorph {
     octave above the root reads the grid twice as fast and so ends after half the sample's length
     (a 1.5 s bell on C5 with root C4 is silent after 0.75 s). Nothing else ends a held voice.
 
+    Voice modes. Poly (default) as above. Mono and legato play one voice, with last-note priority over
+    the keys held: a key pressed while another is held takes over, and releasing it returns to the most
+    recent key still held. Mono starts a new voice each time (the old one fades out in kStealFadeMs);
+    legato keeps the sounding voice (its envelope and its place in the sample) and only moves its pitch.
+    With glide_ms > 0 the pitch moves linearly in semitones from the previous note's over glide_ms.
+
     Controllers. Pitch bend, mod wheel and the pedal keep their values until reset() (or CC 121, reset
     all controllers) puts them back to centre, 0 and up.
 
@@ -153,6 +159,8 @@ public:
     void setRootNoteB (int rootNote) noexcept;         ///< MIDI note that plays slot B (the last row) at its pitch
     void setFineTune (int slot, float cents) noexcept; ///< slot 0 (A) or 1 (B): cents added to its root note
     void setStartMs (float startMs) noexcept;          ///< where in the sample notes start, ms, >= 0
+    void setVoiceMode (int mode) noexcept;             ///< 0 poly, 1 mono, 2 legato (clamped)
+    void setGlideMs (float glideMs) noexcept;          ///< >= 0
     void setPitchBend (int value14) noexcept;          ///< 0..16383, 8192 = centre (as in MIDI)
     void setModWheel (int value7) noexcept;            ///< 0..127
 
@@ -171,6 +179,8 @@ public:
     int rootNoteB() const noexcept { return rootNoteB_; }
     float fineTune (int slot) const noexcept { return fineTuneCents_[slot == 0 ? 0 : 1]; }
     float startMs() const noexcept { return startMs_; }
+    int voiceMode() const noexcept { return voiceMode_; }
+    float glideMs() const noexcept { return glideMs_; }
     float pitchBendSemitones() const noexcept { return bendSemitones_; }
     bool sustainPedal() const noexcept { return sustainPedalDown_; }
 
@@ -189,6 +199,9 @@ private:
         float morphOffset = 0.0f;     ///< velocity_morph * velocity / 127, fixed at note-on
         std::uint64_t startOrder = 0; ///< for stealing the oldest voice
         double positionSamples = 0.0; ///< read position in grid samples
+        double pitch = 0.0;           ///< the note it sounds now, semitones (between notes while gliding)
+        double glideStep = 0.0;       ///< added to pitch per sample while glideLeft > 0
+        long glideLeft = 0;           ///< samples of glide left; pitch is `note` when it ends
         Adsr envelope;
     };
 
@@ -212,6 +225,10 @@ private:
     void stealOldestVoices (int keep) noexcept;
     float limit (float sample) noexcept;
     void updateMorphTarget() noexcept;
+    void startVoice (int note, int velocity, double fromPitch) noexcept;
+    void glideTo (Voice& voice, int note) noexcept;
+    Voice* monoVoice() noexcept;
+    int lastHeldKey() const noexcept;
     void renderVoice (Voice& voice, float* out, const float* morphs, int numSamples) noexcept;
 
     std::vector<Voice> voices_; ///< 2 * kMaxPolyphony slots, see "Polyphony"
@@ -231,6 +248,11 @@ private:
     float fineTuneCents_[2] = { 0.0f, 0.0f };
     float bendRange_ = 2.0f, modWheelMorph_ = 0.0f, velocityCurve_ = 1.0f, velocityMorph_ = 0.0f, startMs_ = 0.0f;
     int pitchBend_ = 8192, modWheel_ = 0; ///< the last controller values (MIDI)
+    int voiceMode_ = 0;
+    float glideMs_ = 0.0f;
+    std::uint64_t keyOrder_ = 0;
+    std::uint64_t heldKeys_[128] = {}; ///< mono/legato: when each key went down (0 = up), for last-note priority
+    int keyVelocity_[128] = {};
     double bendSemitones_ = 0.0;
     Adsr::Shape envelopeShape_;
     Smoother morphSmoother_, gainSmoother_;

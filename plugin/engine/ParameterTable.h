@@ -23,7 +23,7 @@ struct ParameterSpec
     parameters and engine read it, and so do the tests and the preset builder (through the Python
     module latentmorph_engine, `PARAMETERS`). Free of JUCE. */
 // clang-format off
-inline constexpr std::array<ParameterSpec, 17> kParameterTable { {
+inline constexpr std::array<ParameterSpec, 19> kParameterTable { {
     // id            name         min      max       default  interval centre   unit  integer
     { "morph",      "Morph",      0.0f,    1.0f,     0.0f,    0.001f,  0.5f,    "",   false },
     { "gain_db",    "Gain",       -48.0f,  12.0f,    0.0f,    0.1f,    -18.0f,  "dB", false },
@@ -54,6 +54,11 @@ inline constexpr std::array<ParameterSpec, 17> kParameterTable { {
     { "fine_tune_b_cents", "Fine tune B", -100.0f, 100.0f, 0.0f, 0.1f, 0.0f, "cents", false },
     // where in the sample a note starts (ms of the sample, whatever the note's pitch)
     { "start_ms", "Start", 0.0f, 5000.0f, 0.0f, 1.0f, 200.0f, "ms", false },
+    // 0 poly, 1 mono (a new key retriggers), 2 legato (a new key while one is held changes its pitch,
+    // no new attack); shown as "Poly", "Mono", "Legato"
+    { "voice_mode", "Voice mode", 0.0f, 2.0f, 0.0f, 1.0f, 1.0f, "", true },
+    // mono and legato: the time a note's pitch takes to glide from the previous note's
+    { "glide_ms", "Glide", 0.0f, 5000.0f, 0.0f, 1.0f, 200.0f, "ms", false },
 } };
 // clang-format on
 
@@ -76,7 +81,9 @@ enum class ParameterIndex
     rootNoteB,
     fineTuneACents,
     fineTuneBCents,
-    startMs
+    startMs,
+    voiceMode,
+    glideMs
 };
 
 /** The root-note parameters, whose value text is a note name ("C4"). */

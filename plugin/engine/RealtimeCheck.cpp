@@ -183,6 +183,8 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
     engine.setRootNoteB (58 + block % 7); // roots that differ: the pitch follows the morph
     engine.setFineTune (block % 2, static_cast<float> (block % 21) * 5.0f - 50.0f);
     engine.setStartMs (static_cast<float> (block % 4) * 20.0f);
+    engine.setVoiceMode ((block / 7) % 3); // poly, mono, legato
+    engine.setGlideMs (static_cast<float> (block % 3) * 30.0f);
     midi (engine, 0xe0, static_cast<std::uint8_t> (block % 128), static_cast<std::uint8_t> ((block * 3) % 128)); // pitch bend
     midi (engine, 0xb0, 1, static_cast<std::uint8_t> ((block * 7) % 128));                                       // mod wheel
 

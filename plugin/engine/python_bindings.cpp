@@ -278,6 +278,11 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
             { e.setFineTune (1, cents); },
             "Cents added to root_note_b (slot B).")
         .def_property ("start_ms", &Engine::startMs, &Engine::setStartMs, "Where in the sample notes start, ms.")
+        .def_property ("voice_mode", &Engine::voiceMode, &Engine::setVoiceMode,
+                       "0 poly, 1 mono (each key a new voice), 2 legato (a key while one is held moves its pitch); "
+                       "mono and legato: last-note priority.")
+        .def_property ("glide_ms", &Engine::glideMs, &Engine::setGlideMs,
+                       "Mono and legato: time the pitch takes to move from the previous note, ms (linear in semitones).")
         .def_property_readonly ("pitch_bend_semitones", &Engine::pitchBendSemitones,
                                 "The current pitch bend (from MIDI 0xEn), semitones.")
         .def_property_readonly ("sustain_pedal", &Engine::sustainPedal, "True while the sustain pedal (CC 64) is down.")

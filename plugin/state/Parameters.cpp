@@ -64,7 +64,17 @@ juce::AudioProcessorValueTreeState::ParameterLayout createParameterLayout()
         {
             auto attributes = juce::AudioParameterIntAttributes().withLabel (spec.unit);
 
-            if (isNoteParameter (static_cast<ParameterIndex> (i)))
+            if (static_cast<ParameterIndex> (i) == ParameterIndex::voiceMode)
+            {
+                static const juce::StringArray modes { "Poly", "Mono", "Legato" };
+                attributes = attributes.withStringFromValueFunction ([] (int value, int)
+                                                                     { return modes[value]; })
+                                 .withValueFromStringFunction ([] (const juce::String& text)
+                                                               {
+                                                                   const auto index = modes.indexOf (text.trim(), true);
+                                                                   return index >= 0 ? index : juce::jlimit (0, 2, text.getIntValue()); });
+            }
+            else if (isNoteParameter (static_cast<ParameterIndex> (i)))
             {
                 const auto low = static_cast<int> (spec.minValue), high = static_cast<int> (spec.maxValue);
                 const auto fallback = static_cast<int> (spec.defaultValue);
