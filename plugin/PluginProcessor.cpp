@@ -64,6 +64,8 @@ void LatentMorphProcessor::updateEngineParameters() noexcept
     engine_.setStartMs (parameterValues_.get (ParameterIndex::startMs));
     engine_.setVoiceMode (juce::roundToInt (parameterValues_.get (ParameterIndex::voiceMode)));
     engine_.setGlideMs (parameterValues_.get (ParameterIndex::glideMs));
+    engine_.setLoopMode (juce::roundToInt (parameterValues_.get (ParameterIndex::loopMode)));
+    engine_.setLoopCrossfadeMs (parameterValues_.get (ParameterIndex::loopCrossfadeMs));
 }
 
 void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midiMessages)

@@ -103,3 +103,20 @@ def test_legato_keeps_the_voice_and_moves_its_pitch_and_glide_slides_there():
     middle = cents_between(peak_hz(glided[half + 3000 : half + 5820]), 440.0)
     assert 300 < middle < 900, f"halfway through the glide: {middle:.0f} cents"
     assert cents_between(peak_hz(glided[half + 9000 :]), 880.0) == pytest.approx(0, abs=1), "there after 200 ms"
+
+
+def test_sustain_loop_holds_a_decaying_note_until_its_release_without_clicks():
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    decaying = (0.5 * np.sin(2 * np.pi * 220.0 * t) * np.exp(-t / 0.5)).astype(np.float32)
+    engine = make_engine(np.stack([decaying, decaying]), release_ms=100.0)
+    start, end = engine.loop
+    assert 0.1 * SAMPLE_RATE < start < end <= 2 * SAMPLE_RATE and end - start >= 0.05 * SAMPLE_RATE, (start, end)
+    one_shot = engine.render(5 * SAMPLE_RATE, [(0, 60, 127, True), (4 * SAMPLE_RATE, 60, 0, False)])
+    assert np.max(np.abs(one_shot[2 * SAMPLE_RATE :])) == 0.0, "one-shot (default): the sample ends at 2 s"
+    engine.loop_mode = 1
+    looped = engine.render(5 * SAMPLE_RATE, [(0, 60, 127, True), (4 * SAMPLE_RATE, 60, 0, False)])
+    level_at_loop_end = np.max(np.abs(decaying[end - 2000 : end]))
+    assert np.max(np.abs(looped[int(3.5 * SAMPLE_RATE) : 4 * SAMPLE_RATE])) > 0.5 * level_at_loop_end, "still sounding"
+    assert np.max(np.abs(looped[4 * SAMPLE_RATE + round(0.1 * SAMPLE_RATE) + 1 :])) == 0.0, "the release ends it"
+    step = 2 * np.pi * 220.0 / SAMPLE_RATE * 0.5  # the largest sample-to-sample step of the sine at full level
+    assert np.max(np.abs(np.diff(looped[: 4 * SAMPLE_RATE]))) < 1.5 * step, "no click at the loop's jumps"

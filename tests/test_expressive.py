@@ -258,3 +258,13 @@ def test_voice_mode_shows_its_name_and_legato_glides_to_the_new_key(tone_plugin)
     audio = play(tone_plugin, note_messages([(69, 0.0, 1.8), (81, 0.5, 1.8)]), 1.8)
     assert abs(cents(peak_hz(audio, 0.1, 0.35), TONE_HZ)) <= 1
     assert abs(cents(peak_hz(audio, 0.7, 0.5), 2 * TONE_HZ)) <= 1, "one voice, now an octave up"
+
+
+def test_sustain_loop_holds_the_note_until_its_release(tone_plugin):
+    assert tone_plugin.loop_mode == "One-shot"
+    tone_plugin.loop_mode = "Sustain loop"
+    tone_plugin.release_ms = 100.0
+    audio = play(tone_plugin, note_messages([(69, 0.0, 4.0)]), 4.5)
+    assert np.max(np.abs(audio[int(3.5 * SAMPLE_RATE) : 4 * SAMPLE_RATE])) > 0.3, "held past the 2 s sample"
+    assert np.max(np.abs(audio[int(4.11 * SAMPLE_RATE) :])) == 0.0, "until its release ends"
+    assert abs(cents(peak_hz(audio, 2.5, 1.0), TONE_HZ)) <= 5, "the loop keeps the pitch"

@@ -414,8 +414,16 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
     auto increment = std::exp2 ((voice.pitch + offset) / 12.0) * rateRatio;
     auto pitchMorph = -1.0f; // the morph `increment` was computed for when rootSpan != 0
 
+    const auto loops = loopMode_ == 1 && grid.loopEnd() > grid.loopStart();
+    const auto loopEnd = static_cast<double> (grid.loopEnd());
+    const auto loopLength = loopEnd - static_cast<double> (grid.loopStart());
+    const auto crossfade = std::clamp (loopCrossfadeMs_ * 0.001 * grid.sampleRateHz(), 1.0, std::max (1.0, 0.5 * loopLength));
+
     for (int s = 0; s < numSamples; ++s)
     {
+        if (loops && voice.positionSamples >= loopEnd)
+            voice.positionSamples -= loopLength;
+
         const auto index = static_cast<std::size_t> (voice.positionSamples);
 
         if (index >= numGridSamples)
@@ -443,11 +451,26 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
             increment = std::exp2 ((voice.pitch + offset - morph * rootSpan) / 12.0) * rateRatio;
         const auto step = std::min (static_cast<int> (morphPosition), lastPair);
         const auto weight = morphPosition - static_cast<float> (step);
+        const auto read = [&] (std::size_t at, float atFrac)
+        {
+            auto sum = (1.0f - weight) * readInterpolated (grid.step (step), numGridSamples, at, atFrac);
 
-        auto value = (1.0f - weight) * readInterpolated (grid.step (step), numGridSamples, index, frac);
+            if (weight > 0.0f)
+                sum += weight * readInterpolated (grid.step (step + 1), numGridSamples, at, atFrac);
 
-        if (weight > 0.0f)
-            value += weight * readInterpolated (grid.step (step + 1), numGridSamples, index, frac);
+            return sum;
+        };
+
+        auto value = read (index, frac);
+
+        if (loops && voice.positionSamples > loopEnd - crossfade)
+        {
+            // Fade into one loop earlier: at loopEnd the voice plays what it plays after the jump back.
+            const auto back = voice.positionSamples - loopLength;
+            const auto backIndex = static_cast<std::size_t> (back);
+            const auto fade = static_cast<float> ((voice.positionSamples - (loopEnd - crossfade)) / crossfade);
+            value = (1.0f - fade) * value + fade * read (backIndex, static_cast<float> (back - static_cast<double> (backIndex)));
+        }
 
         out[s] += value * voice.velocityGain * voice.envelope.next (envelopeShape_);
 

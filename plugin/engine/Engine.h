@@ -4,6 +4,7 @@
 #include "engine/Grid.h"
 #include "engine/SpscQueue.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -43,6 +44,10 @@ namespace latentmorph {
     One-shots. A voice plays its sample once, to its end, however long the key is held: a note an
     octave above the root reads the grid twice as fast and so ends after half the sample's length
     (a 1.5 s bell on C5 with root C4 is silent after 0.75 s). Nothing else ends a held voice.
+    Sustain loop (loop_mode 1): the voice repeats the grid's loop [loopStart, loopEnd) (Grid,
+    findSustainLoop) until its release ends; over the last loop_crossfade_ms (at most half the loop)
+    before loopEnd it fades linearly into the same place one loop length earlier, so the jump back
+    to loopStart is seamless.
 
     Voice modes. Poly (default) as above. Mono and legato play one voice, with last-note priority over
     the keys held: a key pressed while another is held takes over, and releasing it returns to the most
@@ -144,25 +149,27 @@ public:
     /** Writes `numSamples` mono samples, limited to [-1, 1], to `out` (overwriting it) and advances time. */
     void render (float* out, int numSamples) noexcept;
 
-    void setMorph (float morph) noexcept;              ///< 0..1, clamped
-    void setGainDb (float gainDb) noexcept;            ///< output gain in dB
-    void setAttackMs (float attackMs) noexcept;        ///< >= 0
-    void setDecayMs (float decayMs) noexcept;          ///< >= 0
-    void setSustain (float sustainLevel) noexcept;     ///< 0..1 linear, clamped
-    void setReleaseMs (float releaseMs) noexcept;      ///< >= 0 (at least one sample)
-    void setRootNote (int rootNote) noexcept;          ///< MIDI note that plays the grid at its own pitch
-    void setPolyphony (int polyphony) noexcept;        ///< 1..kMaxPolyphony, clamped; excess voices are stolen
-    void setBendRange (float semitones) noexcept;      ///< pitch bend at +8191, >= 0
-    void setModWheelMorph (float amount) noexcept;     ///< added to morph at CC 1 = 127, -1..1
-    void setVelocityCurve (float exponent) noexcept;   ///< level = (velocity / 127)^exponent, >= 0
-    void setVelocityMorph (float amount) noexcept;     ///< added to a note's morph at velocity 127, -1..1
-    void setRootNoteB (int rootNote) noexcept;         ///< MIDI note that plays slot B (the last row) at its pitch
-    void setFineTune (int slot, float cents) noexcept; ///< slot 0 (A) or 1 (B): cents added to its root note
-    void setStartMs (float startMs) noexcept;          ///< where in the sample notes start, ms, >= 0
-    void setVoiceMode (int mode) noexcept;             ///< 0 poly, 1 mono, 2 legato (clamped)
-    void setGlideMs (float glideMs) noexcept;          ///< >= 0
-    void setPitchBend (int value14) noexcept;          ///< 0..16383, 8192 = centre (as in MIDI)
-    void setModWheel (int value7) noexcept;            ///< 0..127
+    void setMorph (float morph) noexcept;                                   ///< 0..1, clamped
+    void setGainDb (float gainDb) noexcept;                                 ///< output gain in dB
+    void setAttackMs (float attackMs) noexcept;                             ///< >= 0
+    void setDecayMs (float decayMs) noexcept;                               ///< >= 0
+    void setSustain (float sustainLevel) noexcept;                          ///< 0..1 linear, clamped
+    void setReleaseMs (float releaseMs) noexcept;                           ///< >= 0 (at least one sample)
+    void setRootNote (int rootNote) noexcept;                               ///< MIDI note that plays the grid at its own pitch
+    void setPolyphony (int polyphony) noexcept;                             ///< 1..kMaxPolyphony, clamped; excess voices are stolen
+    void setBendRange (float semitones) noexcept;                           ///< pitch bend at +8191, >= 0
+    void setModWheelMorph (float amount) noexcept;                          ///< added to morph at CC 1 = 127, -1..1
+    void setVelocityCurve (float exponent) noexcept;                        ///< level = (velocity / 127)^exponent, >= 0
+    void setVelocityMorph (float amount) noexcept;                          ///< added to a note's morph at velocity 127, -1..1
+    void setRootNoteB (int rootNote) noexcept;                              ///< MIDI note that plays slot B (the last row) at its pitch
+    void setFineTune (int slot, float cents) noexcept;                      ///< slot 0 (A) or 1 (B): cents added to its root note
+    void setStartMs (float startMs) noexcept;                               ///< where in the sample notes start, ms, >= 0
+    void setVoiceMode (int mode) noexcept;                                  ///< 0 poly, 1 mono, 2 legato (clamped)
+    void setLoopMode (int mode) noexcept { loopMode_ = mode == 1 ? 1 : 0; } ///< 0 one-shot, 1 sustain loop
+    void setLoopCrossfadeMs (float ms) noexcept { loopCrossfadeMs_ = std::max (0.0f, ms); }
+    void setGlideMs (float glideMs) noexcept; ///< >= 0
+    void setPitchBend (int value14) noexcept; ///< 0..16383, 8192 = centre (as in MIDI)
+    void setModWheel (int value7) noexcept;   ///< 0..127
 
     float morph() const noexcept { return morphTarget_; }
     float gainDb() const noexcept { return gainDb_; }
@@ -180,6 +187,8 @@ public:
     float fineTune (int slot) const noexcept { return fineTuneCents_[slot == 0 ? 0 : 1]; }
     float startMs() const noexcept { return startMs_; }
     int voiceMode() const noexcept { return voiceMode_; }
+    int loopMode() const noexcept { return loopMode_; }
+    float loopCrossfadeMs() const noexcept { return loopCrossfadeMs_; }
     float glideMs() const noexcept { return glideMs_; }
     float pitchBendSemitones() const noexcept { return bendSemitones_; }
     bool sustainPedal() const noexcept { return sustainPedalDown_; }
@@ -187,6 +196,13 @@ public:
     /** Sounding voices, fading stolen ones included: 0 .. 2 * kMaxPolyphony. */
     int activeVoiceCount() const noexcept;
     bool hasGrid() const noexcept { return grid_ != nullptr; }
+
+    /** The current grid's sustain loop (Grid::loopStart, loopEnd), {0, 0} without a grid. */
+    std::pair<std::size_t, std::size_t> gridLoop() const noexcept
+    {
+        return grid_ != nullptr ? std::pair<std::size_t, std::size_t> { grid_->loopStart(), grid_->loopEnd() }
+                                : std::pair<std::size_t, std::size_t> {};
+    }
 
 private:
     struct Voice
@@ -248,7 +264,8 @@ private:
     float fineTuneCents_[2] = { 0.0f, 0.0f };
     float bendRange_ = 2.0f, modWheelMorph_ = 0.0f, velocityCurve_ = 1.0f, velocityMorph_ = 0.0f, startMs_ = 0.0f;
     int pitchBend_ = 8192, modWheel_ = 0; ///< the last controller values (MIDI)
-    int voiceMode_ = 0;
+    int voiceMode_ = 0, loopMode_ = 0;
+    float loopCrossfadeMs_ = 30.0f;
     float glideMs_ = 0.0f;
     std::uint64_t keyOrder_ = 0;
     std::uint64_t heldKeys_[128] = {}; ///< mono/legato: when each key went down (0 = up), for last-note priority

@@ -1,10 +1,12 @@
 #include "engine/Grid.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <tuple>
 
 namespace latentmorph {
 
@@ -27,6 +29,71 @@ Grid::Grid (std::vector<float> renders, int steps, std::size_t numSamples, doubl
     for (const auto x : renders_)
         if (! std::isfinite (x))
             throw std::invalid_argument ("grid contains a non-finite sample");
+
+    std::tie (loopStart_, loopEnd_) = findSustainLoop (renders_, steps_, numSamples_, sampleRateHz_);
+}
+
+std::pair<std::size_t, std::size_t> findSustainLoop (const std::vector<float>& renders, int steps, std::size_t numSamples,
+                                                     double sampleRateHz)
+{
+    const auto samples = [sampleRateHz] (double seconds)
+    { return static_cast<std::size_t> (std::max (1.0, std::round (seconds * sampleRateHz))); };
+    const auto hop = samples (0.010), minimumLength = samples (0.050), window = samples (0.005), search = samples (0.010);
+
+    if (numSamples < samples (0.100))
+        return { 0, 0 };
+
+    std::vector<float> mix (numSamples, 0.0f);
+
+    for (int k = 0; k < steps; ++k)
+        for (std::size_t i = 0; i < numSamples; ++i)
+            mix[i] += renders[static_cast<std::size_t> (k) * numSamples + i];
+
+    std::vector<double> energy (numSamples / hop, 0.0);
+
+    for (int k = 0; k < steps; ++k)
+        for (std::size_t i = 0; i < energy.size() * hop; ++i)
+        {
+            const double x = renders[static_cast<std::size_t> (k) * numSamples + i];
+            energy[i / hop] += x * x;
+        }
+
+    const auto peak = static_cast<std::size_t> (std::max_element (energy.begin(), energy.end()) - energy.begin());
+    auto last = peak;
+
+    for (std::size_t f = peak; f < energy.size(); ++f)
+        if (energy[f] >= energy[peak] * 1.0e-4) // 40 dB
+            last = f;
+
+    auto end = std::min (numSamples - window, (last + 1) * hop);
+    auto start = peak * hop + (end - std::min (end, peak * hop)) / 3;
+    start = std::min (start, end > minimumLength ? end - minimumLength : 0);
+
+    const auto correlation = [&mix, window] (std::size_t a, std::size_t b)
+    {
+        double ab = 0.0, aa = 0.0, bb = 0.0;
+
+        for (std::size_t i = 0; i < window; ++i)
+        {
+            ab += static_cast<double> (mix[a + i]) * mix[b + i];
+            aa += static_cast<double> (mix[a + i]) * mix[a + i];
+            bb += static_cast<double> (mix[b + i]) * mix[b + i];
+        }
+
+        return aa > 0.0 && bb > 0.0 ? ab / std::sqrt (aa * bb) : 0.0;
+    };
+
+    auto best = end;
+    auto bestScore = correlation (start, end);
+
+    for (auto candidate = end; candidate + search > end && candidate > start + minimumLength; --candidate)
+        if (const auto score = correlation (start, candidate); score > bestScore)
+        {
+            best = candidate;
+            bestScore = score;
+        }
+
+    return { start, best };
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace latentmorph {
@@ -24,6 +25,11 @@ public:
     std::size_t numSamples() const noexcept { return numSamples_; }
     double sampleRateHz() const noexcept { return sampleRateHz_; }
 
+    /** The sustain loop found in the renders (see findSustainLoop): samples [loopStart, loopEnd) of
+        every step; loopEnd() == 0 when the renders are too short for one (under 0.1 s). */
+    std::size_t loopStart() const noexcept { return loopStart_; }
+    std::size_t loopEnd() const noexcept { return loopEnd_; }
+
     /** The render of morph step `index` (0 .. steps-1): numSamples() floats. */
     const float* step (int index) const noexcept { return renders_.data() + static_cast<std::size_t> (index) * numSamples_; }
 
@@ -32,7 +38,17 @@ private:
     int steps_;
     std::size_t numSamples_;
     double sampleRateHz_;
+    std::size_t loopStart_ = 0, loopEnd_ = 0;
 };
+
+/** A loop in the sustained part of `renders` (steps x numSamples, step-major), common to all steps
+    (voices crossfade steps at one position): over 10 ms frames of the energy summed over the steps,
+    the end is the last frame within 40 dB of the loudest, the start a third of the way from the
+    loudest frame to that end (past the attack), at least 50 ms before the end; the end then moves
+    (up to 10 ms earlier) to where the sum of the steps best matches, by normalised correlation over
+    5 ms, the start's waveform. Returns {start, end} in samples, {0, 0} under 0.1 s. */
+std::pair<std::size_t, std::size_t> findSustainLoop (const std::vector<float>& renders, int steps, std::size_t numSamples,
+                                                     double sampleRateHz);
 
 /** Reads a `.lmgrid` file (docs/protocol.md): a 24-byte little-endian header
     (magic "LMGRID1\0", uint32 steps, uint32 num_samples, uint32 sample_rate, uint32 reserved)

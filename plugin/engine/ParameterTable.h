@@ -23,7 +23,7 @@ struct ParameterSpec
     parameters and engine read it, and so do the tests and the preset builder (through the Python
     module latentmorph_engine, `PARAMETERS`). Free of JUCE. */
 // clang-format off
-inline constexpr std::array<ParameterSpec, 19> kParameterTable { {
+inline constexpr std::array<ParameterSpec, 21> kParameterTable { {
     // id            name         min      max       default  interval centre   unit  integer
     { "morph",      "Morph",      0.0f,    1.0f,     0.0f,    0.001f,  0.5f,    "",   false },
     { "gain_db",    "Gain",       -48.0f,  12.0f,    0.0f,    0.1f,    -18.0f,  "dB", false },
@@ -59,6 +59,11 @@ inline constexpr std::array<ParameterSpec, 19> kParameterTable { {
     { "voice_mode", "Voice mode", 0.0f, 2.0f, 0.0f, 1.0f, 1.0f, "", true },
     // mono and legato: the time a note's pitch takes to glide from the previous note's
     { "glide_ms", "Glide", 0.0f, 5000.0f, 0.0f, 1.0f, 200.0f, "ms", false },
+    // 0 one-shot (the sample plays to its end), 1 sustain loop (the loop found in the sustained part
+    // repeats until the release ends); shown as "One-shot", "Sustain loop"
+    { "loop_mode", "Loop mode", 0.0f, 1.0f, 0.0f, 1.0f, 0.5f, "", true },
+    // the loop's crossfade (at most half the loop)
+    { "loop_crossfade_ms", "Loop crossfade", 1.0f, 500.0f, 30.0f, 1.0f, 50.0f, "ms", false },
 } };
 // clang-format on
 
@@ -83,7 +88,9 @@ enum class ParameterIndex
     fineTuneBCents,
     startMs,
     voiceMode,
-    glideMs
+    glideMs,
+    loopMode,
+    loopCrossfadeMs
 };
 
 /** The root-note parameters, whose value text is a note name ("C4"). */

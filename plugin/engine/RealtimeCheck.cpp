@@ -185,6 +185,8 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
     engine.setStartMs (static_cast<float> (block % 4) * 20.0f);
     engine.setVoiceMode ((block / 7) % 3); // poly, mono, legato
     engine.setGlideMs (static_cast<float> (block % 3) * 30.0f);
+    engine.setLoopMode (block % 2);
+    engine.setLoopCrossfadeMs (static_cast<float> (block % 4) * 10.0f);
     midi (engine, 0xe0, static_cast<std::uint8_t> (block % 128), static_cast<std::uint8_t> ((block * 3) % 128)); // pitch bend
     midi (engine, 0xb0, 1, static_cast<std::uint8_t> ((block * 7) % 128));                                       // mod wheel
 

@@ -281,13 +281,19 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
         .def_property ("voice_mode", &Engine::voiceMode, &Engine::setVoiceMode,
                        "0 poly, 1 mono (each key a new voice), 2 legato (a key while one is held moves its pitch); "
                        "mono and legato: last-note priority.")
+        .def_property ("loop_mode", &Engine::loopMode, &Engine::setLoopMode,
+                       "0 one-shot (the sample plays to its end), 1 sustain loop (the grid's loop repeats until the release ends).")
+        .def_property ("loop_crossfade_ms", &Engine::loopCrossfadeMs, &Engine::setLoopCrossfadeMs,
+                       "Crossfade before the loop's end, ms (at most half the loop).")
         .def_property ("glide_ms", &Engine::glideMs, &Engine::setGlideMs,
                        "Mono and legato: time the pitch takes to move from the previous note, ms (linear in semitones).")
         .def_property_readonly ("pitch_bend_semitones", &Engine::pitchBendSemitones,
                                 "The current pitch bend (from MIDI 0xEn), semitones.")
         .def_property_readonly ("sustain_pedal", &Engine::sustainPedal, "True while the sustain pedal (CC 64) is down.")
         .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render, stolen ones fading out included (up to 128).")
-        .def_property_readonly ("has_grid", &Engine::hasGrid);
+        .def_property_readonly ("has_grid", &Engine::hasGrid)
+        .def_property_readonly ("loop", &Engine::gridLoop,
+                                "(loop_start, loop_end) in grid samples of the current grid's sustain loop; (0, 0) without one.");
 
     m.attr ("PARAMETERS") = latentmorph::parameterTable();
     m.def ("read_grid_file", &latentmorph::readGrid, py::arg ("path"),

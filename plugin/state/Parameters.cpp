@@ -64,15 +64,16 @@ juce::AudioProcessorValueTreeState::ParameterLayout createParameterLayout()
         {
             auto attributes = juce::AudioParameterIntAttributes().withLabel (spec.unit);
 
-            if (static_cast<ParameterIndex> (i) == ParameterIndex::voiceMode)
+            if (static_cast<ParameterIndex> (i) == ParameterIndex::voiceMode || static_cast<ParameterIndex> (i) == ParameterIndex::loopMode)
             {
-                static const juce::StringArray modes { "Poly", "Mono", "Legato" };
-                attributes = attributes.withStringFromValueFunction ([] (int value, int)
+                const auto modes = static_cast<ParameterIndex> (i) == ParameterIndex::voiceMode ? juce::StringArray { "Poly", "Mono", "Legato" }
+                                                                                                : juce::StringArray { "One-shot", "Sustain loop" };
+                attributes = attributes.withStringFromValueFunction ([modes] (int value, int)
                                                                      { return modes[value]; })
-                                 .withValueFromStringFunction ([] (const juce::String& text)
+                                 .withValueFromStringFunction ([modes] (const juce::String& text)
                                                                {
                                                                    const auto index = modes.indexOf (text.trim(), true);
-                                                                   return index >= 0 ? index : juce::jlimit (0, 2, text.getIntValue()); });
+                                                                   return index >= 0 ? index : juce::jlimit (0, modes.size() - 1, text.getIntValue()); });
             }
             else if (isNoteParameter (static_cast<ParameterIndex> (i)))
             {
