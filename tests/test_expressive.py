@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from latentmorph.plugin_state import make_state, plugin_state, read_state, set_plugin_state
+from latentmorph.plugin_state import make_state, plugin_state, read_state, set_parameter, set_plugin_state
 
 from .conftest import PRESETS_DIR, REPO_ROOT, SAMPLE_RATE, SAMPLES_DIR, note_messages, status_of
 from .conftest import peak_hz as spectral_peak_hz
@@ -268,3 +268,13 @@ def test_sustain_loop_holds_the_note_until_its_release(tone_plugin):
     assert np.max(np.abs(audio[int(3.5 * SAMPLE_RATE) : 4 * SAMPLE_RATE])) > 0.3, "held past the 2 s sample"
     assert np.max(np.abs(audio[int(4.11 * SAMPLE_RATE) :])) == 0.0, "until its release ends"
     assert abs(cents(peak_hz(audio, 2.5, 1.0), TONE_HZ)) <= 5, "the loop keeps the pitch"
+
+
+def test_set_parameter_sets_named_value_parameters_by_number_as_batch_renders_do(plugin):
+    """latentmorph.plugin_state.set_parameter (render jobs' [params]): numbers for the parameters whose
+    value text is a name go through the plugin's own text parser."""
+    for name, value, text in [("root_note", 62, "D4"), ("root_note_b", 57.0, "A3"), ("voice_mode", 2, "Legato"),
+                              ("loop_mode", 1, "Sustain loop"), ("morph", 0.25, None)]:  # fmt: skip
+        set_parameter(plugin, name, value)
+        assert plugin_state(plugin).params[name] == pytest.approx(value, abs=1e-4), name
+        assert text is None or getattr(plugin, name) == text, name
