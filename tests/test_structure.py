@@ -5,6 +5,7 @@ and documented, no source file grows past 500 lines, and the CLI's limits are th
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import re
 import subprocess
@@ -208,3 +209,31 @@ def test_a_tool_command_without_the_tools_extra_says_what_to_install(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "the `matplotlib` module is missing" in result.stderr and "pip install -e '.[tools]'" in result.stderr
+
+
+def test_every_error_class_derives_from_latentmorph_error():
+    """Guards against exception classes without the common base (nine had none before issue 11), so
+    the backend maps every error to its code in one place (latentmorph.errors)."""
+    bases: dict[str, list[str]] = {}
+    for path in _modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = [ast.unparse(base).rpartition(".")[2] for base in node.bases]
+
+    def derives(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        return name == "LatentMorphError" or any(
+            base not in seen and derives(base, seen | {name}) for base in bases.get(name, [])
+        )
+
+    builtin_errors = {name for name in dir(builtins) if name.endswith(("Error", "Exception"))}
+    errors = [name for name in bases if name != "LatentMorphError" and _is_exception(name, bases, builtin_errors)]
+    assert errors, "no exception classes found: the test reads the wrong files"
+    assert not [name for name in errors if not derives(name)], "derive these from LatentMorphError"
+
+
+def _is_exception(name: str, bases: dict[str, list[str]], builtin_errors: set[str], depth: int = 0) -> bool:
+    """Whether the class ``name`` of the packages derives from a builtin exception."""
+    return depth < 10 and any(
+        base in builtin_errors or (base in bases and _is_exception(base, bases, builtin_errors, depth + 1))
+        for base in bases.get(name, [])
+    )

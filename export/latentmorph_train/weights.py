@@ -15,12 +15,16 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from latentmorph.errors import LatentMorphError
+
 from .config import ModelConfig
 from .model import LatentMorphVAE
 
 
-class ParityError(RuntimeError):
+class ParityError(LatentMorphError, RuntimeError):
     """ONNX Runtime output differs from PyTorch beyond tolerance, or the contract is wrong."""
+
+    code = "model_error"
 
 
 def model_id_of(model: LatentMorphVAE) -> str:

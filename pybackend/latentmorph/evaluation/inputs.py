@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..audio import is_audio_path
+from ..errors import LatentMorphError
 
-#: Categories of the data pipeline (``latentmorph_train.data.CATEGORIES``) that make pair kinds;
+#: Categories of the data pipeline (``latentmorph_train.data_prep.categories``) that make pair kinds;
 #: ``fx`` and ``other`` belong to neither.
 PITCHED_CATEGORIES = frozenset(
     {"bass", "keys", "guitar", "strings", "brass", "reed", "pipe", "synth", "pad", "bell", "vocal"}
@@ -24,8 +25,10 @@ DRUM_CATEGORIES = frozenset({"kick", "snare", "hat", "cymbal", "tom", "perc"})
 MAX_PAIR_INTERVAL_SEMITONES = 4
 
 
-class EvaluationError(ValueError):
+class EvaluationError(LatentMorphError, ValueError):
     """The evaluation cannot start: no clips, a bad manifest or pairs file, bad options."""
+
+    code = "bad_request"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
+from ..errors import LatentMorphError
 from .similarity_model import SimilarityModel
 from .store import Segment
 
@@ -34,8 +35,10 @@ ONSET_HOP = 512
 SILENCE_PEAK_DBFS = -90.0
 
 
-class SilentAudioError(ValueError):
+class SilentAudioError(LatentMorphError, ValueError):
     """The audio has no sample above ``SILENCE_PEAK_DBFS``: there is no sound to describe."""
+
+    code = "audio_load_error"
 
 
 def embedding_id(model: SimilarityModel) -> str:

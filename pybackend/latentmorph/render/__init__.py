@@ -13,14 +13,18 @@ This package imports nothing heavy at import time (pedalboard, matplotlib, mido 
 
 from __future__ import annotations
 
+from ..errors import LatentMorphError
 
-class RenderError(Exception):
+
+class RenderError(LatentMorphError):
     """A batch cannot start: the plugin is missing or not LatentMorph, the output folder is not
     writable, Ray is not installed or not reachable. (A failing item is recorded, never raised.)"""
 
 
-class JobError(ValueError):
+class JobError(LatentMorphError, ValueError):
     """A job key is missing or wrong. ``key`` names it (``notes``, ``sources.pairs[0]``, ``post[1].x``)."""
+
+    code = "bad_request"
 
     def __init__(self, key: str, message: str):
         self.key = key

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LatentMorphError
 from . import JobError
 
 #: pyloudnorm's gating block (BS.1770: 400 ms): the shortest audio whose loudness is defined.
@@ -39,7 +40,7 @@ _NOT_EFFECTS = frozenset(
 Step = Callable[[np.ndarray, int], np.ndarray]
 
 
-class PostError(Exception):
+class PostError(LatentMorphError):
     """A post step cannot process this render (the item fails with this reason)."""
 
 

@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from ..errors import LatentMorphError
 from ..plugin_state import make_state, plugin_state, set_parameter, set_plugin_state
 from . import RenderError
 from .job import Item, Job
@@ -56,7 +57,7 @@ def open_plugin(path: Path):
 # ---- one item (runs in workers) --------------------------------------------------------------
 
 
-class ItemFailed(Exception):
+class ItemFailed(LatentMorphError):
     """This item cannot be rendered (the reason is the message); the batch goes on."""
 
 
