@@ -66,6 +66,7 @@ void LatentMorphProcessor::updateEngineParameters() noexcept
     engine_.setGlideMs (parameterValues_.get (ParameterIndex::glideMs));
     engine_.setLoopMode (juce::roundToInt (parameterValues_.get (ParameterIndex::loopMode)));
     engine_.setLoopCrossfadeMs (parameterValues_.get (ParameterIndex::loopCrossfadeMs));
+    engine_.setLoopPointsMs (parameterValues_.get (ParameterIndex::loopStartMs), parameterValues_.get (ParameterIndex::loopEndMs));
 }
 
 void LatentMorphProcessor::processBlock (juce::AudioBuffer<float>& buffer, juce::MidiBuffer& midiMessages)

@@ -120,3 +120,17 @@ def test_sustain_loop_holds_a_decaying_note_until_its_release_without_clicks():
     assert np.max(np.abs(looped[4 * SAMPLE_RATE + round(0.1 * SAMPLE_RATE) + 1 :])) == 0.0, "the release ends it"
     step = 2 * np.pi * 220.0 / SAMPLE_RATE * 0.5  # the largest sample-to-sample step of the sine at full level
     assert np.max(np.abs(np.diff(looped[: 4 * SAMPLE_RATE]))) < 1.5 * step, "no click at the loop's jumps"
+
+
+def test_a_user_loop_replaces_the_one_found():
+    renders = noise_grid(2, SAMPLE_RATE, seed=9)
+    engine = make_engine(renders, loop_mode=1, loop_crossfade_ms=1.0)
+    found = engine.loop
+    engine.set_loop_points_ms(100.0, 200.0)
+    assert engine.loop == (4410, 8820) and engine.loop != found
+    out = engine.render(3 * 8820, [(0, 60, 127, True)])
+    fade = round(0.001 * SAMPLE_RATE)
+    # after the jump at 200 ms the voice plays from 100 ms again, exactly (the root note: one grid sample per sample)
+    np.testing.assert_array_equal(out[8820 : 8820 + 4410 - fade], out[4410 : 8820 - fade])
+    engine.set_loop_points_ms(300.0, 200.0)  # end before start: the loop found again
+    assert engine.loop == found

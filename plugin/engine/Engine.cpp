@@ -414,10 +414,13 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
     auto increment = std::exp2 ((voice.pitch + offset) / 12.0) * rateRatio;
     auto pitchMorph = -1.0f; // the morph `increment` was computed for when rootSpan != 0
 
-    const auto loops = loopMode_ == 1 && grid.loopEnd() > grid.loopStart();
-    const auto loopEnd = static_cast<double> (grid.loopEnd());
-    const auto loopLength = loopEnd - static_cast<double> (grid.loopStart());
-    const auto crossfade = std::clamp (loopCrossfadeMs_ * 0.001 * grid.sampleRateHz(), 1.0, std::max (1.0, 0.5 * loopLength));
+    const auto [loopFirst, loopLast] = gridLoop();
+    const auto loops = loopMode_ == 1 && loopLast > loopFirst;
+    const auto loopEnd = static_cast<double> (loopLast);
+    const auto loopLength = loopEnd - static_cast<double> (loopFirst);
+    // at most half the loop, and no longer than the loop's start (the fade reads one loop earlier)
+    const auto crossfade = std::clamp (loopCrossfadeMs_ * 0.001 * grid.sampleRateHz(), 1.0,
+                                       std::max (1.0, std::min (0.5 * loopLength, static_cast<double> (loopFirst))));
 
     for (int s = 0; s < numSamples; ++s)
     {
@@ -463,7 +466,7 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
 
         auto value = read (index, frac);
 
-        if (loops && voice.positionSamples > loopEnd - crossfade)
+        if (loops && voice.positionSamples > loopEnd - crossfade && voice.positionSamples >= loopLength)
         {
             // Fade into one loop earlier: at loopEnd the voice plays what it plays after the jump back.
             const auto back = voice.positionSamples - loopLength;
@@ -482,6 +485,18 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
 
         voice.positionSamples += increment;
     }
+}
+
+std::pair<std::size_t, std::size_t> Engine::gridLoop() const noexcept
+{
+    if (grid_ == nullptr)
+        return {};
+
+    const auto toSamples = [this] (float ms)
+    { return std::min (grid_->numSamples(), static_cast<std::size_t> (std::lround (ms * 0.001 * grid_->sampleRateHz()))); };
+    const auto start = toSamples (loopStartMs_), end = toSamples (loopEndMs_);
+    return end > start + 1 ? std::pair<std::size_t, std::size_t> { start, end }
+                           : std::pair<std::size_t, std::size_t> { grid_->loopStart(), grid_->loopEnd() };
 }
 
 void Engine::updateEnvelopeShape() noexcept

@@ -47,7 +47,7 @@ namespace latentmorph {
     Sustain loop (loop_mode 1): the voice repeats the grid's loop [loopStart, loopEnd) (Grid,
     findSustainLoop) until its release ends; over the last loop_crossfade_ms (at most half the loop)
     before loopEnd it fades linearly into the same place one loop length earlier, so the jump back
-    to loopStart is seamless.
+    to loopStart is seamless. setLoopPointsMs sets the user's loop instead (when end > start).
 
     Voice modes. Poly (default) as above. Mono and legato play one voice, with last-note priority over
     the keys held: a key pressed while another is held takes over, and releasing it returns to the most
@@ -167,6 +167,14 @@ public:
     void setVoiceMode (int mode) noexcept;                                  ///< 0 poly, 1 mono, 2 legato (clamped)
     void setLoopMode (int mode) noexcept { loopMode_ = mode == 1 ? 1 : 0; } ///< 0 one-shot, 1 sustain loop
     void setLoopCrossfadeMs (float ms) noexcept { loopCrossfadeMs_ = std::max (0.0f, ms); }
+
+    /** The user's loop in ms of the sample; used when endMs > startMs (cut at the sample's end), else
+        the grid's own loop. */
+    void setLoopPointsMs (float startMs, float endMs) noexcept
+    {
+        loopStartMs_ = std::max (0.0f, startMs);
+        loopEndMs_ = std::max (0.0f, endMs);
+    }
     void setGlideMs (float glideMs) noexcept; ///< >= 0
     void setPitchBend (int value14) noexcept; ///< 0..16383, 8192 = centre (as in MIDI)
     void setModWheel (int value7) noexcept;   ///< 0..127
@@ -197,12 +205,9 @@ public:
     int activeVoiceCount() const noexcept;
     bool hasGrid() const noexcept { return grid_ != nullptr; }
 
-    /** The current grid's sustain loop (Grid::loopStart, loopEnd), {0, 0} without a grid. */
-    std::pair<std::size_t, std::size_t> gridLoop() const noexcept
-    {
-        return grid_ != nullptr ? std::pair<std::size_t, std::size_t> { grid_->loopStart(), grid_->loopEnd() }
-                                : std::pair<std::size_t, std::size_t> {};
-    }
+    /** The sustain loop voices use, in grid samples: the user's (setLoopPointsMs) or the grid's own
+        (Grid::loopStart, loopEnd); {0, 0} without a grid or loop. */
+    std::pair<std::size_t, std::size_t> gridLoop() const noexcept;
 
 private:
     struct Voice
@@ -265,7 +270,7 @@ private:
     float bendRange_ = 2.0f, modWheelMorph_ = 0.0f, velocityCurve_ = 1.0f, velocityMorph_ = 0.0f, startMs_ = 0.0f;
     int pitchBend_ = 8192, modWheel_ = 0; ///< the last controller values (MIDI)
     int voiceMode_ = 0, loopMode_ = 0;
-    float loopCrossfadeMs_ = 30.0f;
+    float loopCrossfadeMs_ = 30.0f, loopStartMs_ = 0.0f, loopEndMs_ = 0.0f;
     float glideMs_ = 0.0f;
     std::uint64_t keyOrder_ = 0;
     std::uint64_t heldKeys_[128] = {}; ///< mono/legato: when each key went down (0 = up), for last-note priority

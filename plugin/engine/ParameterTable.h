@@ -23,7 +23,7 @@ struct ParameterSpec
     parameters and engine read it, and so do the tests and the preset builder (through the Python
     module latentmorph_engine, `PARAMETERS`). Free of JUCE. */
 // clang-format off
-inline constexpr std::array<ParameterSpec, 21> kParameterTable { {
+inline constexpr std::array<ParameterSpec, 23> kParameterTable { {
     // id            name         min      max       default  interval centre   unit  integer
     { "morph",      "Morph",      0.0f,    1.0f,     0.0f,    0.001f,  0.5f,    "",   false },
     { "gain_db",    "Gain",       -48.0f,  12.0f,    0.0f,    0.1f,    -18.0f,  "dB", false },
@@ -64,6 +64,9 @@ inline constexpr std::array<ParameterSpec, 21> kParameterTable { {
     { "loop_mode", "Loop mode", 0.0f, 1.0f, 0.0f, 1.0f, 0.5f, "", true },
     // the loop's crossfade (at most half the loop)
     { "loop_crossfade_ms", "Loop crossfade", 1.0f, 500.0f, 30.0f, 1.0f, 50.0f, "ms", false },
+    // the user's loop, ms of the sample; used when loop_end_ms > loop_start_ms, else the loop found
+    { "loop_start_ms", "Loop start", 0.0f, 10000.0f, 0.0f, 1.0f, 1000.0f, "ms", false },
+    { "loop_end_ms", "Loop end", 0.0f, 10000.0f, 0.0f, 1.0f, 1000.0f, "ms", false },
 } };
 // clang-format on
 
@@ -90,7 +93,9 @@ enum class ParameterIndex
     voiceMode,
     glideMs,
     loopMode,
-    loopCrossfadeMs
+    loopCrossfadeMs,
+    loopStartMs,
+    loopEndMs
 };
 
 /** The root-note parameters, whose value text is a note name ("C4"). */

@@ -187,6 +187,7 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
     engine.setGlideMs (static_cast<float> (block % 3) * 30.0f);
     engine.setLoopMode (block % 2);
     engine.setLoopCrossfadeMs (static_cast<float> (block % 4) * 10.0f);
+    engine.setLoopPointsMs (static_cast<float> (block % 3) * 10.0f, static_cast<float> (block % 5) * 20.0f);     // some unset
     midi (engine, 0xe0, static_cast<std::uint8_t> (block % 128), static_cast<std::uint8_t> ((block * 3) % 128)); // pitch bend
     midi (engine, 0xb0, 1, static_cast<std::uint8_t> ((block * 7) % 128));                                       // mod wheel
 

@@ -285,6 +285,11 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
                        "0 one-shot (the sample plays to its end), 1 sustain loop (the grid's loop repeats until the release ends).")
         .def_property ("loop_crossfade_ms", &Engine::loopCrossfadeMs, &Engine::setLoopCrossfadeMs,
                        "Crossfade before the loop's end, ms (at most half the loop).")
+        .def (
+            "set_loop_points_ms", [] (Engine& e, float startMs, float endMs)
+            { e.setLoopPointsMs (startMs, endMs); },
+            py::arg ("start_ms"), py::arg ("end_ms"),
+            "The user's sustain loop in ms of the sample (used when end_ms > start_ms; else the grid's own).")
         .def_property ("glide_ms", &Engine::glideMs, &Engine::setGlideMs,
                        "Mono and legato: time the pitch takes to move from the previous note, ms (linear in semitones).")
         .def_property_readonly ("pitch_bend_semitones", &Engine::pitchBendSemitones,
@@ -293,7 +298,7 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
         .def_property_readonly ("active_voice_count", &Engine::activeVoiceCount, "Voices still sounding after the last render, stolen ones fading out included (up to 128).")
         .def_property_readonly ("has_grid", &Engine::hasGrid)
         .def_property_readonly ("loop", &Engine::gridLoop,
-                                "(loop_start, loop_end) in grid samples of the current grid's sustain loop; (0, 0) without one.");
+                                "(loop_start, loop_end) in grid samples of the sustain loop voices use: the user's or the grid's own; (0, 0) without one.");
 
     m.attr ("PARAMETERS") = latentmorph::parameterTable();
     m.def ("read_grid_file", &latentmorph::readGrid, py::arg ("path"),
