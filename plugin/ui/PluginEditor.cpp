@@ -80,7 +80,7 @@ void LatentMorphEditor::resized()
     status_.setBounds (area.removeFromBottom (28));
 
     // Rows of at most kKnobsPerRow knobs, so that each keeps a readable width.
-    constexpr int kKnobsPerRow = 11;
+    constexpr int kKnobsPerRow = 12;
     const auto count = static_cast<int> (knobs_.size());
     const auto rows = (count + kKnobsPerRow - 1) / kKnobsPerRow;
     const auto knobWidth = area.getWidth() / kKnobsPerRow;
