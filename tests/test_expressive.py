@@ -278,3 +278,15 @@ def test_set_parameter_sets_named_value_parameters_by_number_as_batch_renders_do
         set_parameter(plugin, name, value)
         assert plugin_state(plugin).params[name] == pytest.approx(value, abs=1e-4), name
         assert text is None or getattr(plugin, name) == text, name
+
+
+def test_the_sustain_pedal_reaches_the_plugin_through_the_vst3_midi_mapping(tone_plugin):
+    """VST3 hosts deliver controllers only through the plugin's MIDI mapping (JUCE's emulated MIDI CC
+    parameters): before they were enabled, CC 64 never reached the engine in pedalboard or a DAW."""
+    tone_plugin.release_ms = 50.0
+    notes = note_messages([(69, 0.0, 0.3)])
+    plain = play(tone_plugin, notes, 1.0)
+    pedalled = play(tone_plugin, [cc(64, 127, 0.1), *notes, cc(64, 0, 0.7)], 1.0)
+    assert np.max(np.abs(plain[int(0.4 * SAMPLE_RATE) :])) == 0.0
+    assert np.max(np.abs(pedalled[int(0.4 * SAMPLE_RATE) : int(0.7 * SAMPLE_RATE)])) > 0.3, "held by the pedal"
+    assert np.max(np.abs(pedalled[int(0.76 * SAMPLE_RATE) :])) == 0.0, "released when it goes up"
