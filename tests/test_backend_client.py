@@ -178,6 +178,22 @@ def test_api_render_grid_refuses_an_answer_without_the_grid_or_a_hash_per_source
     assert not three_sources["ok"] and "source_sha256" in three_sources["message"], three_sources
 
 
+BLEND_ANSWER = {**GRID_ANSWER, "steps": 2, "source_sha256": ["a" * 64, "b" * 64, "c" * 64, "d" * 64], "warning": None}
+
+
+def test_api_render_blend_sends_the_weight_rows_and_maps_the_answer(tmp_path):
+    weights = [[1, 0, 0, 0], [0.25, 0.25, 0.25, 0.25]]
+    sources = ["/a.wav", "/b.wav", "/c.wav", "/d.wav"]
+    reply, (sent,) = api(tmp_path, {"render_blend": BLEND_ANSWER}, "render_blend", "0.5", json.dumps(weights), *sources)
+    assert sent == {"v": 1, "id": sent["id"], "cmd": "render_blend", "sources": [{"path": p} for p in sources],
+                    "weights": weights, "detail": 0.5}
+    assert reply == {"ok": True, "value": {"gridPath": "/cache/g.lmgrid", "steps": 2, "numSamples": 4410,
+                                           "sampleRateHz": 44100.0, "modelId": "lm-test",
+                                           "sourceSha256": BLEND_ANSWER["source_sha256"], "warning": ""}}
+    three, _ = api(tmp_path, {"render_blend": BLEND_ANSWER}, "render_blend", "0.5", "[[1, 0, 0]]", *sources[:3])
+    assert not three["ok"] and three["code"] == "bad_answer" and "render_blend" in three["message"], three
+
+
 def test_api_root_note_sends_the_path_and_maps_the_answer_or_refuses_a_bad_one(tmp_path):
     answer = {"root_note": 62, "fine_tune_cents": -12.5, "f0_hz": 291.6, "pitched": True,
               "message": "root note D4 (-12 cents, 291.6 Hz)"}

@@ -34,27 +34,24 @@ juce::var sourceList (const std::vector<juce::File>& sources)
     return list;
 }
 
-} // namespace
-
-BackendApi::Result<BackendApi::GridReply> BackendApi::renderGrid (const std::vector<juce::File>& sources, int steps, float detail,
-                                                                  const AbandonCheck& shouldAbandon)
+/** Sends a grid command (render_grid, render_blend) and reads its answer: a grid file and one
+    SHA-256 per source. */
+BackendApi::Result<BackendApi::GridReply> gridReply (const char* command, const juce::DynamicObject::Ptr& fields, std::size_t numSources,
+                                                     const BackendApi::AbandonCheck& shouldAbandon)
 {
-    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
-    fields->setProperty ("sources", sourceList (sources));
-    fields->setProperty ("steps", steps);
-    fields->setProperty ("detail", detail);
-    const auto reply = BackendClient::instance().request ("render_grid", juce::var (fields.get()), shouldAbandon);
+    const auto reply = BackendClient::instance().request (command, juce::var (fields.get()), shouldAbandon);
 
     if (! reply.ok)
-        return failure<GridReply> (reply);
+        return failure<BackendApi::GridReply> (reply);
 
     const auto& answer = reply.body;
     const auto* sourceSha256 = answer["source_sha256"].getArray();
 
-    if (answer["grid_path"].toString().isEmpty() || sourceSha256 == nullptr || static_cast<std::size_t> (sourceSha256->size()) != sources.size())
-        return failure<GridReply> (kBadAnswer, "backend answer to render_grid lacks grid_path or a source_sha256 per source");
+    if (answer["grid_path"].toString().isEmpty() || sourceSha256 == nullptr || static_cast<std::size_t> (sourceSha256->size()) != numSources)
+        return failure<BackendApi::GridReply> (kBadAnswer, juce::String ("backend answer to ") + command
+                                                               + " lacks grid_path or a source_sha256 per source");
 
-    GridReply grid;
+    BackendApi::GridReply grid;
     grid.gridPath = answer["grid_path"].toString();
     grid.steps = static_cast<int> (answer["steps"]);
     grid.numSamples = static_cast<juce::int64> (answer["num_samples"]);
@@ -66,6 +63,41 @@ BackendApi::Result<BackendApi::GridReply> BackendApi::renderGrid (const std::vec
         grid.sourceSha256.push_back (sha256.toString());
 
     return { std::move (grid), {} };
+}
+
+} // namespace
+
+BackendApi::Result<BackendApi::GridReply> BackendApi::renderGrid (const std::vector<juce::File>& sources, int steps, float detail,
+                                                                  const AbandonCheck& shouldAbandon)
+{
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("sources", sourceList (sources));
+    fields->setProperty ("steps", steps);
+    fields->setProperty ("detail", detail);
+    return gridReply ("render_grid", fields, sources.size(), shouldAbandon);
+}
+
+BackendApi::Result<BackendApi::GridReply> BackendApi::renderBlend (const std::vector<juce::File>& sources,
+                                                                   const std::vector<std::vector<float>>& weights, float detail,
+                                                                   const AbandonCheck& shouldAbandon)
+{
+    juce::Array<juce::var> rows;
+
+    for (const auto& row : weights)
+    {
+        juce::Array<juce::var> values;
+
+        for (const auto weight : row)
+            values.add (weight);
+
+        rows.add (values);
+    }
+
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("sources", sourceList (sources));
+    fields->setProperty ("weights", rows);
+    fields->setProperty ("detail", detail);
+    return gridReply ("render_blend", fields, sources.size(), shouldAbandon);
 }
 
 BackendApi::Result<std::vector<BackendApi::Hit>> BackendApi::similar (const juce::File& query, int k, const AbandonCheck& shouldAbandon)

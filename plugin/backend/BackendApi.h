@@ -45,7 +45,7 @@ public:
         bool ok() const noexcept { return value.has_value(); }
     };
 
-    /** A grid file the backend rendered (the answer to render_grid). */
+    /** A grid file the backend rendered (the answer to render_grid and render_blend). */
     struct GridReply
     {
         juce::String gridPath;      ///< the .lmgrid file in the backend's cache
@@ -86,6 +86,12 @@ public:
         SHA-256 per source. */
     static Result<GridReply> renderGrid (const std::vector<juce::File>& sources, int steps, float detail,
                                          const AbandonCheck& shouldAbandon);
+
+    /** The morph of 2..4 `sources` at barycentric `weights`: one grid row per row of weights (1..81 rows,
+        one weight >= 0 per source, each row summing to 1; a one-hot row is that source itself), each
+        source's residual reaching in by `detail` (0..1). The answer names one SHA-256 per source. */
+    static Result<GridReply> renderBlend (const std::vector<juce::File>& sources, const std::vector<std::vector<float>>& weights,
+                                          float detail, const AbandonCheck& shouldAbandon);
 
     /** The `k` (1..100) sounds of the backend's default library nearest to `query`, nearest first. */
     static Result<std::vector<Hit>> similar (const juce::File& query, int k, const AbandonCheck& shouldAbandon);

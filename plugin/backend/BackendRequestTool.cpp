@@ -3,13 +3,15 @@
         LatentMorphBackendRequest CMD FIELDS [CMD FIELDS …]
         LatentMorphBackendRequest --api similar QUERY K
         LatentMorphBackendRequest --api render_grid STEPS DETAIL SOURCE [SOURCE …]
+        LatentMorphBackendRequest --api render_blend DETAIL WEIGHTS SOURCE [SOURCE …]
         LatentMorphBackendRequest --api root_note FILE
 
     The first sends raw requests through BackendClient and prints each reply as one line of JSON,
     {"ok": true, "body": {…}} or {"ok": false, "code": "…", "message": "…"}; FIELDS is a file holding
     the request's JSON object, or "-" for none, and the requests share one backend, as a host's plugin
     instances do. The second makes one typed BackendApi call, as the plugin does, and prints
-    {"ok": true, "value": …} with the value's struct members (C++ names), or the error as above.
+    {"ok": true, "value": …} with the value's struct members (C++ names), or the error as above;
+    render_blend's WEIGHTS is a JSON array of rows, e.g. "[[1,0],[0.5,0.5]]".
     Used by tests/test_backend_client.py and to try the protocol by hand. Exit status 2 on bad
     arguments. */
 
@@ -116,6 +118,30 @@ int runApiCall (const juce::StringArray& arguments)
         return 0;
     }
 
+    if (arguments[0] == "render_blend" && arguments.size() >= 4)
+    {
+        std::vector<std::vector<float>> weights;
+        const auto parsed = juce::JSON::parse (arguments[2]);
+
+        if (const auto* rows = parsed.getArray())
+            for (const auto& row : *rows)
+            {
+                weights.emplace_back();
+
+                if (const auto* values = row.getArray())
+                    for (const auto& value : *values)
+                        weights.back().push_back (static_cast<float> (value));
+            }
+
+        std::vector<juce::File> sources;
+
+        for (int i = 3; i < arguments.size(); ++i)
+            sources.push_back (cwd.getChildFile (arguments[i]));
+
+        printResult (BackendApi::renderBlend (sources, weights, arguments[1].getFloatValue(), never));
+        return 0;
+    }
+
     return 2;
 }
 
@@ -160,6 +186,7 @@ int main (int argc, char* argv[])
         std::cerr << "usage: " << argv[0] << " CMD FIELDS.json|- [CMD FIELDS.json|- ...]\n"
                   << "       " << argv[0] << " --api similar QUERY K\n"
                   << "       " << argv[0] << " --api render_grid STEPS DETAIL SOURCE [SOURCE ...]\n"
+                  << "       " << argv[0] << " --api render_blend DETAIL WEIGHTS_JSON SOURCE [SOURCE ...]\n"
                   << "       " << argv[0] << " --api root_note FILE\n";
 
     return status;
