@@ -61,6 +61,12 @@ void LatentMorphProcessor::updateEngineParameters() noexcept
     engine_.setRootNoteB (juce::roundToInt (parameterValues_.get (ParameterIndex::rootNoteB)));
     engine_.setFineTune (0, parameterValues_.get (ParameterIndex::fineTuneACents));
     engine_.setFineTune (1, parameterValues_.get (ParameterIndex::fineTuneBCents));
+    engine_.setMorphY (parameterValues_.get (ParameterIndex::morphY));
+    engine_.setAftertouchMorphY (parameterValues_.get (ParameterIndex::aftertouchMorphY));
+    engine_.setRootNoteC (juce::roundToInt (parameterValues_.get (ParameterIndex::rootNoteC)));
+    engine_.setRootNoteD (juce::roundToInt (parameterValues_.get (ParameterIndex::rootNoteD)));
+    engine_.setFineTune (2, parameterValues_.get (ParameterIndex::fineTuneCCents));
+    engine_.setFineTune (3, parameterValues_.get (ParameterIndex::fineTuneDCents));
     engine_.setStartMs (parameterValues_.get (ParameterIndex::startMs));
     engine_.setVoiceMode (juce::roundToInt (parameterValues_.get (ParameterIndex::voiceMode)));
     engine_.setGlideMs (parameterValues_.get (ParameterIndex::glideMs));

@@ -56,8 +56,9 @@ void Engine::prepare (double hostSampleRateHz, int maxBlockSize)
 {
     hostSampleRateHz_ = hostSampleRateHz > 0.0 ? hostSampleRateHz : 44100.0;
     morphScratch_.assign (static_cast<std::size_t> (std::max (1, maxBlockSize)), 0.0f);
+    morphYScratch_.assign (morphScratch_.size(), 0.0f);
     gainScratch_.assign (morphScratch_.size(), 0.0f);
-    morphSmoother_.coefficient = gainSmoother_.coefficient = onePoleCoefficient (kSmoothingTimeMs, hostSampleRateHz_);
+    morphSmoother_.coefficient = morphYSmoother_.coefficient = gainSmoother_.coefficient = onePoleCoefficient (kSmoothingTimeMs, hostSampleRateHz_);
     limiterReleaseFactor_ = 1.0f - onePoleCoefficient (kLimiterReleaseMs, hostSampleRateHz_);
     stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_)); // 3 ms at 44100 Hz = 132
     updateEnvelopeShape();
@@ -73,7 +74,9 @@ void Engine::reset() noexcept
     std::fill (std::begin (heldKeys_), std::end (heldKeys_), 0);
     setPitchBend (8192);
     setModWheel (0);
+    setChannelPressure (0);
     morphSmoother_.current = morphSmoother_.target;
+    morphYSmoother_.current = morphYSmoother_.target;
     gainSmoother_.current = gainSmoother_.target;
     limiterReduction_ = 0.0f;
 }
@@ -317,6 +320,9 @@ void Engine::setSustainPedal (bool down) noexcept
 
 void Engine::handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcept
 {
+    if (bytes != nullptr && numBytes == 2 && (bytes[0] & 0xf0) == 0xd0)
+        setChannelPressure (bytes[1] & 0x7f);
+
     if (bytes == nullptr || numBytes < 3)
         return;
 
@@ -342,6 +348,7 @@ void Engine::handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcep
     {
         setPitchBend (8192);
         setModWheel (0);
+        setChannelPressure (0);
         setSustainPedal (false);
     }
     else if (data1 == 123)
@@ -362,13 +369,14 @@ void Engine::render (float* out, int numSamples) noexcept
         for (int s = 0; s < chunk; ++s)
         {
             morphScratch_[static_cast<std::size_t> (s)] = morphSmoother_.next();
+            morphYScratch_[static_cast<std::size_t> (s)] = morphYSmoother_.next();
             gainScratch_[static_cast<std::size_t> (s)] = gainSmoother_.next();
         }
 
         if (grid_ != nullptr)
             for (auto& voice : voices_)
                 if (voice.active)
-                    renderVoice (voice, chunkOut, morphScratch_.data(), chunk);
+                    renderVoice (voice, chunkOut, morphScratch_.data(), morphYScratch_.data(), chunk);
 
         for (int s = 0; s < chunk; ++s)
             chunkOut[s] = limit (chunkOut[s] * gainScratch_[static_cast<std::size_t> (s)]);
@@ -398,18 +406,24 @@ float Engine::limit (float sample) noexcept
     return std::clamp (sample * gain, -kLimiterCeiling, kLimiterCeiling);
 }
 
-void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int numSamples) noexcept
+void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const float* morphYs, int numSamples) noexcept
 {
     const auto& grid = *grid_;
     const auto numGridSamples = grid.numSamples();
-    const auto lastPair = grid.steps() - 2;
-    const auto lastStep = static_cast<float> (grid.steps() - 1);
+    const auto pad = grid.padSize(); // 0: a line of steps A .. B
+    const auto lastPair = (pad > 0 ? pad : grid.steps()) - 2;
+    const auto lastStep = static_cast<float> ((pad > 0 ? pad : grid.steps()) - 1);
     const auto rateRatio = grid.sampleRateHz() / hostSampleRateHz_;
 
-    // Semitones above slot A's root (root(m) = rootA + m * rootSpan), constant within one render call
-    // (bend changes at MIDI events, which split the calls); with equal roots the pitch is constant.
+    // Semitones above slot A's root (root(x, y) = rootA + x * rootSpan + y * spanC + x * y * spanXY, the
+    // corners' roots interpolated bilinearly; y = 0 on a line), constant within one render call (bend
+    // changes at MIDI events, which split the calls); with equal roots the pitch is constant.
     const auto rootA = rootNote_ + fineTuneCents_[0] / 100.0;
     const auto rootSpan = rootNoteB_ + fineTuneCents_[1] / 100.0 - rootA;
+    const auto spanC = pad > 0 ? rootNoteC_ + fineTuneCents_[2] / 100.0 - rootA : 0.0;
+    const auto spanXY = pad > 0 ? rootNoteD_ + fineTuneCents_[3] / 100.0 - rootA - rootSpan - spanC : 0.0;
+    const auto tuned = rootSpan != 0.0 || spanC != 0.0 || spanXY != 0.0;
+    auto pitchMorphY = -1.0f;
     const auto offset = bendSemitones_ - rootA;
     auto increment = std::exp2 ((voice.pitch + offset) / 12.0) * rateRatio;
     auto pitchMorph = -1.0f; // the morph `increment` was computed for when rootSpan != 0
@@ -444,22 +458,41 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, int num
         if (retune)
             voice.pitch = --voice.glideLeft == 0 ? static_cast<double> (voice.note) : voice.pitch + voice.glideStep;
 
-        if (rootSpan != 0.0 && morph != pitchMorph)
+        const auto morphY = pad > 0 ? morphYs[s] : 0.0f;
+
+        if (tuned && (morph != pitchMorph || morphY != pitchMorphY))
         {
             pitchMorph = morph;
+            pitchMorphY = morphY;
             retune = true;
         }
 
         if (retune)
-            increment = std::exp2 ((voice.pitch + offset - morph * rootSpan) / 12.0) * rateRatio;
+            increment = std::exp2 ((voice.pitch + offset - (morph * rootSpan + morphY * (spanC + morph * spanXY))) / 12.0) * rateRatio;
         const auto step = std::min (static_cast<int> (morphPosition), lastPair);
         const auto weight = morphPosition - static_cast<float> (step);
-        const auto read = [&] (std::size_t at, float atFrac)
+        // a pad: the row of lattice points below morphY and the one above, bilinearly
+        const auto morphYPosition = morphY * lastStep;
+        const auto row = pad > 0 ? std::min (static_cast<int> (morphYPosition), lastPair) : 0;
+        const auto weightY = morphYPosition - static_cast<float> (row);
+        const auto readRow = [&] (int first, std::size_t at, float atFrac)
         {
-            auto sum = (1.0f - weight) * readInterpolated (grid.step (step), numGridSamples, at, atFrac);
+            auto sum = (1.0f - weight) * readInterpolated (grid.step (first + step), numGridSamples, at, atFrac);
 
             if (weight > 0.0f)
-                sum += weight * readInterpolated (grid.step (step + 1), numGridSamples, at, atFrac);
+                sum += weight * readInterpolated (grid.step (first + step + 1), numGridSamples, at, atFrac);
+
+            return sum;
+        };
+        const auto read = [&] (std::size_t at, float atFrac)
+        {
+            if (pad == 0)
+                return readRow (0, at, atFrac);
+
+            auto sum = (1.0f - weightY) * readRow (row * pad, at, atFrac);
+
+            if (weightY > 0.0f)
+                sum += weightY * readRow ((row + 1) * pad, at, atFrac);
 
             return sum;
         };
@@ -514,6 +547,26 @@ void Engine::updateMorphTarget() noexcept
 {
     const auto wheel = modWheelMorph_ == 0.0f ? 0.0f : modWheelMorph_ * static_cast<float> (modWheel_) / 127.0f;
     morphSmoother_.target = std::clamp (morphTarget_ + wheel, 0.0f, 1.0f);
+    const auto pressure = aftertouchMorphY_ == 0.0f ? 0.0f : aftertouchMorphY_ * static_cast<float> (pressure_) / 127.0f;
+    morphYSmoother_.target = std::clamp (morphYTarget_ + pressure, 0.0f, 1.0f);
+}
+
+void Engine::setMorphY (float morphY) noexcept
+{
+    morphYTarget_ = std::clamp (morphY, 0.0f, 1.0f);
+    updateMorphTarget();
+}
+
+void Engine::setAftertouchMorphY (float amount) noexcept
+{
+    aftertouchMorphY_ = std::clamp (amount, -1.0f, 1.0f);
+    updateMorphTarget();
+}
+
+void Engine::setChannelPressure (int value7) noexcept
+{
+    pressure_ = std::clamp (value7, 0, 127);
+    updateMorphTarget();
 }
 
 void Engine::setModWheelMorph (float amount) noexcept
@@ -544,7 +597,9 @@ void Engine::setPitchBend (int value14) noexcept
 void Engine::setVelocityCurve (float exponent) noexcept { velocityCurve_ = std::max (0.0f, exponent); }
 void Engine::setVelocityMorph (float amount) noexcept { velocityMorph_ = std::clamp (amount, -1.0f, 1.0f); }
 void Engine::setRootNoteB (int rootNote) noexcept { rootNoteB_ = rootNote; }
-void Engine::setFineTune (int slot, float cents) noexcept { fineTuneCents_[slot == 0 ? 0 : 1] = cents; }
+void Engine::setRootNoteC (int rootNote) noexcept { rootNoteC_ = rootNote; }
+void Engine::setRootNoteD (int rootNote) noexcept { rootNoteD_ = rootNote; }
+void Engine::setFineTune (int slot, float cents) noexcept { fineTuneCents_[std::clamp (slot, 0, 3)] = cents; }
 void Engine::setStartMs (float startMs) noexcept { startMs_ = std::max (0.0f, startMs); }
 void Engine::setGlideMs (float glideMs) noexcept { glideMs_ = std::max (0.0f, glideMs); }
 

@@ -30,6 +30,13 @@ namespace latentmorph {
     summed over voices, times the smoothed output gain 10^(gain_db / 20). Rendering is sample-accurate
     and independent of how the caller splits it into blocks.
 
+    XY pad. A grid with padSize() N > 0 holds an N x N lattice of four corners A (0, 0), B (1, 0),
+    C (0, 1), D (1, 1) (Grid); a voice at (m, my) plays the bilinear blend of the four lattice points
+    around it: the 1-D crossfade above along x in the row below my and in the row above, crossfaded by
+    my's fraction. On a line grid (two slots) morph_y is ignored, so two slots play as before, sample
+    for sample. morph_y is smoothed as the morph, its target clamp(morph_y + aftertouch_morph_y *
+    pressure / 127, 0, 1) (channel pressure 0xDn, 2 bytes).
+
     Morph. The smoothed morph is clamp(morph + mod_wheel_morph * cc1 / 127, 0, 1), following its target
     with a one-pole smoother (20 ms time constant, as the gain) so knob and wheel moves do not click;
     reset() jumps both to their targets. A voice adds its velocity offset, velocity_morph * velocity / 127,
@@ -38,7 +45,8 @@ namespace latentmorph {
     Tuning. Slot A (row 0) plays at its own pitch on root_note + fine_tune_a_cents / 100 and slot B
     (row K - 1) on root_note_b + fine_tune_b_cents / 100; a voice at morph m uses the root interpolated
     linearly in semitones, root(m) = (1 - m) * rootA + m * rootB, so both ends play in tune across the
-    keyboard. Pitch bend (0xEn, 14 bits centred on 8192) adds bend = range * (value - 8192) / 8191 (above
+    keyboard; on a pad the four corners' roots (C: root_note_c, D: root_note_d) are interpolated
+    bilinearly in semitones at (m, my). Pitch bend (0xEn, 14 bits centred on 8192) adds bend = range * (value - 8192) / 8191 (above
     the centre; / 8192 below) semitones, so +8191 is exactly +range; it applies from its MIDI event on.
 
     One-shots. A voice plays its sample once, to its end, however long the key is held: a note an
@@ -140,9 +148,9 @@ public:
     void setSustainPedal (bool down) noexcept;
 
     /** Applies one raw MIDI message, any channel: note-on 0x9n (velocity 0 = note-off), note-off 0x8n,
-        pitch bend 0xEn, control change 0xBn 1 (mod wheel), 64 (sustain pedal), 120 (all sound off ->
-        allSoundOff()), 121 (reset all controllers) and 123 (all notes off -> allNotesOff()). Everything
-        else, and anything shorter than 3 bytes, is ignored. The plugin and the Python bindings both
+        pitch bend 0xEn, channel pressure 0xDn (2 bytes), control change 0xBn 1 (mod wheel), 64 (sustain pedal), 120 (all sound off ->
+        allSoundOff()), 121 (reset all controllers, pressure included) and 123 (all notes off -> allNotesOff()). Everything
+        else, and anything else shorter than 3 bytes, is ignored. The plugin and the Python bindings both
         route MIDI through here. */
     void handleMidiMessage (const std::uint8_t* bytes, int numBytes) noexcept;
 
@@ -150,6 +158,9 @@ public:
     void render (float* out, int numSamples) noexcept;
 
     void setMorph (float morph) noexcept;                                   ///< 0..1, clamped
+    void setMorphY (float morphY) noexcept;                                 ///< XY pad's y, 0..1, clamped
+    void setAftertouchMorphY (float amount) noexcept;                       ///< added to morph_y at pressure 127, -1..1
+    void setChannelPressure (int value7) noexcept;                          ///< 0..127 (MIDI channel aftertouch)
     void setGainDb (float gainDb) noexcept;                                 ///< output gain in dB
     void setAttackMs (float attackMs) noexcept;                             ///< >= 0
     void setDecayMs (float decayMs) noexcept;                               ///< >= 0
@@ -162,7 +173,9 @@ public:
     void setVelocityCurve (float exponent) noexcept;                        ///< level = (velocity / 127)^exponent, >= 0
     void setVelocityMorph (float amount) noexcept;                          ///< added to a note's morph at velocity 127, -1..1
     void setRootNoteB (int rootNote) noexcept;                              ///< MIDI note that plays slot B (the last row) at its pitch
-    void setFineTune (int slot, float cents) noexcept;                      ///< slot 0 (A) or 1 (B): cents added to its root note
+    void setRootNoteC (int rootNote) noexcept;                              ///< MIDI note that plays corner C at its pitch (a pad)
+    void setRootNoteD (int rootNote) noexcept;                              ///< MIDI note that plays corner D at its pitch (a pad)
+    void setFineTune (int slot, float cents) noexcept;                      ///< slot 0..3 (A..D): cents added to its root note
     void setStartMs (float startMs) noexcept;                               ///< where in the sample notes start, ms, >= 0
     void setVoiceMode (int mode) noexcept;                                  ///< 0 poly, 1 mono, 2 legato (clamped)
     void setLoopMode (int mode) noexcept { loopMode_ = mode == 1 ? 1 : 0; } ///< 0 one-shot, 1 sustain loop
@@ -180,6 +193,10 @@ public:
     void setModWheel (int value7) noexcept;   ///< 0..127
 
     float morph() const noexcept { return morphTarget_; }
+    float morphY() const noexcept { return morphYTarget_; }
+    float aftertouchMorphY() const noexcept { return aftertouchMorphY_; }
+    int rootNoteC() const noexcept { return rootNoteC_; }
+    int rootNoteD() const noexcept { return rootNoteD_; }
     float gainDb() const noexcept { return gainDb_; }
     float attackMs() const noexcept { return attackMs_; }
     float decayMs() const noexcept { return decayMs_; }
@@ -192,7 +209,7 @@ public:
     float velocityCurve() const noexcept { return velocityCurve_; }
     float velocityMorph() const noexcept { return velocityMorph_; }
     int rootNoteB() const noexcept { return rootNoteB_; }
-    float fineTune (int slot) const noexcept { return fineTuneCents_[slot == 0 ? 0 : 1]; }
+    float fineTune (int slot) const noexcept { return fineTuneCents_[std::clamp (slot, 0, 3)]; }
     float startMs() const noexcept { return startMs_; }
     int voiceMode() const noexcept { return voiceMode_; }
     int loopMode() const noexcept { return loopMode_; }
@@ -250,14 +267,15 @@ private:
     void glideTo (Voice& voice, int note) noexcept;
     Voice* monoVoice() noexcept;
     int lastHeldKey() const noexcept;
-    void renderVoice (Voice& voice, float* out, const float* morphs, int numSamples) noexcept;
+    void renderVoice (Voice& voice, float* out, const float* morphs, const float* morphYs, int numSamples) noexcept;
 
     std::vector<Voice> voices_; ///< 2 * kMaxPolyphony slots, see "Polyphony"
     int polyphony_ = kDefaultPolyphony;
     long stealFadeSamples_ = 1; ///< kStealFadeMs at the host sample rate, >= 1
     bool sustainPedalDown_ = false;
-    std::vector<float> morphScratch_; ///< per-sample smoothed morph, 0..1 (before a voice's velocity offset)
-    std::vector<float> gainScratch_;  ///< per-sample smoothed linear output gain
+    std::vector<float> morphScratch_;  ///< per-sample smoothed morph, 0..1 (before a voice's velocity offset)
+    std::vector<float> morphYScratch_; ///< per-sample smoothed morph_y, 0..1
+    std::vector<float> gainScratch_;   ///< per-sample smoothed linear output gain
     std::uint64_t nextStartOrder_ = 0;
     float limiterReduction_ = 0.0f;     ///< 1 - the limiter's gain; 0 = unity, the identity
     float limiterReleaseFactor_ = 0.0f; ///< per-sample decay of limiterReduction_: exp(-1 / (50 ms * sr))
@@ -265,8 +283,10 @@ private:
     double hostSampleRateHz_ = 44100.0;
     float morphTarget_ = 0.0f, gainDb_ = 0.0f;
     float attackMs_ = 2.0f, decayMs_ = 200.0f, sustainLevel_ = 1.0f, releaseMs_ = 200.0f;
-    int rootNote_ = 60, rootNoteB_ = 60;
-    float fineTuneCents_[2] = { 0.0f, 0.0f };
+    int rootNote_ = 60, rootNoteB_ = 60, rootNoteC_ = 60, rootNoteD_ = 60;
+    float fineTuneCents_[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    float morphYTarget_ = 0.0f, aftertouchMorphY_ = 0.0f;
+    int pressure_ = 0; ///< the last channel pressure (MIDI)
     float bendRange_ = 2.0f, modWheelMorph_ = 0.0f, velocityCurve_ = 1.0f, velocityMorph_ = 0.0f, startMs_ = 0.0f;
     int pitchBend_ = 8192, modWheel_ = 0; ///< the last controller values (MIDI)
     int voiceMode_ = 0, loopMode_ = 0;
@@ -277,7 +297,7 @@ private:
     int keyVelocity_[128] = {};
     double bendSemitones_ = 0.0;
     Adsr::Shape envelopeShape_;
-    Smoother morphSmoother_, gainSmoother_;
+    Smoother morphSmoother_, morphYSmoother_, gainSmoother_;
 
     std::shared_ptr<const Grid> grid_; // owned by the audio thread
     static constexpr std::size_t kQueueCapacity = 16;

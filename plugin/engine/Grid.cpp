@@ -10,9 +10,13 @@
 
 namespace latentmorph {
 
-Grid::Grid (std::vector<float> renders, int steps, std::size_t numSamples, double sampleRateHz)
-    : renders_ (std::move (renders)), steps_ (steps), numSamples_ (numSamples), sampleRateHz_ (sampleRateHz)
+Grid::Grid (std::vector<float> renders, int steps, std::size_t numSamples, double sampleRateHz, int padSize)
+    : renders_ (std::move (renders)), steps_ (steps), numSamples_ (numSamples), sampleRateHz_ (sampleRateHz), padSize_ (padSize)
 {
+    if (padSize != 0 && (padSize < 2 || steps != padSize * padSize))
+        throw std::invalid_argument ("an XY pad of " + std::to_string (padSize) + " x " + std::to_string (padSize) + " needs that many rows, got "
+                                     + std::to_string (steps));
+
     if (steps < 2)
         throw std::invalid_argument ("a grid needs at least 2 steps, got " + std::to_string (steps));
 
@@ -117,7 +121,7 @@ float readFloat32LittleEndian (const unsigned char* bytes) noexcept
 
 } // namespace
 
-std::shared_ptr<const Grid> readGridFile (const std::string& path)
+std::shared_ptr<const Grid> readGridFile (const std::string& path, int padSize)
 {
     const auto fail = [&path] (const std::string& reason)
     { return std::runtime_error ("grid file " + path + ": " + reason); };
@@ -161,7 +165,7 @@ std::shared_ptr<const Grid> readGridFile (const std::string& path)
 
     try
     {
-        return std::make_shared<const Grid> (std::move (renders), static_cast<int> (steps), numSamples, sampleRateHz);
+        return std::make_shared<const Grid> (std::move (renders), static_cast<int> (steps), numSamples, sampleRateHz, padSize);
     }
     catch (const std::invalid_argument& e)
     {

@@ -8,7 +8,9 @@
 
 namespace latentmorph {
 
-/** K mono renders of one sample pair at morph positions t = i / (K - 1), i = 0 .. K-1.
+/** K mono renders of one sample pair at morph positions t = i / (K - 1), i = 0 .. K-1, or (an XY
+    pad, padSize() = N > 0) of four corner samples on an N x N lattice: K = N * N rows, y-major,
+    row y * N + x at (x / (N - 1), y / (N - 1)), corners A (0, 0), B (1, 0), C (0, 1), D (1, 1).
 
     Immutable once built, shared between engines (and the plugin's process-wide cache) through
     std::shared_ptr<const Grid>. Never constructed or destroyed on the audio thread.
@@ -18,12 +20,16 @@ class Grid
 public:
     /** Takes step-major PCM: step 0's `numSamples` samples, then step 1's, and so on.
         Throws std::invalid_argument unless steps >= 2, numSamples >= 1,
-        renders.size() == steps * numSamples, 1000 <= sampleRateHz <= 768000 and every sample is finite. */
-    Grid (std::vector<float> renders, int steps, std::size_t numSamples, double sampleRateHz);
+        renders.size() == steps * numSamples, 1000 <= sampleRateHz <= 768000 and every sample is finite,
+        and, for a pad (padSize > 0), unless padSize >= 2 and steps == padSize * padSize. */
+    Grid (std::vector<float> renders, int steps, std::size_t numSamples, double sampleRateHz, int padSize = 0);
 
     int steps() const noexcept { return steps_; }
     std::size_t numSamples() const noexcept { return numSamples_; }
     double sampleRateHz() const noexcept { return sampleRateHz_; }
+
+    /** N of an N x N XY pad; 0 for a line of steps (two slots). */
+    int padSize() const noexcept { return padSize_; }
 
     /** The sustain loop found in the renders (see findSustainLoop): samples [loopStart, loopEnd) of
         every step; loopEnd() == 0 when the renders are too short for one (under 0.1 s). */
@@ -38,6 +44,7 @@ private:
     int steps_;
     std::size_t numSamples_;
     double sampleRateHz_;
+    int padSize_;
     std::size_t loopStart_ = 0, loopEnd_ = 0;
 };
 
@@ -55,7 +62,7 @@ std::pair<std::size_t, std::size_t> findSustainLoop (const std::vector<float>& r
     followed by float32[steps * num_samples], step-major.
     Throws std::runtime_error naming the path and the reason when the file cannot be read, the magic
     is wrong, the size is not exactly 24 + 4 * steps * num_samples, or the content is invalid (see Grid).
-    Blocking file I/O: never call it on the audio thread. */
-std::shared_ptr<const Grid> readGridFile (const std::string& path);
+    `padSize` > 0 reads it as an N x N pad (see Grid). Blocking file I/O: never call it on the audio thread. */
+std::shared_ptr<const Grid> readGridFile (const std::string& path, int padSize = 0);
 
 } // namespace latentmorph

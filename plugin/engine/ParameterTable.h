@@ -23,7 +23,7 @@ struct ParameterSpec
     parameters and engine read it, and so do the tests and the preset builder (through the Python
     module latentmorph_engine, `PARAMETERS`). Free of JUCE. */
 // clang-format off
-inline constexpr std::array<ParameterSpec, 23> kParameterTable { {
+inline constexpr std::array<ParameterSpec, 29> kParameterTable { {
     // id            name         min      max       default  interval centre   unit  integer
     { "morph",      "Morph",      0.0f,    1.0f,     0.0f,    0.001f,  0.5f,    "",   false },
     { "gain_db",    "Gain",       -48.0f,  12.0f,    0.0f,    0.1f,    -18.0f,  "dB", false },
@@ -67,6 +67,14 @@ inline constexpr std::array<ParameterSpec, 23> kParameterTable { {
     // the user's loop, ms of the sample; used when loop_end_ms > loop_start_ms, else the loop found
     { "loop_start_ms", "Loop start", 0.0f, 10000.0f, 0.0f, 1.0f, 1000.0f, "ms", false },
     { "loop_end_ms", "Loop end", 0.0f, 10000.0f, 0.0f, 1.0f, 1000.0f, "ms", false },
+    // The four-corner XY pad (issue 13): morph is x (A -> B), morph_y is y (A -> C, B -> D); with two
+    // slots morph_y does nothing. Channel aftertouch adds aftertouch_morph_y * pressure / 127 to it
+    { "morph_y", "Morph Y", 0.0f, 1.0f, 0.0f, 0.001f, 0.5f, "", false },
+    { "aftertouch_morph_y", "Aftertouch morph Y", -1.0f, 1.0f, 0.0f, 0.001f, 0.0f, "", false },
+    { "root_note_c", "Root note C", 0.0f, 127.0f, 60.0f, 1.0f, 63.5f, "", true },
+    { "root_note_d", "Root note D", 0.0f, 127.0f, 60.0f, 1.0f, 63.5f, "", true },
+    { "fine_tune_c_cents", "Fine tune C", -100.0f, 100.0f, 0.0f, 0.1f, 0.0f, "cents", false },
+    { "fine_tune_d_cents", "Fine tune D", -100.0f, 100.0f, 0.0f, 0.1f, 0.0f, "cents", false },
 } };
 // clang-format on
 
@@ -95,13 +103,20 @@ enum class ParameterIndex
     loopMode,
     loopCrossfadeMs,
     loopStartMs,
-    loopEndMs
+    loopEndMs,
+    morphY,
+    aftertouchMorphY,
+    rootNoteC,
+    rootNoteD,
+    fineTuneCCents,
+    fineTuneDCents
 };
 
 /** The root-note parameters, whose value text is a note name ("C4"). */
 constexpr bool isNoteParameter (ParameterIndex index) noexcept
 {
-    return index == ParameterIndex::rootNote || index == ParameterIndex::rootNoteB;
+    return index == ParameterIndex::rootNote || index == ParameterIndex::rootNoteB || index == ParameterIndex::rootNoteC
+           || index == ParameterIndex::rootNoteD;
 }
 
 /** The row of `index`. */

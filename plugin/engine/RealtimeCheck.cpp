@@ -147,14 +147,14 @@ using latentmorph::Grid;
 constexpr double kSampleRateHz = 44100.0;
 constexpr int kMaxBlockSize = 512;
 
-std::shared_ptr<const Grid> makeGrid (int steps, std::size_t numSamples, float level)
+std::shared_ptr<const Grid> makeGrid (int steps, std::size_t numSamples, float level, int padSize = 0)
 {
     std::vector<float> pcm (static_cast<std::size_t> (steps) * numSamples);
 
     for (std::size_t i = 0; i < pcm.size(); ++i)
         pcm[i] = level * static_cast<float> ((i * 7919) % 1000) / 1000.0f - level / 2;
 
-    return std::make_shared<const Grid> (std::move (pcm), steps, numSamples, kSampleRateHz);
+    return std::make_shared<const Grid> (std::move (pcm), steps, numSamples, kSampleRateHz, padSize);
 }
 
 void midi (Engine& engine, std::uint8_t status, std::uint8_t data1, std::uint8_t data2)
@@ -181,7 +181,11 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
     engine.setVelocityCurve (static_cast<float> (block % 4) / 2.0f);
     engine.setVelocityMorph (static_cast<float> (block % 3) / 2.0f - 0.5f);
     engine.setRootNoteB (58 + block % 7); // roots that differ: the pitch follows the morph
-    engine.setFineTune (block % 2, static_cast<float> (block % 21) * 5.0f - 50.0f);
+    engine.setFineTune (block % 4, static_cast<float> (block % 21) * 5.0f - 50.0f);
+    engine.setMorphY (static_cast<float> (block % 9) / 8.0f);
+    engine.setAftertouchMorphY (static_cast<float> (block % 5) / 2.0f - 1.0f);
+    engine.setRootNoteC (55 + block % 5); // the pad's corners at their own roots
+    engine.setRootNoteD (62 + block % 4);
     engine.setStartMs (static_cast<float> (block % 4) * 20.0f);
     engine.setVoiceMode ((block / 7) % 3); // poly, mono, legato
     engine.setGlideMs (static_cast<float> (block % 3) * 30.0f);
@@ -190,6 +194,8 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
     engine.setLoopPointsMs (static_cast<float> (block % 3) * 10.0f, static_cast<float> (block % 5) * 20.0f);     // some unset
     midi (engine, 0xe0, static_cast<std::uint8_t> (block % 128), static_cast<std::uint8_t> ((block * 3) % 128)); // pitch bend
     midi (engine, 0xb0, 1, static_cast<std::uint8_t> ((block * 7) % 128));                                       // mod wheel
+    const std::uint8_t pressure[] = { 0xd0, static_cast<std::uint8_t> ((block * 11) % 128) };                    // channel aftertouch
+    engine.handleMidiMessage (pressure, 2);
 
     for (int note = 0; note < 24; ++note) // more notes than voices: steals, and fades beside them
         engine.noteOn (36 + (block * 5 + note) % 60, 1 + (note * 13) % 127);
@@ -229,7 +235,9 @@ int run (bool selfTest)
     {
         if (block % 50 == 0) // the grid thread: publish a new grid of another size, free the retired ones
         {
-            auto grid = makeGrid (2 + block / 50, 4000 + static_cast<std::size_t> (block) * 10, 0.5f);
+            // every other one an XY pad (3 x 3, then 9 x 9), as four slots load
+            const auto pad = (block / 50) % 2 == 1 ? (block < 200 ? 3 : 9) : 0;
+            auto grid = makeGrid (pad > 0 ? pad * pad : 2 + block / 50, 4000 + static_cast<std::size_t> (block) * 10, 0.5f, pad);
             engine.publishGrid (grid);
             engine.collectGarbage();
         }

@@ -84,7 +84,7 @@ void swapGridNow (Engine& engine, std::shared_ptr<const Grid> grid)
     engine.collectGarbage();
 }
 
-void setGrid (Engine& engine, const py::array_t<float, py::array::c_style | py::array::forcecast>& renders, double gridSampleRateHz)
+void setGrid (Engine& engine, const py::array_t<float, py::array::c_style | py::array::forcecast>& renders, double gridSampleRateHz, int padSize)
 {
     if (renders.ndim() != 2)
         throw py::value_error ("renders must be a 2-D array [steps, num_samples], got " + std::to_string (renders.ndim()) + " dimensions");
@@ -92,7 +92,7 @@ void setGrid (Engine& engine, const py::array_t<float, py::array::c_style | py::
     const auto steps = static_cast<int> (renders.shape (0));
     const auto numSamples = static_cast<std::size_t> (renders.shape (1));
     std::vector<float> pcm (renders.data(), renders.data() + renders.size());
-    swapGridNow (engine, std::make_shared<const Grid> (std::move (pcm), steps, numSamples, gridSampleRateHz));
+    swapGridNow (engine, std::make_shared<const Grid> (std::move (pcm), steps, numSamples, gridSampleRateHz, padSize));
 }
 
 py::array_t<float> render (Engine& engine, long numSamples, const py::iterable& eventItems, int blockSize, bool reset)
@@ -221,9 +221,11 @@ Voices are not scaled by the polyphony; the mix passes a peak limiter with its c
         .def (py::init<int>(), py::arg ("polyphony") = Engine::kDefaultPolyphony)
         .def ("prepare", &Engine::prepare, py::arg ("host_sample_rate_hz"), py::arg ("max_block_size") = 512,
               "Sets the host (output) sample rate in Hz and the usual block size; silences all voices.")
-        .def ("set_grid", &latentmorph::setGrid, py::arg ("renders"), py::arg ("grid_sample_rate_hz"),
+        .def ("set_grid", &latentmorph::setGrid, py::arg ("renders"), py::arg ("grid_sample_rate_hz"), py::arg ("pad_size") = 0,
               "Plays `renders`, float32 [K, N] (K >= 2 morph steps at t = i / (K - 1), N samples each, mono), "
-              "sampled at grid_sample_rate_hz. Raises ValueError on a bad shape, rate or non-finite sample.")
+              "sampled at grid_sample_rate_hz; with pad_size P > 0 an XY pad of P x P rows, y-major (row y * P + x "
+              "at (x, y) / (P - 1); corners A, B, C, D at (0, 0), (1, 0), (0, 1), (1, 1)). Raises ValueError on a bad "
+              "shape, rate, pad size or non-finite sample.")
         .def (
             "clear_grid", [] (Engine& engine)
             { latentmorph::swapGridNow (engine, nullptr); },
@@ -238,7 +240,7 @@ events: iterable of events, each one of
   (sample_offset, midi_bytes): one raw MIDI message of 1 to 3 bytes (bytes, bytearray or ints),
       handled exactly as the plugin handles MIDI: note-on 0x9n, note-off 0x8n, control change 0xBn
       1 = mod wheel, 64 = sustain pedal (value >= 64 down), 120 = all sound off (3 ms fade),
-      121 = reset all controllers, 123 = all notes off (release, pedal or not), pitch bend 0xEn;
+      121 = reset all controllers, channel pressure 0xDn (2 bytes: bytes([0xD0, value])), 123 = all notes off (release, pedal or not), pitch bend 0xEn;
       any channel; other messages are ignored.
       E.g. pedal down at sample 100: (100, bytes([0xB0, 64, 127])); up: (900, bytes([0xB0, 64, 0])).
 sample_offset in [0, num_samples); a bad event raises ValueError. Events apply sample-accurately,
@@ -247,6 +249,23 @@ jump to their targets, pedal up); reset=False continues from the previous render
 gliding to changed parameters). Rendered in blocks of block_size samples, as a host would call it.
 )doc")
         .def_property ("morph", &Engine::morph, &Engine::setMorph, "Morph position 0..1 (clamped).")
+        .def_property ("morph_y", &Engine::morphY, &Engine::setMorphY, "XY pad's y position 0..1 (clamped; ignored on a line grid).")
+        .def_property ("aftertouch_morph_y", &Engine::aftertouchMorphY, &Engine::setAftertouchMorphY,
+                       "Added to morph_y at channel pressure (0xDn) 127, in proportion below; -1..1.")
+        .def_property ("root_note_c", &Engine::rootNoteC, &Engine::setRootNoteC, "MIDI note that plays corner C at its own pitch.")
+        .def_property ("root_note_d", &Engine::rootNoteD, &Engine::setRootNoteD, "MIDI note that plays corner D at its own pitch.")
+        .def_property (
+            "fine_tune_c_cents", [] (const Engine& e)
+            { return e.fineTune (2); },
+            [] (Engine& e, float cents)
+            { e.setFineTune (2, cents); },
+            "Cents added to root_note_c (slot C).")
+        .def_property (
+            "fine_tune_d_cents", [] (const Engine& e)
+            { return e.fineTune (3); },
+            [] (Engine& e, float cents)
+            { e.setFineTune (3, cents); },
+            "Cents added to root_note_d (slot D).")
         .def_property ("gain_db", &Engine::gainDb, &Engine::setGainDb, "Output gain in dB.")
         .def_property ("attack_ms", &Engine::attackMs, &Engine::setAttackMs, "Linear attack time in ms (0 = instant).")
         .def_property ("decay_ms", &Engine::decayMs, &Engine::setDecayMs, "Linear decay time from 1 to sustain in ms.")
