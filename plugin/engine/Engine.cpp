@@ -551,35 +551,18 @@ void Engine::updateMorphTarget() noexcept
     morphYSmoother_.target = std::clamp (morphYTarget_ + pressure, 0.0f, 1.0f);
 }
 
-void Engine::setMorphY (float morphY) noexcept
+template <typename Value>
+void Engine::setMorphInput (Value& field, Value value, Value lowest, Value highest) noexcept
 {
-    morphYTarget_ = std::clamp (morphY, 0.0f, 1.0f);
+    field = std::clamp (value, lowest, highest);
     updateMorphTarget();
 }
 
-void Engine::setAftertouchMorphY (float amount) noexcept
-{
-    aftertouchMorphY_ = std::clamp (amount, -1.0f, 1.0f);
-    updateMorphTarget();
-}
-
-void Engine::setChannelPressure (int value7) noexcept
-{
-    pressure_ = std::clamp (value7, 0, 127);
-    updateMorphTarget();
-}
-
-void Engine::setModWheelMorph (float amount) noexcept
-{
-    modWheelMorph_ = std::clamp (amount, -1.0f, 1.0f);
-    updateMorphTarget();
-}
-
-void Engine::setModWheel (int value7) noexcept
-{
-    modWheel_ = std::clamp (value7, 0, 127);
-    updateMorphTarget();
-}
+void Engine::setMorphY (float morphY) noexcept { setMorphInput (morphYTarget_, morphY, 0.0f, 1.0f); }
+void Engine::setAftertouchMorphY (float amount) noexcept { setMorphInput (aftertouchMorphY_, amount, -1.0f, 1.0f); }
+void Engine::setChannelPressure (int value7) noexcept { setMorphInput (pressure_, value7, 0, 127); }
+void Engine::setModWheelMorph (float amount) noexcept { setMorphInput (modWheelMorph_, amount, -1.0f, 1.0f); }
+void Engine::setModWheel (int value7) noexcept { setMorphInput (modWheel_, value7, 0, 127); }
 
 void Engine::setBendRange (float semitones) noexcept
 {

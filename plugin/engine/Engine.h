@@ -263,6 +263,8 @@ private:
     void stealOldestVoices (int keep) noexcept;
     float limit (float sample) noexcept;
     void updateMorphTarget() noexcept;
+    template <typename Value>
+    void setMorphInput (Value& field, Value value, Value lowest, Value highest) noexcept; ///< clamps, then updates the targets
     void startVoice (int note, int velocity, double fromPitch) noexcept;
     void glideTo (Voice& voice, int note) noexcept;
     Voice* monoVoice() noexcept;

@@ -76,6 +76,19 @@ MidiEvent toMidiEvent (const py::handle& item, long numSamples)
     return event;
 }
 
+/** Slot `slot`'s fine tune, cents, as a Python property. */
+template <int slot>
+float fineTune (const Engine& engine)
+{
+    return engine.fineTune (slot);
+}
+
+template <int slot>
+void setFineTune (Engine& engine, float cents)
+{
+    engine.setFineTune (slot, cents);
+}
+
 /** Publishes on the calling thread and takes the grid at once: in Python one thread plays both roles. */
 void swapGridNow (Engine& engine, std::shared_ptr<const Grid> grid)
 {
@@ -254,18 +267,8 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
                        "Added to morph_y at channel pressure (0xDn) 127, in proportion below; -1..1.")
         .def_property ("root_note_c", &Engine::rootNoteC, &Engine::setRootNoteC, "MIDI note that plays corner C at its own pitch.")
         .def_property ("root_note_d", &Engine::rootNoteD, &Engine::setRootNoteD, "MIDI note that plays corner D at its own pitch.")
-        .def_property (
-            "fine_tune_c_cents", [] (const Engine& e)
-            { return e.fineTune (2); },
-            [] (Engine& e, float cents)
-            { e.setFineTune (2, cents); },
-            "Cents added to root_note_c (slot C).")
-        .def_property (
-            "fine_tune_d_cents", [] (const Engine& e)
-            { return e.fineTune (3); },
-            [] (Engine& e, float cents)
-            { e.setFineTune (3, cents); },
-            "Cents added to root_note_d (slot D).")
+        .def_property ("fine_tune_c_cents", &latentmorph::fineTune<2>, &latentmorph::setFineTune<2>, "Cents added to root_note_c (slot C).")
+        .def_property ("fine_tune_d_cents", &latentmorph::fineTune<3>, &latentmorph::setFineTune<3>, "Cents added to root_note_d (slot D).")
         .def_property ("gain_db", &Engine::gainDb, &Engine::setGainDb, "Output gain in dB.")
         .def_property ("attack_ms", &Engine::attackMs, &Engine::setAttackMs, "Linear attack time in ms (0 = instant).")
         .def_property ("decay_ms", &Engine::decayMs, &Engine::setDecayMs, "Linear decay time from 1 to sustain in ms.")
@@ -284,18 +287,8 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
                        "Added to a note's morph at velocity 127, in proportion below; -1..1.")
         .def_property ("root_note_b", &Engine::rootNoteB, &Engine::setRootNoteB,
                        "MIDI note that plays slot B (the grid's last row) at its own pitch.")
-        .def_property (
-            "fine_tune_a_cents", [] (const Engine& e)
-            { return e.fineTune (0); },
-            [] (Engine& e, float cents)
-            { e.setFineTune (0, cents); },
-            "Cents added to root_note (slot A).")
-        .def_property (
-            "fine_tune_b_cents", [] (const Engine& e)
-            { return e.fineTune (1); },
-            [] (Engine& e, float cents)
-            { e.setFineTune (1, cents); },
-            "Cents added to root_note_b (slot B).")
+        .def_property ("fine_tune_a_cents", &latentmorph::fineTune<0>, &latentmorph::setFineTune<0>, "Cents added to root_note (slot A).")
+        .def_property ("fine_tune_b_cents", &latentmorph::fineTune<1>, &latentmorph::setFineTune<1>, "Cents added to root_note_b (slot B).")
         .def_property ("start_ms", &Engine::startMs, &Engine::setStartMs, "Where in the sample notes start, ms.")
         .def_property ("voice_mode", &Engine::voiceMode, &Engine::setVoiceMode,
                        "0 poly, 1 mono (each key a new voice), 2 legato (a key while one is held moves its pitch); "
