@@ -22,8 +22,12 @@ LatentMorphProcessor::LatentMorphProcessor()
             auto* parameter = parameterState_.getParameter (parameterSpec (index).id);
             parameter->setValueNotifyingHost (parameter->convertTo0to1 (value));
         };
-        set (slot == 0 ? ParameterIndex::rootNote : ParameterIndex::rootNoteB, static_cast<float> (midiNote));
-        set (slot == 0 ? ParameterIndex::fineTuneACents : ParameterIndex::fineTuneBCents, fineTuneCents); });
+        constexpr ParameterIndex kRoots[] = { ParameterIndex::rootNote, ParameterIndex::rootNoteB, ParameterIndex::rootNoteC, ParameterIndex::rootNoteD };
+        constexpr ParameterIndex kFineTunes[] = { ParameterIndex::fineTuneACents, ParameterIndex::fineTuneBCents, ParameterIndex::fineTuneCCents,
+                                                  ParameterIndex::fineTuneDCents };
+        const auto index = static_cast<std::size_t> (juce::jlimit (0, 3, slot));
+        set (kRoots[index], static_cast<float> (midiNote));
+        set (kFineTunes[index], fineTuneCents); });
 }
 
 LatentMorphProcessor::~LatentMorphProcessor() = default;

@@ -8,7 +8,7 @@ GridCache& GridCache::instance()
     return cache;
 }
 
-juce::String GridCache::keyFor (const std::array<juce::File, 2>& sources, int steps, float detail)
+juce::String GridCache::keyFor (const std::vector<juce::File>& sources, int steps, float detail)
 {
     juce::String key (steps);
     key << '\t' << juce::String (detail, 3);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 namespace latentmorph {
 
@@ -26,7 +27,7 @@ public:
     struct Entry
     {
         std::shared_ptr<const Grid> grid;
-        std::array<juce::String, 2> sourceSha256; ///< from the backend's render_grid answer
+        std::vector<juce::String> sourceSha256; ///< one per source, from the backend's answer
         juce::String modelId;
         juce::String warning; ///< the answer's `warning` (e.g. a source cut at the length limit), or empty
     };
@@ -35,8 +36,8 @@ public:
 
     static GridCache& instance();
 
-    /** The key of a grid of `steps` steps between `sources` as they are on disk now (stats the files). */
-    static juce::String keyFor (const std::array<juce::File, 2>& sources, int steps, float detail);
+    /** The key of a grid of `steps` rows between `sources` as they are on disk now (stats the files). */
+    static juce::String keyFor (const std::vector<juce::File>& sources, int steps, float detail);
 
     std::optional<Entry> find (const juce::String& key);
     void insert (const juce::String& key, Entry entry);

@@ -313,13 +313,13 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
             state.parameters[rootNoteB] = state.parameters[static_cast<std::size_t> (ParameterIndex::rootNote)];
     }
 
-    std::array<bool, 2> seen {};
+    std::array<bool, SlotLoader::kNumSlots> seen {};
 
     for (const auto* slot : root->getChildWithTagNameIterator ("Slot"))
     {
         const auto index = parseInteger (slot->getStringAttribute ("index"));
 
-        if (! index.has_value() || *index < 0 || *index > 1 || seen[static_cast<std::size_t> (*index)])
+        if (! index.has_value() || *index < 0 || *index >= static_cast<int> (SlotLoader::kNumSlots) || seen[static_cast<std::size_t> (*index)])
             return juce::Result::fail ("bad or repeated slot index \"" + slot->getStringAttribute ("index") + "\"");
 
         seen[static_cast<std::size_t> (*index)] = true;
@@ -351,6 +351,9 @@ juce::String PluginState::write (const juce::ValueTree& parameters, const SlotLo
 
     for (std::size_t i = 0; i < slots.size(); ++i)
     {
+        if (i >= 2 && slots[i].path.isEmpty())
+            continue; // C and D only when set: a two-slot project writes what it always did
+
         auto* slot = root.createNewChildElement ("Slot");
         slot->setAttribute ("index", static_cast<int> (i));
         slot->setAttribute ("path", slots[i].path);

@@ -9,7 +9,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const char* slotName (std::size_t index) noexcept { return index == 0 ? "A" : "B"; }
+const char* slotName (std::size_t index) noexcept
+{
+    constexpr const char* kNames[] = { "A", "B", "C", "D" };
+    return kNames[std::min<std::size_t> (index, 3)];
+}
 
 /** The status while a slot is empty. */
 SlotLoader::Status emptyStatus (const SlotLoader::Slots& slots)
@@ -19,12 +23,13 @@ SlotLoader::Status emptyStatus (const SlotLoader::Slots& slots)
                                                         : juce::String ("Drop a sample on slot ") + (emptyA ? "A" : "B") };
 }
 
-/** Loads the grid file a render_grid answer names and checks it against the answer. */
-juce::Result loadGrid (const BackendApi::GridReply& reply, GridCache::Entry& entry)
+/** Loads the grid file a render_grid or render_blend answer names (as a padSize x padSize pad when
+    padSize > 0) and checks it against the answer. */
+juce::Result loadGrid (const BackendApi::GridReply& reply, int padSize, GridCache::Entry& entry)
 {
     try
     {
-        entry.grid = readGridFile (reply.gridPath.toStdString());
+        entry.grid = readGridFile (reply.gridPath.toStdString(), padSize);
     }
     catch (const std::exception& e)
     {
@@ -37,10 +42,48 @@ juce::Result loadGrid (const BackendApi::GridReply& reply, GridCache::Entry& ent
     if (! matches)
         return juce::Result::fail ("grid file " + reply.gridPath + " does not match the backend's answer (steps, num_samples, sample_rate)");
 
-    entry.sourceSha256 = { reply.sourceSha256[0], reply.sourceSha256[1] };
+    entry.sourceSha256 = reply.sourceSha256;
     entry.modelId = reply.modelId;
     entry.warning = reply.warning;
     return juce::Result::ok();
+}
+
+/** render_blend's weight rows for a size x size pad (row y * size + x at (u, v) = (x, y) / (size - 1))
+    of the corners `present` (A and B always; C, D or both): bilinear weights of A (0, 0), B (1, 0),
+    C (0, 1) and D (1, 1), a missing C shared evenly by A and D, a missing D by B and C; one weight per
+    present corner, in corner order. */
+std::vector<std::vector<float>> padWeights (int size, const std::array<bool, SlotLoader::kNumSlots>& present)
+{
+    std::vector<std::vector<float>> rows;
+
+    for (int y = 0; y < size; ++y)
+    {
+        for (int x = 0; x < size; ++x)
+        {
+            const auto u = static_cast<float> (x) / static_cast<float> (size - 1);
+            const auto v = static_cast<float> (y) / static_cast<float> (size - 1);
+            std::array<float, SlotLoader::kNumSlots> corner { (1.0f - u) * (1.0f - v), u * (1.0f - v), (1.0f - u) * v, u * v };
+
+            if (! present[3])
+            {
+                corner[1] += 0.5f * corner[3];
+                corner[2] += 0.5f * corner[3];
+            }
+            else if (! present[2])
+            {
+                corner[0] += 0.5f * corner[2];
+                corner[3] += 0.5f * corner[2];
+            }
+
+            rows.emplace_back();
+
+            for (std::size_t i = 0; i < corner.size(); ++i)
+                if (present[i])
+                    rows.back().push_back (corner[i]);
+        }
+    }
+
+    return rows;
 }
 
 } // namespace
@@ -65,7 +108,8 @@ void SlotLoader::setSlots (const Slots& slots, const juce::String& savedModelId)
     const std::lock_guard<std::mutex> lock (mutex_);
     otherError_.clear();
 
-    const auto samePaths = slots[0].path == slots_[0].path && slots[1].path == slots_[1].path;
+    const auto samePaths = std::equal (slots.begin(), slots.end(), slots_.begin(), [] (const Slot& a, const Slot& b)
+                                       { return a.path == b.path; });
 
     // The same samples keep their grid (and the backend's hashes); a failed load is retried.
     if (samePaths && requestStatus_.state != State::error)
@@ -82,7 +126,7 @@ void SlotLoader::setSlots (const Slots& slots, const juce::String& savedModelId)
 
 void SlotLoader::setSlotPath (int index, const juce::String& path)
 {
-    if (index < 0 || index > 1)
+    if (index < 0 || index >= static_cast<int> (kNumSlots))
         return;
 
     const std::lock_guard<std::mutex> lock (mutex_);
@@ -98,7 +142,7 @@ void SlotLoader::setSlotPath (int index, const juce::String& path)
 
     otherError_.clear();
     slots_[static_cast<std::size_t> (index)] = { path, {} };
-    detectRoot_[static_cast<std::size_t> (index)] = true;
+    detectRoot_[static_cast<std::size_t> (index)] = path.isNotEmpty();
     startRequest ({}); // always, even for the same path: dropping a file again is how a user retries
 }
 
@@ -207,7 +251,7 @@ void SlotLoader::run()
 
 bool SlotLoader::detectRootNotes (const Job& job, juce::StringArray& messages)
 {
-    for (std::size_t i = 0; i < 2; ++i)
+    for (std::size_t i = 0; i < kNumSlots; ++i)
     {
         juce::File file;
 
@@ -266,45 +310,101 @@ void SlotLoader::process (const Job& job)
     if (job.slots[0].path.isEmpty() || job.slots[1].path.isEmpty())
         return fail (emptyStatus (job.slots));
 
-    std::array<juce::File, 2> sources;
+    std::vector<juce::File> sources;
+    std::array<bool, kNumSlots> present {};
 
-    for (std::size_t i = 0; i < 2; ++i)
-        if (const auto resolved = slot_paths::resolve (job.slots[i].path, sources[i]); resolved.failed())
-            return fail ({ State::error, juce::String ("slot ") + slotName (i) + ": " + resolved.getErrorMessage() });
-
-    const auto key = GridCache::keyFor (sources, kGridSteps, job.detail);
-    auto entry = GridCache::instance().find (key);
-
-    if (! entry.has_value())
+    for (std::size_t i = 0; i < kNumSlots; ++i)
     {
-        const auto reply = BackendApi::renderGrid ({ sources[0], sources[1] }, kGridSteps, job.detail,
-                                                   [this, &job]
-                                                   { return isSuperseded (job.generation); });
+        if (job.slots[i].path.isEmpty())
+            continue;
 
-        if (reply.error.abandoned())
-            return;
+        present[i] = true;
+        sources.emplace_back();
 
-        if (! reply.ok())
-            return fail ({ State::error, reply.error.message });
-
-        GridCache::Entry loaded;
-
-        if (const auto result = loadGrid (*reply.value, loaded); result.failed())
-            return fail ({ State::error, result.getErrorMessage() });
-
-        GridCache::instance().insert (key, loaded);
-        entry = std::move (loaded);
+        if (const auto resolved = slot_paths::resolve (job.slots[i].path, sources.back()); resolved.failed())
+            return fail ({ State::error, juce::String ("slot ") + slotName (i) + ": " + resolved.getErrorMessage() });
     }
 
-    if (isSuperseded (job.generation))
+    juce::StringArray names;
+
+    for (std::size_t i = 0, k = 0; i < kNumSlots; ++i)
+        if (present[i])
+            names.add (juce::String (slotName (i)) + ": " + sources[k++].getFileName());
+
+    const auto isPad = sources.size() > 2;
+    const auto describe = [&names, isPad] (const Grid& grid)
+    {
+        return names.joinIntoString (isPad ? ", " : "  <->  ") + "  ("
+               + (isPad ? juce::String (grid.padSize()) + " x " + juce::String (grid.padSize()) + " pad, "
+                        : juce::String (grid.steps()) + " steps, ")
+               + juce::String (static_cast<double> (grid.numSamples()) / grid.sampleRateHz(), 2) + " s)";
+    };
+
+    // Four corners: a coarse pad first (unless the full one is at hand), so that the slots play at once.
+    if (isPad && ! GridCache::instance().find (GridCache::keyFor (sources, kPadSize * kPadSize, job.detail)).has_value())
+    {
+        const auto coarse = fetchGrid (job, sources, kCoarsePadSize);
+
+        if (! coarse.has_value())
+            return;
+
+        if (const auto* error = std::get_if<juce::String> (&*coarse))
+            return fail ({ State::error, *error });
+
+        const auto& entry = std::get<GridCache::Entry> (*coarse);
+        publish (entry.grid);
+        const std::lock_guard<std::mutex> lock (mutex_);
+
+        if (! isSuperseded (job.generation))
+            requestStatus_ = withRoots ({ State::rendering, describe (*entry.grid) + " - rendering the " + juce::String (kPadSize) + " x "
+                                                                + juce::String (kPadSize) + " pad..." });
+    }
+
+    const auto fetched = fetchGrid (job, sources, isPad ? kPadSize : 0);
+
+    if (! fetched.has_value() || isSuperseded (job.generation))
         return;
 
-    const auto& grid = *entry->grid;
-    const auto message = "A: " + sources[0].getFileName() + "  <->  B: " + sources[1].getFileName() + "  ("
-                         + juce::String (grid.steps()) + " steps, "
-                         + juce::String (static_cast<double> (grid.numSamples()) / grid.sampleRateHz(), 2) + " s)";
-    publish (entry->grid);
-    finish (job, withRoots ({ State::ready, message }), *entry);
+    if (const auto* error = std::get_if<juce::String> (&*fetched))
+        return fail ({ State::error, *error });
+
+    const auto& entry = std::get<GridCache::Entry> (*fetched);
+    publish (entry.grid);
+    finish (job, withRoots ({ State::ready, describe (*entry.grid) }), entry);
+}
+
+std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGrid (const Job& job, const std::vector<juce::File>& sources,
+                                                                                   int padSize)
+{
+    const auto rows = padSize > 0 ? padSize * padSize : kGridSteps;
+    const auto key = GridCache::keyFor (sources, rows, job.detail);
+
+    if (auto cached = GridCache::instance().find (key))
+        return std::move (*cached);
+
+    std::array<bool, kNumSlots> present {};
+
+    for (std::size_t i = 0; i < kNumSlots; ++i)
+        present[i] = job.slots[i].path.isNotEmpty();
+
+    const auto shouldAbandon = [this, &job]
+    { return isSuperseded (job.generation); };
+    const auto reply = padSize > 0 ? BackendApi::renderBlend (sources, padWeights (padSize, present), job.detail, shouldAbandon)
+                                   : BackendApi::renderGrid (sources, kGridSteps, job.detail, shouldAbandon);
+
+    if (reply.error.abandoned())
+        return std::nullopt;
+
+    if (! reply.ok())
+        return reply.error.message;
+
+    GridCache::Entry loaded;
+
+    if (const auto result = loadGrid (*reply.value, padSize, loaded); result.failed())
+        return result.getErrorMessage();
+
+    GridCache::instance().insert (key, loaded);
+    return loaded;
 }
 
 void SlotLoader::publish (std::shared_ptr<const Grid> grid)
@@ -340,12 +440,18 @@ void SlotLoader::finish (const Job& job, const Status& status, const GridCache::
     if (grid.warning.isNotEmpty())
         warnings.add (grid.warning);
 
-    for (std::size_t i = 0; i < 2; ++i)
+    // the grid's sources are the slots that have a path, in slot order
+    for (std::size_t i = 0, k = 0; i < kNumSlots && k < grid.sourceSha256.size(); ++i)
     {
-        if (job.slots[i].sha256.isNotEmpty() && job.slots[i].sha256 != grid.sourceSha256[i])
+        if (job.slots[i].path.isEmpty())
+            continue;
+
+        const auto& sha256 = grid.sourceSha256[k++];
+
+        if (job.slots[i].sha256.isNotEmpty() && job.slots[i].sha256 != sha256)
             warnings.add (juce::String ("slot ") + slotName (i) + " file differs from the one saved with the project (sha256 mismatch)");
 
-        slots_[i].sha256 = grid.sourceSha256[i];
+        slots_[i].sha256 = sha256;
     }
 
     if (job.savedModelId.isNotEmpty() && job.savedModelId != grid.modelId)

@@ -14,15 +14,20 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <variant>
+#include <vector>
 
 namespace latentmorph {
 
-/** The two sample slots (A, B) of one plugin instance, their status, and the background worker that
-    turns them into a morph grid for the engine.
+/** The four sample slots (A, B, C, D) of one plugin instance, their status, and the background worker
+    that turns them into a morph grid for the engine.
 
-    When the slot paths change and both are set, the worker asks the backend for a kGridSteps-step grid
-    (or takes it from the process-wide GridCache), loads the `.lmgrid` file and publishes it to the
-    engine. A newer change supersedes an older one: the worker stops waiting for the old answer.
+    When the slot paths change and A and B are set, the worker asks the backend for a kGridSteps-step
+    grid between them (render_grid) or, with C or D set too, for the XY pad of the four corners
+    (render_blend; a missing D is the even blend of B and C, a missing C of A and D): a coarse
+    kCoarsePadSize x kCoarsePadSize pad first, published at once so the slots play, then the full
+    kPadSize x kPadSize pad. Either comes from the process-wide GridCache when there, else the
+    backend's disk cache. The worker loads the `.lmgrid` file and publishes it to the engine. A newer change supersedes an older one: the worker stops waiting for the old answer.
     The worker is the engine's only grid thread: it publishes grids and collects the retired ones.
     It is a plain thread rather than the message thread because hosts such as pedalboard never run a
     message loop, yet offline renders must wait for the grid (waitUntilDone).
@@ -53,7 +58,8 @@ public:
         juce::String sha256; ///< hex SHA-256 of the file the grid was made from (backend's source_sha256)
     };
 
-    using Slots = std::array<Slot, 2>;
+    static constexpr std::size_t kNumSlots = 4;
+    using Slots = std::array<Slot, kNumSlots>;
 
     struct Status
     {
@@ -62,10 +68,12 @@ public:
     };
 
     static constexpr int kGridSteps = 17;
+    static constexpr int kCoarsePadSize = 3; ///< the XY pad first rendered (playable at once)
+    static constexpr int kPadSize = 9;       ///< the XY pad then rendered (the backend's most points)
     static constexpr std::chrono::milliseconds kDetailPollInterval { 20 };
     static constexpr float kDefaultDetail = parameterSpec (ParameterIndex::detail).defaultValue;
 
-    /** Called on the worker thread when a dropped file's root note is known: slot 0 (A) or 1 (B), MIDI
+    /** Called on the worker thread when a dropped file's root note is known: slot 0..3 (A..D), MIDI
         note 0..127, fine tune in cents (-50..50). */
     using RootNoteListener = std::function<void (int slot, int midiNote, float fineTuneCents)>;
 
@@ -83,7 +91,7 @@ public:
         anyway, with a warning in the status). Never blocks on the backend. */
     void setSlots (const Slots& slots, const juce::String& savedModelId);
 
-    /** Message thread. Sets one slot (0 = A, 1 = B), e.g. from a file drop. A path with a character the
+    /** Message thread. Sets one slot (0 = A .. 3 = D), e.g. from a file drop; an empty path clears it. A path with a character the
         state cannot hold (slot_paths::isXmlText) is refused with an error status; the slot keeps its path. */
     void setSlotPath (int index, const juce::String& path);
 
@@ -119,7 +127,7 @@ private:
         Slots slots;
         juce::String savedModelId;
         float detail = 0.0f;
-        std::array<bool, 2> detectRoot {}; ///< slots dropped and not yet detected: ask for their root notes
+        std::array<bool, kNumSlots> detectRoot {}; ///< slots dropped and not yet detected: ask for their root notes
     };
 
     void startRequest (const juce::String& savedModelId); // mutex_ held
@@ -128,6 +136,10 @@ private:
     void publish (std::shared_ptr<const Grid> grid);
     void finish (const Job& job, const Status& status, const GridCache::Entry& grid); // grid: empty unless ready
     bool detectRootNotes (const Job& job, juce::StringArray& messages);               // false: superseded
+    /** The grid of `sources` (2: a line of kGridSteps; 4: a padSize x padSize pad) from the caches or the
+        backend; nullopt when superseded (nothing to report), else the entry or the error. */
+    std::optional<std::variant<GridCache::Entry, juce::String>> fetchGrid (const Job& job, const std::vector<juce::File>& sources,
+                                                                           int padSize);
     bool isSuperseded (std::uint64_t generation) const noexcept;
 
     Engine& engine_;
@@ -139,7 +151,7 @@ private:
     Status requestStatus_;
     juce::String otherError_;
     std::optional<Job> pendingJob_;
-    std::array<bool, 2> detectRoot_ {}; ///< slots dropped whose root note is not detected yet
+    std::array<bool, kNumSlots> detectRoot_ {}; ///< slots dropped whose root note is not detected yet
     RootNoteListener rootNoteListener_;
     std::atomic<std::uint64_t> requestedGeneration_ { 0 }, completedGeneration_ { 0 };
     std::atomic<float> wantedDetail_ { kDefaultDetail }, requestedDetail_ { kDefaultDetail };

@@ -1,7 +1,7 @@
 """The VST3 plugin's state document (format_version 1), for tools that drive the plugin.
 
 The plugin's component state is one UTF-8 XML document, ``<LatentMorphState format_version="1">``
-with the parameters, the two slots and the status; docs/state.md documents it (elements, loading
+with the parameters, the slots (A and B, C and D when set) and the status; docs/state.md documents it (elements, loading
 rules, revisions).
 
 Hosts wrap that document: in a ``.vstpreset`` file (pedalboard's ``preset_data`` and
@@ -56,14 +56,22 @@ class PluginState:
     model_id: str
 
 
-def make_state(slot_a: str | Path, slot_b: str | Path, params: dict[str, float] | None = None) -> bytes:
-    """State document for two slots and parameter values (others keep their defaults)."""
+def make_state(
+    slot_a: str | Path,
+    slot_b: str | Path,
+    params: dict[str, float] | None = None,
+    slot_c: str | Path | None = None,
+    slot_d: str | Path | None = None,
+) -> bytes:
+    """State document for two slots (four: the XY pad's C and D too) and parameter values (others keep
+    their defaults)."""
     root = ET.Element(ROOT_TAG, format_version=str(FORMAT_VERSION))
     parameters = ET.SubElement(root, "Parameters")
     for key, value in (params or {}).items():
         ET.SubElement(parameters, "PARAM", id=key, value=repr(float(value)))
-    for index, path in enumerate((slot_a, slot_b)):
-        ET.SubElement(root, "Slot", index=str(index), path=str(path), sha256="")
+    for index, path in enumerate((slot_a, slot_b, slot_c, slot_d)):
+        if path is not None:
+            ET.SubElement(root, "Slot", index=str(index), path=str(path), sha256="")
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 
