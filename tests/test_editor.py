@@ -29,7 +29,7 @@ def _snapshot(out, state=None) -> np.ndarray:
 
 def test_editor_paints_and_shows_the_loaded_slots(tmp_path):
     empty = _snapshot(tmp_path / "empty.png")
-    assert empty.shape == (410, 720, 3)
+    assert empty.shape == (500, 720, 3)
     assert empty.std() > 10  # panels, knobs and text, not a blank frame
 
     state = tmp_path / "state.xml"
@@ -37,6 +37,7 @@ def test_editor_paints_and_shows_the_loaded_slots(tmp_path):
     loaded = _snapshot(tmp_path / "loaded.png", state)
     changed = np.abs(loaded - empty).max(axis=2) > 40
     slots, knobs, status = changed[50:180], changed[230:320], changed[370:]
-    assert slots[:, :360].any() and slots[:, 360:].any()  # each slot shows its file instead of the hint
+    assert slots[:, :180].any() and slots[:, 180:360].any()  # slots A and B show their files instead of the hint
+    assert not slots[:, 370:].any()  # C and D stay empty
     assert knobs[:, :110].any() and not knobs[:, 110:].any()  # only the Morph knob moved
     assert status.any()  # the status line changed from "empty" to the ready grid

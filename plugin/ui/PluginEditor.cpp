@@ -8,12 +8,14 @@ using namespace colours;
 
 LatentMorphEditor::LatentMorphEditor (LatentMorphProcessor& owner)
     : AudioProcessorEditor (owner),
-      processor_ (owner),
-      slotA_ (owner.getSlotLoader(), 0),
-      slotB_ (owner.getSlotLoader(), 1)
+      processor_ (owner)
 {
-    addAndMakeVisible (slotA_);
-    addAndMakeVisible (slotB_);
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+    {
+        slots_[i] = std::make_unique<SlotPanel> (owner.getSlotLoader(), static_cast<int> (i));
+        addAndMakeVisible (*slots_[i]);
+    }
+
     addAndMakeVisible (status_);
 
     for (const auto& spec : kParameterTable)
@@ -33,7 +35,7 @@ LatentMorphEditor::LatentMorphEditor (LatentMorphProcessor& owner)
         knobs_.push_back (std::move (knob));
     }
 
-    setSize (720, 410);
+    setSize (720, 500);
     timerCallback();
     startTimerHz (10);
 }
@@ -47,8 +49,8 @@ void LatentMorphEditor::timerCallback()
 {
     auto& slots = processor_.getSlotLoader();
     const auto paths = slots.getSlots();
-    slotA_.showPath (paths[0].path);
-    slotB_.showPath (paths[1].path);
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        slots_[i]->showPath (paths[i].path);
 
     const auto status = slots.getStatus();
     const auto text = juce::String (SlotLoader::toString (status.state)) + ": " + status.message;
@@ -74,8 +76,10 @@ void LatentMorphEditor::resized()
     area.removeFromTop (32);
 
     auto slotRow = area.removeFromTop (140);
-    slotA_.setBounds (slotRow.removeFromLeft (slotRow.getWidth() / 2).reduced (4));
-    slotB_.setBounds (slotRow.reduced (4));
+    const auto slotWidth = slotRow.getWidth() / static_cast<int> (slots_.size());
+
+    for (auto& slot : slots_)
+        slot->setBounds (slotRow.removeFromLeft (slotWidth).reduced (4));
 
     status_.setBounds (area.removeFromBottom (28));
 

@@ -5,12 +5,13 @@
 
 #include <juce_gui_basics/juce_gui_basics.h>
 
+#include <array>
 #include <memory>
 #include <vector>
 
 namespace latentmorph {
 
-/** Two slot panels, a status line and a rotary knob for every parameter of kParameterTable.
+/** Four slot panels (A and B morph; C and D make the XY pad), a status line and a rotary knob for every parameter of kParameterTable.
     Refreshed from a Timer on the message thread. */
 class LatentMorphEditor final : public juce::AudioProcessorEditor, private juce::Timer
 {
@@ -32,7 +33,7 @@ private:
     };
 
     LatentMorphProcessor& processor_;
-    SlotPanel slotA_, slotB_;
+    std::array<std::unique_ptr<SlotPanel>, SlotLoader::kNumSlots> slots_;
     juce::Label status_;
     std::vector<std::unique_ptr<Knob>> knobs_;
 };

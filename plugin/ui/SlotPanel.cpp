@@ -10,7 +10,7 @@ using namespace colours;
 
 SlotPanel::SlotPanel (SlotLoader& slots, int index) : slots_ (slots), index_ (index)
 {
-    title_.setText (index == 0 ? "Slot A" : "Slot B", juce::dontSendNotification);
+    title_.setText (juce::String ("Slot ") + juce::String::charToString (static_cast<juce::juce_wchar> ('A' + index)), juce::dontSendNotification);
     title_.setFont (juce::Font (16.0f, juce::Font::bold));
     fileName_.setJustificationType (juce::Justification::centred);
     fileName_.setInterceptsMouseClicks (false, false);
