@@ -8,8 +8,11 @@ using namespace colours;
 
 LatentMorphEditor::LatentMorphEditor (LatentMorphProcessor& owner)
     : AudioProcessorEditor (owner),
-      processor_ (owner)
+      processor_ (owner),
+      pad_ (owner.getParameterState())
 {
+    addAndMakeVisible (pad_);
+
     for (std::size_t i = 0; i < slots_.size(); ++i)
     {
         slots_[i] = std::make_unique<SlotPanel> (owner.getSlotLoader(), static_cast<int> (i));
@@ -52,6 +55,8 @@ void LatentMorphEditor::timerCallback()
     for (std::size_t i = 0; i < slots_.size(); ++i)
         slots_[i]->showPath (paths[i].path);
 
+    pad_.refresh();
+
     const auto status = slots.getStatus();
     const auto text = juce::String (SlotLoader::toString (status.state)) + ": " + status.message;
 
@@ -76,6 +81,7 @@ void LatentMorphEditor::resized()
     area.removeFromTop (32);
 
     auto slotRow = area.removeFromTop (140);
+    pad_.setBounds (slotRow.removeFromRight (140).reduced (4));
     const auto slotWidth = slotRow.getWidth() / static_cast<int> (slots_.size());
 
     for (auto& slot : slots_)

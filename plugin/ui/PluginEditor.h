@@ -2,6 +2,7 @@
 
 #include "PluginProcessor.h"
 #include "ui/SlotPanel.h"
+#include "ui/XYPad.h"
 
 #include <juce_gui_basics/juce_gui_basics.h>
 
@@ -11,7 +12,7 @@
 
 namespace latentmorph {
 
-/** Four slot panels (A and B morph; C and D make the XY pad), a status line and a rotary knob for every parameter of kParameterTable.
+/** Four slot panels (A and B morph; C and D make the XY pad), the XY pad (its dot at morph, morph_y), a status line and a rotary knob for every parameter of kParameterTable.
     Refreshed from a Timer on the message thread. */
 class LatentMorphEditor final : public juce::AudioProcessorEditor, private juce::Timer
 {
@@ -34,6 +35,7 @@ private:
 
     LatentMorphProcessor& processor_;
     std::array<std::unique_ptr<SlotPanel>, SlotLoader::kNumSlots> slots_;
+    XYPad pad_;
     juce::Label status_;
     std::vector<std::unique_ptr<Knob>> knobs_;
 };
