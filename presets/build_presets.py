@@ -33,10 +33,16 @@ SAMPLES = {
     "bell_c4.wav": (0, 14, 60, 100, 1.5),
 }
 
-#: name → (slot A, slot B, the parameter values that differ from the table's defaults)
-PRESETS = {
-    "drums_kick_to_snare": ("kick.wav", "snare.wav", {"attack_ms": 0.0, "release_ms": 80.0}),
-    "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav", {"release_ms": 150.0}),
+#: name → (slots A, B[, C, D], the parameter values that differ from the table's defaults)
+PRESETS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
+    "drums_kick_to_snare": (("kick.wav", "snare.wav"), {"attack_ms": 0.0, "release_ms": 80.0}),
+    "pitched_bass_to_bell": (("bass_c4.wav", "bell_c4.wav"), {"release_ms": 150.0}),
+    # the four-corner XY pad: drums on top (A, B), tones below (C, D); starts in the middle, the mod
+    # wheel moves it right and channel aftertouch down
+    "xy_drums_and_tones": (
+        ("kick.wav", "snare.wav", "bass_c4.wav", "bell_c4.wav"),
+        {"morph": 0.5, "morph_y": 0.5, "release_ms": 150.0, "mod_wheel_morph": 0.5, "aftertouch_morph_y": 0.5},
+    ),
 }
 
 
@@ -73,9 +79,10 @@ def write_presets(plugin_path: Path) -> None:
     import pedalboard
 
     plugin = pedalboard.load_plugin(str(plugin_path), initialization_timeout=0.1)
-    for name, (slot_a, slot_b, params) in PRESETS.items():
-        set_plugin_state(plugin, make_state(f"factory:samples/{slot_a}", f"factory:samples/{slot_b}",
-                                            preset_parameters(params)))
+    for name, (slots, params) in PRESETS.items():
+        a, b, *pad = (f"factory:samples/{slot}" for slot in slots)
+        c, d = pad if pad else (None, None)
+        set_plugin_state(plugin, make_state(a, b, preset_parameters(params), slot_c=c, slot_d=d))
         path = PRESETS_DIR / f"{name}.vstpreset"
         path.write_bytes(plugin.preset_data)
         print(f"wrote {path}")

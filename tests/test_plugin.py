@@ -14,6 +14,7 @@ from .conftest import PRESETS_DIR, SAMPLE_RATE, SAMPLES_DIR, render, status_of
 PRESETS = {
     "drums_kick_to_snare": ("kick.wav", "snare.wav"),
     "pitched_bass_to_bell": ("bass_c4.wav", "bell_c4.wav"),
+    "xy_drums_and_tones": ("kick.wav", "snare.wav", "bass_c4.wav", "bell_c4.wav"),
 }
 
 
