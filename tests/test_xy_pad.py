@@ -80,3 +80,51 @@ def test_state_save_and_reload_keeps_slots_c_and_d(pad):
     state = plugin_state(plugin)
     assert [s.rsplit("/", 1)[-1] for s in state.slots] == list(CORNERS.values()), state.slots
     assert all(len(sha) == 64 for sha in state.slot_sha256), state.slot_sha256
+
+
+COARSE_FIRST = """
+import sys, time
+import pedalboard
+from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
+plugin = pedalboard.load_plugin(sys.argv[1], initialization_timeout=0.1)
+a, b, c, d = sys.argv[2:6]
+set_plugin_state(plugin, make_state(a, b, {}, slot_c=c, slot_d=d))
+deadline = time.monotonic() + 100
+while time.monotonic() < deadline:
+    status = plugin_state(plugin).status
+    print(status["state"], status["message"], flush=True)
+    if status["state"] in ("ready", "error"):
+        break
+    time.sleep(0.05)
+"""
+
+
+def test_a_coarse_pad_plays_before_the_full_one(vst3_path, tmp_path):
+    """With empty caches (a fresh process and backend cache folder) the 3 × 3 pad is published, and the
+    status says the 9 × 9 one is rendering, before the 9 × 9 pad is ready."""
+    import os
+    import subprocess
+    import sys
+
+    sources = [str(SAMPLES_DIR / name) for name in CORNERS.values()]
+    result = subprocess.run([sys.executable, "-c", COARSE_FIRST, str(vst3_path), *sources], capture_output=True, text=True,
+                            timeout=150, env={**os.environ, "LATENTMORPH_CACHE_DIR": str(tmp_path)})
+    lines = result.stdout.splitlines()
+    assert lines and lines[-1].startswith("ready") and "9 x 9 pad" in lines[-1], (lines[-5:], result.stderr[-2000:])
+    coarse = [i for i, line in enumerate(lines) if "3 x 3 pad" in line and "rendering the 9 x 9 pad" in line]
+    assert coarse and lines[coarse[0]].startswith("rendering"), lines
+
+
+def test_three_slots_make_a_pad_with_the_missing_corner_blended(pad):
+    """Slot D empty: still a 9 × 9 pad; corner D is the even blend of B and C, so unlike either."""
+    plugin, renders, plain = pad
+    a, b, c = (SAMPLES_DIR / name for name in list(CORNERS.values())[:3])
+    try:
+        set_plugin_state(plugin, make_state(a, b, {"morph": 1.0, "morph_y": 1.0}, slot_c=c))
+        corner_d = render(plugin, NOTE, duration_s=0.8)
+        status = status_of(plugin)
+        assert status["state"] == "ready" and "9 x 9 pad" in status["message"] and "D:" not in status["message"], status
+        for name in ("snare.wav", "bass_c4.wav"):
+            assert mrstft_distance(corner_d, plain[name]) > 0.1, name
+    finally:
+        set_plugin_state(plugin, four_slot_state())
