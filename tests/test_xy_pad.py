@@ -128,3 +128,14 @@ def test_three_slots_make_a_pad_with_the_missing_corner_blended(pad):
             assert mrstft_distance(corner_d, plain[name]) > 0.1, name
     finally:
         set_plugin_state(plugin, four_slot_state())
+
+
+def test_two_slots_ignore_morph_y_and_aftertouch(plugin):
+    """Two slots play exactly as before the pad: morph_y and channel aftertouch change nothing."""
+    set_plugin_state(plugin, make_state(SAMPLES_DIR / "bass_c4.wav", SAMPLES_DIR / "bell_c4.wav", {"morph": 0.3}))
+    before = render(plugin, NOTE, duration_s=0.8)
+    plugin.morph_y, plugin.aftertouch_morph_y = 1.0, 1.0
+    messages = [(bytes([0xD0, 127]), 0.0), *note_messages(NOTE)]
+    moved = plugin(messages, duration=0.8, sample_rate=SAMPLE_RATE, num_channels=2, buffer_size=512, reset=True)
+    assert status_of(plugin)["state"] == "ready"
+    assert (moved.mean(axis=0) == before).all()
