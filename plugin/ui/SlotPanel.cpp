@@ -24,6 +24,10 @@ SlotPanel::SlotPanel (SlotLoader& slots, int index) : slots_ (slots), index_ (in
     findSimilar_.onClick = [this]
     { findSimilar(); };
     addAndMakeVisible (findSimilar_);
+    clear_.setTooltip ("Empty this slot (with C and D empty, A and B morph on a line again)");
+    clear_.onClick = [this]
+    { slots_.setSlotPath (index_, {}); };
+    addChildComponent (clear_);
     showPath ({});
 }
 
@@ -37,6 +41,8 @@ void SlotPanel::showPath (const juce::String& path)
         fileName_.setText (name, juce::dontSendNotification);
         fileName_.setTooltip (path);
     }
+
+    clear_.setVisible (path.isNotEmpty());
 }
 
 bool SlotPanel::isInterestedInFileDrag (const juce::StringArray& files)
@@ -142,7 +148,9 @@ void SlotPanel::paint (juce::Graphics& g)
 void SlotPanel::resized()
 {
     auto area = getLocalBounds().reduced (10);
-    title_.setBounds (area.removeFromTop (24));
+    auto titleRow = area.removeFromTop (24);
+    clear_.setBounds (titleRow.removeFromRight (24));
+    title_.setBounds (titleRow);
     auto searchRow = area.removeFromBottom (26);
     findSimilar_.setBounds (searchRow.removeFromRight (110));
     searchMessage_.setBounds (searchRow.withTrimmedRight (6));

@@ -10,7 +10,7 @@ namespace latentmorph {
 /** A sample slot that accepts one dropped audio file (an extension the backend's loader reads,
     shared::kAudioExtensions, in any case), with a "Find similar" button: the backend lists the library
     sounds nearest to the slot's sample in a menu, and choosing one loads it into the slot exactly as
-    dropping that file would. */
+    dropping that file would; an "x" button empties the slot. */
 class SlotPanel final : public juce::Component, public juce::FileDragAndDropTarget
 {
 public:
@@ -37,6 +37,7 @@ private:
     bool dragOver_ = false;
     juce::Label title_, fileName_, searchMessage_;
     juce::TextButton findSimilar_ { "Find similar" };
+    juce::TextButton clear_ { "x" }; ///< shown while the slot holds a sample: empties it
     SimilarSearch search_;
 };
 
