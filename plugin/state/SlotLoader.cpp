@@ -389,6 +389,10 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGri
 
     const auto shouldAbandon = [this, &job]
     { return isSuperseded (job.generation); };
+
+    if (padSize > kCoarsePadSize)
+        return fetchPadByRows (sources, padWeights (padSize, present), padSize, job.detail, shouldAbandon, key);
+
     const auto reply = padSize > 0 ? BackendApi::renderBlend (sources, padWeights (padSize, present), job.detail, shouldAbandon)
                                    : BackendApi::renderGrid (sources, kGridSteps, job.detail, shouldAbandon);
 
@@ -402,6 +406,56 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGri
 
     if (const auto result = loadGrid (*reply.value, padSize, loaded); result.failed())
         return result.getErrorMessage();
+
+    GridCache::instance().insert (key, loaded);
+    return loaded;
+}
+
+std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchPadByRows (const std::vector<juce::File>& sources,
+                                                                                        const std::vector<std::vector<float>>& weights, int padSize,
+                                                                                        float detail, const std::function<bool()>& shouldAbandon,
+                                                                                        const juce::String& key)
+{
+    // One request per row of the pad: the backend holds padSize points at a time, not padSize^2, so its
+    // peak memory stays that of the coarse pad (each row is rendered on its own there anyway).
+    GridCache::Entry loaded;
+    std::vector<float> pcm;
+
+    for (std::size_t row = 0; row < static_cast<std::size_t> (padSize); ++row)
+    {
+        const auto first = weights.begin() + static_cast<std::ptrdiff_t> (row * static_cast<std::size_t> (padSize));
+        const auto reply = BackendApi::renderBlend (sources, { first, first + padSize }, detail, shouldAbandon);
+
+        if (reply.error.abandoned())
+            return std::nullopt;
+
+        if (! reply.ok())
+            return reply.error.message;
+
+        GridCache::Entry part;
+
+        if (const auto result = loadGrid (*reply.value, 0, part); result.failed())
+            return result.getErrorMessage();
+
+        if (row == 0)
+            loaded = part;
+        else if (part.grid->numSamples() != loaded.grid->numSamples() || part.grid->sampleRateHz() != loaded.grid->sampleRateHz())
+            return juce::String ("the rows of the XY pad came back with different lengths or sample rates");
+
+        pcm.insert (pcm.end(), part.grid->step (0), part.grid->step (0) + static_cast<std::size_t> (padSize) * part.grid->numSamples());
+
+        if (loaded.warning.isEmpty())
+            loaded.warning = part.warning;
+    }
+
+    try
+    {
+        loaded.grid = std::make_shared<const Grid> (std::move (pcm), padSize * padSize, loaded.grid->numSamples(), loaded.grid->sampleRateHz(), padSize);
+    }
+    catch (const std::exception& e)
+    {
+        return juce::String (e.what());
+    }
 
     GridCache::instance().insert (key, loaded);
     return loaded;

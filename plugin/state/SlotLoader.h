@@ -26,7 +26,8 @@ namespace latentmorph {
     grid between them (render_grid) or, with C or D set too, for the XY pad of the four corners
     (render_blend; a missing D is the even blend of B and C, a missing C of A and D): a coarse
     kCoarsePadSize x kCoarsePadSize pad first, published at once so the slots play, then the full
-    kPadSize x kPadSize pad. Either comes from the process-wide GridCache when there, else the
+    kPadSize x kPadSize pad, one request per row of it (the backend then holds kPadSize points at a
+    time: its peak memory stays that of the coarse pad). Either comes from the process-wide GridCache when there, else the
     backend's disk cache. The worker loads the `.lmgrid` file and publishes it to the engine. A newer change supersedes an older one: the worker stops waiting for the old answer.
     The worker is the engine's only grid thread: it publishes grids and collects the retired ones.
     It is a plain thread rather than the message thread because hosts such as pedalboard never run a
@@ -140,6 +141,10 @@ private:
         backend; nullopt when superseded (nothing to report), else the entry or the error. */
     std::optional<std::variant<GridCache::Entry, juce::String>> fetchGrid (const Job& job, const std::vector<juce::File>& sources,
                                                                            int padSize);
+    std::optional<std::variant<GridCache::Entry, juce::String>> fetchPadByRows (const std::vector<juce::File>& sources,
+                                                                                const std::vector<std::vector<float>>& weights, int padSize,
+                                                                                float detail, const std::function<bool()>& shouldAbandon,
+                                                                                const juce::String& key);
     bool isSuperseded (std::uint64_t generation) const noexcept;
 
     Engine& engine_;
