@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from latentmorph.plugin_state import make_state, plugin_state, set_plugin_state
 
@@ -75,15 +76,18 @@ def _backend_pids() -> list[int]:
     return pids
 
 
-def test_killed_backend_is_restarted(plugin):
+def test_killed_backend_is_restarted(plugin, tmp_path):
     set_plugin_state(plugin, make_state(SAMPLES_DIR / "snare.wav", SAMPLES_DIR / "bass_c4.wav"))
     assert np.max(np.abs(render(plugin, [(60, 0.0, 0.3)], duration_s=0.5))) > 0.05
     pids = _backend_pids()
     assert len(pids) == 1, f"expected one backend per host process, found {pids}"
     os.kill(pids[0], signal.SIGKILL)
     time.sleep(0.2)
-    # a new pair needs the backend: the client notices the dead one and starts another
-    set_plugin_state(plugin, make_state(SAMPLES_DIR / "bell_c4.wav", SAMPLES_DIR / "kick.wav"))
+    # a pair no other test loads needs the backend (no grid of it in this process's cache): the
+    # client notices the dead one and starts another
+    fresh = tmp_path / "fresh_tone.wav"
+    sf.write(fresh, 0.5 * np.sin(2 * np.pi * 330.0 * np.arange(SAMPLE_RATE) / SAMPLE_RATE), SAMPLE_RATE)
+    set_plugin_state(plugin, make_state(SAMPLES_DIR / "bell_c4.wav", fresh))
     audio = render(plugin, [(60, 0.0, 0.3)], duration_s=0.5)
     deadline = time.monotonic() + 15
     while status_of(plugin).get("state") != "ready" and time.monotonic() < deadline:
