@@ -15,6 +15,10 @@ Not a test module (pytest does not collect it): timings are measured and reporte
   cached ANN index, search); ANN query latency (ms, median of 200) and recall@10 against brute
   force on synthetic unit vectors of the embedding's size at 10k (exact) and 100k (HNSW) items; with Ray installed,
   the same index as Ray tasks on a fresh local instance (files/s including ``ray.init``).
+- ``engine_32_voices_*_pct``: the voice engine's audio-thread cost (``latentmorph_engine``, the
+  plugin's processBlock minus the host) with 32 held voices, blocks of 128 samples at 48 kHz, as a
+  percentage of the blocks' real-time budget, on a two-slot line grid and on a 9 × 9 XY pad of
+  2-s renders (issue 13, item 7: ≤ 5 %).
 - ``similar_cli_*``: ``latentmorph similar`` run as a command (fresh process, wall time), alone
   and answered by a warm ``latentmorph library-server``.
 """
@@ -111,6 +115,29 @@ for i, (a, b) in enumerate(pairs):
         out["slot_change_s"].append(elapsed)
 print(json.dumps(out))
 """
+
+
+def bench_engine(voices: int = 32, block_size: int = 128, host_rate_hz: int = 48000, seconds: float = 4.0) -> dict:
+    sys.path.insert(0, str(REPO_ROOT / "build" / "python"))
+    import latentmorph_engine
+
+    results = {}
+    rng = np.random.default_rng(0)
+    for name, pad_size, rows in (("line", 0, 17), ("pad", 9, 81)):
+        engine = latentmorph_engine.Engine(polyphony=64)
+        engine.prepare(host_rate_hz, block_size)
+        engine.set_grid((0.1 * rng.standard_normal((rows, 2 * SR))).astype(np.float32), SR, pad_size=pad_size)
+        engine.loop_mode = 1  # a sustain loop: all 32 voices sound for the whole render
+        engine.morph, engine.morph_y = 0.37, 0.61
+        notes = [(0, 36 + i, 100, True) for i in range(voices)]
+        num_samples = int(seconds * host_rate_hz)
+        times = []
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            engine.render(num_samples, notes, block_size=block_size)
+            times.append(time.perf_counter() - started)
+        results[f"engine_{voices}_voices_{name}_pct"] = 100.0 * statistics.median(times) / seconds
+    return results
 
 
 def bench_plugin(pairs) -> dict:
@@ -261,6 +288,7 @@ def main() -> None:
         results = {"model_id": get_model().model_id, "machine": platform.processor() or platform.machine(),
                    "cpu_count": os.cpu_count(), "repeats": REPEATS}
         results.update(bench_model())
+        results.update(bench_engine())
         results.update(bench_backend(pairs[:REPEATS]))
         results.update(bench_plugin(pairs[REPEATS:]))
         results.update(bench_library(Path(tmp)))
