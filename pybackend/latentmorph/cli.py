@@ -213,18 +213,7 @@ def pitch_command(
             failed = True
             continue
         if json_output:
-            typer.echo(
-                json.dumps(
-                    {
-                        "path": str(path),
-                        "root_note": root.midi_note,
-                        "fine_tune_cents": round(root.fine_tune_cents, 1),
-                        "f0_hz": None if np.isnan(root.f0_hz) else round(root.f0_hz, 2),
-                        "pitched": root.pitched,
-                        "message": root.message,
-                    }
-                )
-            )
+            typer.echo(json.dumps({"path": str(path), **root.to_json()}))
         else:
             console.print(f"{path}: {root.message}", soft_wrap=True, highlight=False)
     if failed:

@@ -69,27 +69,38 @@ def _level_db(envelope: np.ndarray) -> np.ndarray:
     return 20.0 * np.log10(np.maximum(envelope / peak, 10.0 ** (FLOOR_DB / 20.0)))
 
 
-def target_attack_db(source_envelopes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
+def target_attack_db(
+    source_levels_db: np.ndarray, source_spans: list[tuple[float, float] | None], weights: np.ndarray
+) -> tuple[np.ndarray, float]:
     """The attack envelope of one morph point: each source's envelope time-warped, piecewise
     linearly, so that its attack start and end fall on the weighted means of the sources' starts
     and ends (after the attack, time runs on at rate 1), then averaged in dB by weight.
 
     Args:
-        source_envelopes: float ``[n_sources, frames]`` onset-aligned RMS envelopes
-            (:func:`rms_envelope`); silent rows must have zero weight.
+        source_levels_db: float ``[n_sources, frames]`` onset-aligned RMS envelopes in dB relative
+            to their own peaks (:func:`rms_envelope`, :func:`_level_db`).
+        source_spans: each source's :func:`attack_span`; ``None`` for a silent source, which must
+            have zero weight.
         weights: float ``[n_sources]``, ≥ 0, summing to 1.
 
     Returns:
         ``(level_db, attack_end)``: float64 ``[frames]`` dB relative to the sources' peaks, and the
         frame where the point's attack ends.
+
+    Raises:
+        ValueError: a silent source has non-zero weight.
     """
-    spans = {i: attack_span(source_envelopes[i]) for i in np.flatnonzero(weights > 0.0)}
+    spans: dict[int, tuple[float, float]] = {}
+    for source in map(int, np.flatnonzero(weights > 0.0)):
+        span = source_spans[source]
+        if span is None:
+            raise ValueError("silent signal has no attack")
+        spans[source] = span
     start = sum(weights[i] * s for i, (s, _) in spans.items())
     end = start + max(sum(weights[i] * (e - s) for i, (s, e) in spans.items()), 1e-3)
-    frames = source_envelopes.shape[-1]
-    level_db = np.zeros(frames)
+    level_db = np.zeros(source_levels_db.shape[-1])
     for i, span in spans.items():
-        level_db += weights[i] * _warp(_level_db(source_envelopes[i]), span, (start, end))
+        level_db += weights[i] * _warp(source_levels_db[i], span, (start, end))
     # the mix peaks where its own level says, not necessarily where the sources' spans met: one
     # more warp puts its own 10 % and 90 % crossings on (start, end)
     mixed_span = attack_span(10.0 ** (level_db / 20.0))
@@ -133,11 +144,14 @@ def shape_attacks(points: np.ndarray, sources: np.ndarray, weights: np.ndarray, 
     """
     weights = np.asarray(weights, dtype=np.float64)
     source_envelopes = rms_envelope(sources)
+    # the sources' levels and attacks, once for all points
+    source_levels_db = _level_db(source_envelopes)
+    source_spans = [attack_span(envelope) if envelope.max() > 0.0 else None for envelope in source_envelopes]
     hold_frames = ATTACK_HOLD_MS * 1e-3 * sample_rate / ENVELOPE_HOP
     centres = np.arange(source_envelopes.shape[-1]) * ENVELOPE_HOP
     samples = np.arange(points.shape[1])
     for p in np.flatnonzero(weights.max(axis=1) < 1.0):
-        target_db, attack_end = target_attack_db(source_envelopes, weights[p])
+        target_db, attack_end = target_attack_db(source_levels_db, source_spans, weights[p])
         own_db = _level_db(rms_envelope(points[p]))
         gain_db = np.clip(target_db - own_db, ATTACK_GAIN_MIN_DB, ATTACK_GAIN_MAX_DB)
         hold = min(int(np.ceil(max(attack_end + hold_frames, float(np.argmax(target_db))))), len(gain_db) - 1)

@@ -242,9 +242,7 @@ def handle_root_note(request: Request) -> Answer:
         root = detect_root_note(audio[0], model.sample_rate)
     except ValueError as error:  # silent or non-finite
         raise AudioLoadError(path, str(error)) from error
-    return {"root_note": root.midi_note, "fine_tune_cents": round(root.fine_tune_cents, 2),
-            "f0_hz": None if np.isnan(root.f0_hz) else round(root.f0_hz, 3), "pitched": root.pitched,
-            "message": root.message}  # fmt: skip
+    return root.to_json()
 
 
 def handle_ping(request: Request) -> Answer:

@@ -77,6 +77,18 @@ class RootNote:
     pitched: bool
     message: str
 
+    def to_json(self) -> dict[str, object]:
+        """The fields as the backend's ``root_note`` answer and ``latentmorph pitch --json`` give
+        them: ``root_note``, ``fine_tune_cents`` (0.01 cent), ``f0_hz`` (mHz; ``None`` without a
+        pitch), ``pitched``, ``message``."""
+        return {
+            "root_note": self.midi_note,
+            "fine_tune_cents": round(self.fine_tune_cents, 2),
+            "f0_hz": None if np.isnan(self.f0_hz) else round(self.f0_hz, 3),
+            "pitched": self.pitched,
+            "message": self.message,
+        }
+
 
 def detect_root_note(audio: np.ndarray, sample_rate: int) -> RootNote:
     """The root note of one sample (module docstring): pyin over :data:`ANALYSIS_S` from the
