@@ -4,6 +4,7 @@ chain loudness, resume, determinism, failures and refusals (issue 10). Kept smal
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -242,6 +243,39 @@ def test_ctrl_c_keeps_finished_items_and_the_next_run_resumes(vst3_path, tmp_pat
     monkeypatch.setattr(workers, "_render_in_worker", render_in_worker)
     resumed = runner.run_job(job, tmp_path / "out", vst3_path)
     assert (resumed.rendered, resumed.skipped, resumed.interrupted) == (1, 1, False)
+
+
+def test_a_full_disk_fails_the_item_and_leaves_no_file_behind(plugin, tmp_path, monkeypatch):
+    job = job_from_dict({"sources": {"pairs": [[BASS, BELL]]}, "morph": [0.5], "notes": [60], "length_s": 0.3,
+                         "tail_s": 0.0}, tmp_path)
+    write_bytes = Path.write_bytes
+
+    def half_then_enospc(path, data):
+        write_bytes(path, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_enospc)
+    with pytest.raises(workers.ItemFailed, match="No space left on device"):
+        workers.render_item(plugin, [], job.items[0], job, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []  # neither the file nor its temporary
+
+
+def test_re_creating_the_instance_for_each_render_keeps_the_plugins_threads(vst3_path):
+    """pedalboard re-creates the instrument on every ``reset=True`` render; the idle instance
+    :func:`workers.open_plugin` keeps lets the plugin's JUCE message and timer threads live on
+    (without it they are stopped and started again on every render: ~10 ms of waiting)."""
+    script = f"""
+from pathlib import Path
+from latentmorph.render.workers import open_plugin
+def threads():
+    return {{t.name for t in Path("/proc/self/task").iterdir() if (t / "comm").read_text().strip() == "JUCE Timer"}}
+plugin = open_plugin(Path({str(vst3_path)!r}))
+before = threads()
+plugin([], duration=0.01, sample_rate=44100, num_channels=2, reset=True)
+assert before and threads() == before, (before, threads())
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
 
 
 @pytest.mark.parametrize("text, key", [

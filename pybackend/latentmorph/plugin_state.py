@@ -42,6 +42,9 @@ _JUCE_BASE64_VALUE = np.full(256, 255, np.uint8)
 _JUCE_BASE64_VALUE[np.frombuffer(_JUCE_BASE64, np.uint8)] = np.arange(64, dtype=np.uint8)
 #: VST3 class id of each hosted instance, read from ``preset_data`` once (it never changes).
 _class_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Whether each parameter of a hosted instance takes text, by name, listed once per instance:
+#: ``plugin.parameters`` walks all 2,110 of the plugin's parameters (JUCE's MIDI CC emulation), ~7 ms.
+_takes_text: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass
@@ -167,8 +170,10 @@ def set_parameter(plugin, name: str, value: float | str) -> None:
     """Set parameter ``name`` of a pedalboard-hosted instance as a host's automation would, by its
     number also where its value text is not one (pedalboard takes the root notes, shown as "C4", by
     name only): the number goes through the plugin's own text parser. Other values as ``setattr``."""
-    parameter = plugin.parameters[name]
-    if parameter.type is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if plugin not in _takes_text:
+        _takes_text[plugin] = {key: parameter.type is str for key, parameter in plugin.parameters.items()}
+    if _takes_text[plugin][name] and isinstance(value, (int, float)) and not isinstance(value, bool):
+        parameter = plugin.parameters[name]
         parameter.raw_value = parameter.get_raw_value_for_text(f"{value:g}")
     else:
         setattr(plugin, name, value)
