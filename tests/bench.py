@@ -19,8 +19,11 @@ Not a test module (pytest does not collect it): timings are measured and reporte
   plugin's processBlock minus the host) with 32 held voices, blocks of 128 samples at 48 kHz, as a
   percentage of the blocks' real-time budget, on a two-slot line grid and on a 9 × 9 XY pad of
   2-s renders (issue 13, item 7: ≤ 5 %).
-- ``similar_cli_*``: ``latentmorph similar`` run as a command (fresh process, wall time), alone
-  and answered by a warm ``latentmorph library-server``.
+- ``similar_cli_*``: ``latentmorph similar`` run as a command (fresh process, wall time; ``*_cpu_s``:
+  its user + system CPU time, steadier on a shared machine), median of ``CLI_REPEATS``, on a library
+  of 200 one-shots: alone for a file the library holds (its stored vector: no ONNX Runtime) and for
+  one it does not (decoded and embedded), and answered by a warm ``latentmorph library-server``;
+  ``python_start_s``: ``python -c pass`` for scale.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VST3 = REPO_ROOT / "build/plugin/LatentMorph_artefacts/Release/VST3/LatentMorph.vst3"
 SR = 44100
 REPEATS = 5
+#: Runs of each ``latentmorph similar`` command (start-up times scatter on a shared machine).
+CLI_REPEATS = 15
 
 
 def _sources(root: Path, count: int) -> list[tuple[Path, Path]]:
@@ -245,32 +250,47 @@ def bench_library_ray(root: Path, count: int = 200) -> dict:
 
 
 def bench_similar_cli(root: Path, files: int = 200) -> dict:
-    """``latentmorph similar`` as a user runs it (a fresh process, wall time including start-up),
-    median of ``REPEATS``: alone, and answered by a warm ``latentmorph library-server``."""
+    """``latentmorph similar`` as a user runs it (a fresh process, wall time including start-up, and
+    its CPU time): for an indexed and an unindexed query alone, and answered by a warm
+    ``latentmorph library-server``."""
+    import resource
+    import shutil
+
     shots, db = root / "cli_shots", root / "cli.sqlite"
     shots.mkdir()
     _one_shots(shots, files)
     subprocess.run([sys.executable, "-m", "latentmorph.cli", "index", str(shots), "--db", str(db), "--json"],
                    check=True, capture_output=True)
+    outside = root / "not_indexed.wav"
+    shutil.copy(shots / "00" / "shot_0002.wav", outside)
     env = {**os.environ, "LATENTMORPH_LIBRARY_SOCKET": str(root / "library.sock")}
-    command = [str(Path(sys.executable).with_name("latentmorph")), "similar", str(shots / "00" / "shot_0001.wav"),
-               "--db", str(db), "--json"]
+    latentmorph = str(Path(sys.executable).with_name("latentmorph"))
 
-    def median_s() -> float:
-        times = []
-        for _ in range(REPEATS):
+    def medians(command: list[str]) -> tuple[float, float]:
+        """Median wall and CPU seconds of ``command`` over ``CLI_REPEATS`` runs."""
+        wall, cpu = [], []
+        for _ in range(CLI_REPEATS):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(command, env=env, check=True, capture_output=True)
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+            wall.append(time.perf_counter() - started)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        return statistics.median(wall), statistics.median(cpu)
 
-    out = {"similar_cli_cold_s": median_s()}
+    out = {}
+    queries = {"indexed": shots / "00" / "shot_0001.wav", "unindexed": outside}
+    for name, query in queries.items():
+        wall, cpu = medians([latentmorph, "similar", str(query), "--db", str(db), "--json"])
+        out[f"similar_cli_cold_{name}_s"], out[f"similar_cli_cold_{name}_cpu_s"] = wall, cpu
+    out["python_start_s"] = medians([sys.executable, "-c", "pass"])[0]
     server = subprocess.Popen([sys.executable, "-m", "latentmorph.cli", "library-server", "--idle-s", "120"],
                               env=env, stderr=subprocess.DEVNULL)
     try:
         while not (root / "library.sock").exists():
             time.sleep(0.05)
-        out["similar_cli_warm_server_s"] = median_s()
+        command = [latentmorph, "similar", str(queries["indexed"]), "--db", str(db), "--json"]
+        out["similar_cli_warm_server_s"], out["similar_cli_warm_server_cpu_s"] = medians(command)
     finally:
         server.terminate()
         server.wait()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import sqlite3
 from pathlib import Path
 
@@ -351,3 +353,79 @@ def test_a_recreated_database_never_gets_a_stale_ann_index(kit, tmp_path):
             path.unlink()
     _index([kit / "tonal"], db)  # same number of writes, other content
     assert [h.path for h in similar(db, SAMPLES_DIR / "bell_c4.wav")] == [str(kit / "tonal" / "bass_c4.WAV")]
+
+
+def _launcher(argv: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    """``latentmorph ARGV`` in a fresh process; its stderr ends with the heavy modules it imported."""
+    code = ("import sys\nfrom latentmorph.launcher import main\nsys.argv = ['latentmorph', *sys.argv[1:]]\n"
+            "try:\n    main()\nfinally:\n"
+            "    heavy = ('onnxruntime', 'faiss', 'typer', 'rich', 'librosa')\n"
+            "    print('imported:', *sorted(m for m in heavy if m in sys.modules), file=sys.stderr)")
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          env={**os.environ, "LATENTMORPH_LIBRARY_SOCKET": "/nonexistent/none.sock", **(env or {})})
+
+
+def test_a_query_the_library_holds_is_answered_from_its_stored_vector(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    query = kit / "drums" / "kick.wav"
+    argv = ["similar", str(query), "-k", "2", "--db", str(db)]
+    fast = _launcher(argv)
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stderr.strip().endswith("imported:")  # no ONNX Runtime, FAISS, Typer, rich, librosa
+    typer_answer = CliRunner().invoke(app, argv)
+    assert typer_answer.exit_code == 0 and typer_answer.stdout == fast.stdout
+    lines = fast.stdout.splitlines()
+    assert lines[0].split() == ["#", "distance", "tag", "start_s", "end_s", "path"] and len(lines) == 3
+    assert lines[1].split()[-1] == str(kit / "drums" / "snare.wav")
+    as_json = json.loads(_launcher([*argv, "--json"]).stdout)
+
+    os.utime(query, ns=(query.stat().st_atime_ns, query.stat().st_mtime_ns + 10**9))  # not as indexed: embedded again
+    slow = _launcher([*argv, "--json"])
+    assert slow.returncode == 0 and "onnxruntime" in slow.stderr.splitlines()[-1]
+    again = json.loads(slow.stdout)
+    assert [h["path"] for h in again["hits"]] == [h["path"] for h in as_json["hits"]]
+    for mine, theirs in zip(again["hits"], as_json["hits"]):
+        assert mine["distance"] == pytest.approx(theirs["distance"], abs=1e-5)
+
+
+def test_the_stored_vector_is_taken_only_for_the_indexed_span(kit, tmp_path):
+    _write_loop(kit / "loop_bass_bell.wav", 1.6)
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    loop = str(kit / "loop_bass_bell.wav")
+    with Library.open(db) as library:
+        items = [it for it in library.items() if it.path == loop]
+        size, mtime = os.stat(loop).st_size, os.stat(loop).st_mtime_ns
+        whole = library.item_of_span(loop, size, mtime, 0.0, None)
+        segment = items[-1]
+        assert whole is not None and whole.id == items[0].id and len(items) > 1
+        found = library.item_of_span(loop, size, mtime, segment.start_s, segment.end_s)
+        assert found is not None and found.id == segment.id
+        assert library.item_of_span(loop, size, mtime, segment.start_s + 0.01, segment.end_s) is None
+        assert library.item_of_span(loop, size + 1, mtime, 0.0, None) is None  # changed on disk
+    # The span's stored vector and the span embedded again give the same neighbours.
+    stored = similar(db, Path(loop), start_s=segment.start_s, end_s=segment.end_s, k=3)
+    shutil.copy(loop, tmp_path / "elsewhere.wav")
+    embedded = similar(db, tmp_path / "elsewhere.wav", start_s=segment.start_s, end_s=segment.end_s, k=3 + len(items))
+    embedded = [h for h in embedded if h.path != loop][:3]
+    assert [(h.path, h.start_s) for h in stored] == [(h.path, h.start_s) for h in embedded]
+    assert [h.distance for h in stored] == pytest.approx([h.distance for h in embedded], abs=1e-5)
+
+
+def test_the_launcher_leaves_help_usage_and_errors_to_the_typer_command(kit, tmp_path):
+    db = tmp_path / "lib.sqlite"
+    _index([kit], db)
+    missing = _launcher(["similar", str(tmp_path / "gone.wav"), "--db", str(db)])
+    assert missing.returncode == 1 and "cannot read the query" in missing.stderr
+    bad_k = _launcher(["similar", str(SAMPLES_DIR / "kick.wav"), "-k", "0", "--db", str(db)])
+    assert bad_k.returncode == 2 and "-k" in bad_k.stderr
+    help_text = _launcher(["similar", "--help"])
+    assert help_text.returncode == 0 and "--category" in help_text.stdout
+
+
+def test_exact_search_orders_by_similarity_then_row():
+    matrix = np.array([[1, 0], [0, 1], [1, 0], [0.6, 0.8]], dtype=np.float32)
+    rows, similarity = search.exact_search(matrix, np.array([1, 0], dtype=np.float32), 3)
+    assert rows.tolist() == [0, 2, 3] and similarity.tolist() == pytest.approx([1.0, 1.0, 0.6])
+    assert search.exact_search(matrix, np.array([0, 1], dtype=np.float32), 10)[0].tolist() == [1, 3, 0, 2]

@@ -20,9 +20,25 @@ from typer.testing import CliRunner
 from latentmorph.cli import app
 from latentmorph.library.indexer import index_paths
 from latentmorph.library.retrieval import rank_metrics
-from latentmorph.library.similarity_model import SimilarityModel, get_similarity_model
+from latentmorph.library.similarity_model import (
+    SimilarityModel,
+    file_embedding_id,
+    get_similarity_model,
+    read_metadata,
+)
 from latentmorph.library.store import Library
-from latentmorph_train.similarity import WINDOW_SAMPLES, SimilarityNet, export_onnx, train_model
+from latentmorph_train.similarity import (
+    N_MELS,
+    SHIFT_BANDS,
+    WINDOW_SAMPLES,
+    Ensemble,
+    SimilarityNet,
+    augment_features,
+    export_onnx,
+    frontend,
+    train_model,
+)
+from latentmorph_train.similarity_select import class_prototypes, knn_vote
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR
 
@@ -88,6 +104,8 @@ def test_a_tiny_training_run_trains_resumes_and_exports_with_parity(tmp_path):
     assert report["max_abs_diff"] <= 1e-4 and report["bytes"] < 5_000_000
     model = SimilarityModel.load(tmp_path)
     assert model.model_id == report["model_id"]
+    assert read_metadata(tmp_path / "similarity.onnx") == model._session.get_modelmeta().custom_metadata_map
+    assert file_embedding_id(tmp_path) == model.embedding_id == f"{report['model_id']}/windows-v1"
     embedding, probabilities = model.embed(real[0])
     assert embedding.shape == (model.embedding_dim,) and np.linalg.norm(embedding) == pytest.approx(1.0, abs=1e-5)
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5) and len(probabilities) == len(model.categories)
@@ -173,3 +191,54 @@ def test_similar_answers_through_a_warm_server_as_it_does_alone(tmp_path):
         server.wait(timeout=10)
     assert json.loads(warm.stdout) == json.loads(alone.stdout)
     assert missing.returncode == 1 and "cannot read the query" in missing.stderr
+
+
+def test_the_shipped_model_id_reads_the_same_without_onnx_runtime():
+    assert file_embedding_id() == get_similarity_model().embedding_id
+    with pytest.raises(ValueError):
+        read_metadata(SAMPLES_DIR / "kick.wav")
+
+
+def test_feature_augmentation_keeps_range_shape_and_shifts_bands():
+    features = torch.rand(64, N_MELS, 64) * (torch.rand(64, N_MELS, 64) > 0.3)
+    augmented = augment_features(features, torch.Generator().manual_seed(0))
+    assert augmented.shape == features.shape and 0.0 <= augmented.min() and augmented.max() <= 1.0
+    assert torch.equal(augmented, augment_features(features, torch.Generator().manual_seed(0)))
+    assert not torch.equal(augmented, features)
+    # A single lit band moves by at most SHIFT_BANDS (EQ and masks never light a floor bin).
+    band = torch.zeros(256, N_MELS, 64)
+    band[:, 30] = 0.5
+    moved = augment_features(band, torch.Generator().manual_seed(1))
+    lit = [set(torch.nonzero(m.amax(dim=1)).flatten().tolist()) for m in moved]
+    assert all(bands <= set(range(30 - SHIFT_BANDS, 31 + SHIFT_BANDS)) and len(bands) <= 1 for bands in lit)
+    assert len({min(b) for b in lit if b}) == 2 * SHIFT_BANDS + 1
+
+
+def test_an_ensemble_exports_as_one_model_whose_cosine_is_the_members_mean(tmp_path):
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        members.append(SimilarityNet().eval())
+    audio = np.stack([np.resize(sf.read(SAMPLES_DIR / name, dtype="float32")[0], WINDOW_SAMPLES)
+                      for name in ("kick.wav", "snare.wav")])
+    report = export_onnx(Ensemble(members).eval(), tmp_path / "similarity.onnx", parity_audio=audio)
+    model = SimilarityModel.load(tmp_path)
+    assert report["max_abs_diff"] <= 1e-4 and model.embedding_dim == 256
+    z, p = model.run(audio)
+    with torch.no_grad():
+        features = frontend()(torch.from_numpy(audio))
+        cosines = [float(m(features)[0][0] @ m(features)[0][1]) for m in members]
+    assert float(z[0] @ z[1]) == pytest.approx(np.mean(cosines), abs=1e-5)
+    assert np.linalg.norm(z, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert p.sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+
+
+def test_prototype_and_vote_classifiers():
+    train = np.array([[1, 0], [0.8, 0.6], [0, 1], [-0.6, 0.8]], dtype=np.float32)
+    labels = np.array([0, 0, 2, 2])
+    prototypes = class_prototypes(train, labels)
+    assert np.linalg.norm(prototypes[[0, 2]], axis=1) == pytest.approx([1.0, 1.0])
+    assert not prototypes[1].any()
+    queries = np.array([[0.9, 0.436], [-0.2, 0.98]], dtype=np.float32)
+    assert (queries @ prototypes.T).argmax(axis=1).tolist() == [0, 2]
+    assert knn_vote(train, labels, queries, k=2).tolist() == [0, 2]

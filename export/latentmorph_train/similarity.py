@@ -57,6 +57,18 @@ WEIGHT_DECAY = 1e-4
 CONTRACT_VERSION = "1"
 #: Precision@k of the validation metric.
 VALID_K = 10
+#: Dropout on the pooled features before the projection (training only).
+DROPOUT = 0.2
+#: Decay per step of the exponential moving average of the weights that is validated and saved
+#: (at step t at most (1 + t) / (10 + t), so that early averages do not hold the initial weights).
+EMA_DECAY = 0.99
+#: Feature-space augmentation of each training view (:func:`augment_features`): shift of the mel
+#: bands (≈ 0.85 band per semitone above 1 kHz), amplitude of the random EQ curve (1 = 80 dB), and
+#: the widest frequency / time mask (bands / frames; SpecAugment, Park et al. 2019).
+SHIFT_BANDS = 3
+EQ_AMPLITUDE = 0.08
+MASK_BANDS = 8
+MASK_FRAMES = 8
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -107,8 +119,9 @@ class SimilarityNet(nn.Module):
     """Features ``[batch, N_MELS, frames]`` → (embedding ``[batch, EMBEDDING_DIM]`` unit length,
     class logits ``[batch, len(CATEGORIES)]``). See the module docstring."""
 
-    def __init__(self, channels: tuple[int, ...] = CHANNELS, dim: int = EMBEDDING_DIM):
+    def __init__(self, channels: tuple[int, ...] = CHANNELS, dim: int = EMBEDDING_DIM, dropout: float = 0.0):
         super().__init__()
+        self.dropout = nn.Dropout(dropout)
         blocks, previous = [], 1
         for c in channels:
             blocks += [nn.Conv2d(previous, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
@@ -119,9 +132,65 @@ class SimilarityNet(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.body(features[:, None]).mean(dim=2)  # [batch, channels, frames / 16]
-        x = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+        x = self.dropout(torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1))
         embedding = F.normalize(self.project(x), dim=1)
         return embedding, self.head(embedding.detach())
+
+
+class Ensemble(nn.Module):
+    """Nets trained apart, as one: embedding = their embeddings concatenated and divided by √K (unit
+    length; the cosine of two sounds is the mean of the members' cosines), logits = the mean of
+    their log-probabilities (softmax: the normalised geometric mean of their probabilities)."""
+
+    def __init__(self, members: list[SimilarityNet]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [member(features) for member in self.members]
+        embedding = torch.cat([z for z, _ in outputs], dim=1) / math.sqrt(len(outputs))
+        return embedding, torch.stack([F.log_softmax(logits, dim=1) for _, logits in outputs]).mean(dim=0)
+
+
+def load_nets(checkpoints: list[Path]) -> nn.Module:
+    """The validated weights (``model``) of one checkpoint as a :class:`SimilarityNet`, of several
+    as an :class:`Ensemble`."""
+    nets = []
+    for path in checkpoints:
+        net = SimilarityNet()
+        net.load_state_dict(torch.load(path, weights_only=False)["model"])
+        nets.append(net.eval())
+    return nets[0] if len(nets) == 1 else Ensemble(nets).eval()
+
+
+def augment_features(features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Cheap augmentations of features ``[n, N_MELS, frames]`` in [0, 1] on top of the precomputed
+    audio views, so that the few recordings of a category are not memorised: a shift of the mel
+    bands by up to ±``SHIFT_BANDS`` (≈ ±3.5 semitones; vacated bands are floor), a random smooth EQ
+    curve (three Gaussian bumps of up to ±``EQ_AMPLITUDE`` over the bands, on non-floor bins), and one
+    frequency and one time mask (set to the floor) of up to ``MASK_BANDS`` / ``MASK_FRAMES``.
+    Returns a new float32 tensor of the same shape, values in [0, 1]."""
+    n, bands, frames = features.shape
+    x = features.clone()
+    shifts = torch.randint(-SHIFT_BANDS, SHIFT_BANDS + 1, (n,), generator=generator)
+    for i, shift in enumerate(shifts.tolist()):
+        if shift > 0:
+            x[i, shift:], x[i, :shift] = features[i, :-shift], 0.0
+        elif shift < 0:
+            x[i, :shift], x[i, shift:] = features[i, -shift:], 0.0
+    grid = torch.arange(bands, dtype=torch.float32)
+    centres = torch.rand(n, 3, 1, generator=generator) * bands
+    widths = 4.0 + torch.rand(n, 3, 1, generator=generator) * 12.0
+    gains = (torch.rand(n, 3, 1, generator=generator) * 2.0 - 1.0) * EQ_AMPLITUDE
+    curve = (gains * torch.exp(-0.5 * ((grid - centres) / widths) ** 2)).sum(dim=1)  # [n, bands]
+    x = torch.where(x > 0, (x + curve[:, :, None]).clamp(0.0, 1.0), x)
+    for size, axis, limit in ((bands, 1, MASK_BANDS), (frames, 2, MASK_FRAMES)):
+        width = torch.randint(0, limit + 1, (n,), generator=generator)
+        start = (torch.rand(n, generator=generator) * (size - width)).long()
+        index = torch.arange(size)
+        mask = (index[None, :] >= start[:, None]) & (index[None, :] < (start + width)[:, None])
+        x = x.masked_fill(mask[:, :, None] if axis == 1 else mask[:, None, :], 0.0)
+    return x
 
 
 def contrastive_loss(z: torch.Tensor, positives: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
@@ -140,10 +209,14 @@ def contrastive_loss(z: torch.Tensor, positives: torch.Tensor, temperature: floa
     return -((log_prob * positives).sum(dim=1) / count).mean()
 
 
-def batch_loss(net: SimilarityNet, features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Loss of ``features [2, clips, mels, frames]`` (two views per clip) with ``labels [clips]``."""
+def batch_loss(
+    net: SimilarityNet, features: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, dict]:
+    """Loss of ``features [2, clips, mels, frames]`` (two views per clip) with ``labels [clips]``;
+    with a ``generator`` the views are augmented further (:func:`augment_features`)."""
     views, clips = features.shape[:2]
-    z, logits = net(features.reshape(views * clips, *features.shape[2:]))
+    flat = features.reshape(views * clips, *features.shape[2:])
+    z, logits = net(flat if generator is None else augment_features(flat, generator))
     y = labels.repeat(views)
     clip_id = torch.arange(clips).repeat(views)
     supcon = contrastive_loss(z, y[:, None] == y[None, :])
@@ -154,7 +227,7 @@ def batch_loss(net: SimilarityNet, features: torch.Tensor, labels: torch.Tensor)
 
 
 @torch.no_grad()
-def embed_features(net: SimilarityNet, features: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def embed_features(net: nn.Module, features: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """``(embeddings float32 [n, EMBEDDING_DIM], probabilities float32 [n, classes])`` of features."""
     net.eval()
     out_z, out_p = [], []
@@ -181,13 +254,18 @@ def train_model(
     max_clips: int = 0,
     workers: int = 2,
     threads: int = 1,
+    regularise: bool = True,
 ) -> dict:
     """Train (or resume) into ``run``: ``checkpoint.pt`` (last), ``best.pt`` (best validation
     precision@10, the query's recording left out), ``metrics.jsonl``, ``views.npy`` (the features).
+    Checkpoints hold the validated weights as ``model`` (with ``regularise``: the moving average,
+    decay ``EMA_DECAY``) and the optimised ones as ``online``.
 
     Args:
         data: folder with ``manifest.jsonl``; max_clips: only the first N clips of each split (tests).
         workers: processes that make the views; threads: torch threads of the training.
+        regularise: :func:`augment_features`, dropout ``DROPOUT`` and the weight average (issue 14's
+            second run); without it, the first run's recipe.
     Returns:
         the last validation record (``step``, ``valid_precision_at_10``, ``valid_accuracy``, ``best``,
         ``elapsed_s``); ``{}`` when the run had already reached ``max_steps``.
@@ -205,15 +283,20 @@ def train_model(
     train_rows = np.array([i for i, c in enumerate(clips) if c.split == "train"])
     valid_rows = np.array([i for i, c in enumerate(clips) if c.split == "valid"])
     torch.manual_seed(seed)
-    net = SimilarityNet()
+    net = SimilarityNet(dropout=DROPOUT if regularise else 0.0)
+    average = SimilarityNet()
+    average.load_state_dict(net.state_dict())
+    decay = EMA_DECAY if regularise else 0.0
     optimiser = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     step, best, elapsed = 0, -1.0, 0.0
     if (run / "checkpoint.pt").is_file():
         state = torch.load(run / "checkpoint.pt", weights_only=False)
-        net.load_state_dict(state["model"])
+        net.load_state_dict(state.get("online", state["model"]))
+        average.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, best, elapsed = state["step"], state["best"], state["elapsed_s"]
     rng = np.random.default_rng(seed + step)
+    generator = torch.Generator().manual_seed(seed + step) if regularise else None
     weights = balanced_weights(labels[train_rows])
     views = features.shape[1]
     started = time.perf_counter() - elapsed
@@ -226,23 +309,28 @@ def train_model(
         lr = LEARNING_RATE * 0.5 * (1.0 + math.cos(math.pi * step / max_steps))
         for group in optimiser.param_groups:
             group["lr"] = lr
-        loss, parts = batch_loss(net, batch, torch.from_numpy(labels[rows]))
+        loss, parts = batch_loss(net, batch, torch.from_numpy(labels[rows]), generator)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        with torch.no_grad():  # warm-up of the decay: the average never holds much of the initial weights
+            weight = min(decay, (1.0 + step) / (10.0 + step))
+            for kept, current in zip(average.state_dict().values(), net.state_dict().values()):
+                kept.copy_(weight * kept + (1.0 - weight) * current if kept.is_floating_point() else current)
         step += 1
         if step % 10 == 0:
             _log(
                 run, {"step": step, "loss": loss.item(), **parts, "lr": lr, "elapsed_s": time.perf_counter() - started}
             )
         if step % eval_every == 0 or step == max_steps:
-            z, p = embed_features(net, features[valid_rows, 0])
+            z, p = embed_features(average, features[valid_rows, 0])
             valid = rank_metrics(
                 z, list(labels[valid_rows]), list(groups[valid_rows]), np.arange(len(valid_rows)), VALID_K
             )["precision_at_k"]["all"]
             accuracy = float((p.argmax(axis=1) == labels[valid_rows]).mean())
             state = {
-                "model": net.state_dict(),
+                "model": average.state_dict(),
+                "online": net.state_dict(),
                 "optimiser": optimiser.state_dict(),
                 "step": step,
                 "best": max(best, valid),
@@ -274,6 +362,7 @@ def train(
     max_clips: int = typer.Option(0, help="use only the first N clips per split (tests)"),
     workers: int = typer.Option(2),
     threads: int = typer.Option(1),
+    regularise: bool = typer.Option(True, help="feature augmentation, dropout, weight average"),
 ) -> None:
     """Train (or resume) into RUN (:func:`train_model`)."""
     train_model(
@@ -285,6 +374,7 @@ def train(
         max_clips=max_clips,
         workers=workers,
         threads=threads,
+        regularise=regularise,
     )
 
 
@@ -292,7 +382,7 @@ class ExportGraph(nn.Module):
     """magnitude ``[batch, N_FFT/2 + 1, FRAMES]`` → ``embedding [batch, D]``, ``probabilities
     [batch, classes]``."""
 
-    def __init__(self, net: SimilarityNet):
+    def __init__(self, net: nn.Module):
         super().__init__()
         self.features, self.net = MelFeatures(), net
 
@@ -301,7 +391,7 @@ class ExportGraph(nn.Module):
         return embedding, torch.softmax(logits, dim=1)
 
 
-def model_id_of(net: SimilarityNet) -> str:
+def model_id_of(net: nn.Module) -> str:
     """``sim-`` + the first 16 hex digits of the SHA-256 of the weights (state dict order)."""
     digest = hashlib.sha256()
     for name, tensor in net.state_dict().items():
@@ -310,9 +400,7 @@ def model_id_of(net: SimilarityNet) -> str:
     return "sim-" + digest.hexdigest()[:16]
 
 
-def export_onnx(
-    net: SimilarityNet, path: Path, *, parity_audio: np.ndarray | None = None, tolerance: float = 1e-4
-) -> dict:
+def export_onnx(net: nn.Module, path: Path, *, parity_audio: np.ndarray | None = None, tolerance: float = 1e-4) -> dict:
     """Write ``path`` (``similarity.onnx``) with the contract metadata if the backend's runtime
     (NumPy STFT + ONNX Runtime, ``latentmorph.library.similarity_model``) reproduces PyTorch
     (:func:`frontend` + the net) within ``tolerance`` (max |diff| of embedding and probabilities)
@@ -335,6 +423,9 @@ def export_onnx(
         audio = np.concatenate([audio, parity_audio.astype(np.float32)])
     example = torch.rand(2, N_FFT // 2 + 1, FRAMES)
     model_id = model_id_of(net)
+    with torch.no_grad():
+        z, logits = net(frontend()(torch.from_numpy(audio)))
+        expected = [z.numpy(), torch.softmax(logits, dim=1).numpy()]
     meta = {
         "contract_version": CONTRACT_VERSION,
         "role": "similarity",
@@ -343,12 +434,9 @@ def export_onnx(
         "n_fft": str(N_FFT),
         "hop_length": str(HOP_LENGTH),
         "frames": str(FRAMES),
-        "embedding_dim": str(EMBEDDING_DIM),
+        "embedding_dim": str(expected[0].shape[1]),
         "categories": json.dumps(CATEGORIES),
     }
-    with torch.no_grad():
-        z, logits = net(frontend()(torch.from_numpy(audio)))
-        expected = [z.numpy(), torch.softmax(logits, dim=1).numpy()]
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         written = Path(tmp) / FILE_NAME
         torch.onnx.export(
@@ -375,17 +463,17 @@ def export_onnx(
 
 @app.command("export")
 def export_command(
-    checkpoint: Path,
+    checkpoints: list[Path],
     out: Path = typer.Option(Path("pybackend/latentmorph/models")),
     parity_audio: list[Path] = typer.Option([], help="real audio for the parity check"),
 ) -> None:
-    """Export CHECKPOINT (``best.pt``) to ``OUT/similarity.onnx`` after the parity check."""
+    """Export CHECKPOINTS (``best.pt``; several: one :class:`Ensemble`) to ``OUT/similarity.onnx``
+    after the parity check."""
     from latentmorph.audio import load_audio
 
     from .similarity_data import fit_window
 
-    net = SimilarityNet()
-    net.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    net = load_nets(checkpoints)
     audio = [fit_window(load_audio(p, SAMPLE_RATE)[0], WINDOW_SAMPLES) for p in parity_audio]
     report = export_onnx(net, out / "similarity.onnx", parity_audio=np.stack(audio) if audio else None)
     print(json.dumps(report))

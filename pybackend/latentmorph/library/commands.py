@@ -13,11 +13,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Table
 
 from ..model import ModelError
 from . import LibraryError, default_db_path
 from .indexer import index_paths
+from .quick import hits_document, hits_table
 from .search import similar
 from .store import Library
 
@@ -87,23 +88,9 @@ def similar_command(
     except (LibraryError, ModelError) as error:
         _fail(error)
     if as_json:
-        _print_json(
-            {
-                "query": str(query),
-                "start_s": start_s,
-                "end_s": end_s,
-                "k": k,
-                "category": category,
-                "hits": [hit.to_json() for hit in hits],
-            }
-        )
-        return
-    table = Table("#", "distance", "tag", "start_s", "end_s", Column("path", overflow="fold"))  # whole path, wrapped
-    for rank, hit in enumerate(hits, 1):
-        table.add_row(
-            str(rank), f"{hit.distance:.4f}", hit.tag or "", f"{hit.start_s:.3f}", f"{hit.end_s:.3f}", hit.path
-        )
-    Console().print(table)
+        _print_json(hits_document(query, start_s, end_s, k, category, hits))
+    else:
+        typer.echo(hits_table(hits), nl=False)
 
 
 def tags(

@@ -18,9 +18,6 @@ from ..errors import LatentMorphError
 from .similarity_model import SimilarityModel
 from .store import Segment
 
-#: How the model's window embeddings are combined (with the model id it names the embedding
-#: space, :func:`embedding_id`). 1: windows from the sound's start, normalised mean.
-WINDOWS_VERSION = 1
 #: Files longer than this are cut at onsets into segments (loops, stems, phrases).
 SEGMENT_MIN_FILE_S = 3.0
 #: A segment runs from one onset to the next, but at most this long (a one-shot inside a loop).
@@ -39,11 +36,6 @@ class SilentAudioError(LatentMorphError, ValueError):
     """The audio has no sample above ``SILENCE_PEAK_DBFS``: there is no sound to describe."""
 
     code = "audio_load_error"
-
-
-def embedding_id(model: SimilarityModel) -> str:
-    """Names the embedding space: vectors with different ids must not be compared."""
-    return f"{model.model_id}/windows-v{WINDOWS_VERSION}"
 
 
 def onset_segments(audio: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:

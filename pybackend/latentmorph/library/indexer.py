@@ -38,7 +38,7 @@ from rich.text import Text
 
 from ..audio import AudioLoadError, is_audio_path, load_audio, sha256_file
 from . import LibraryError
-from .embedding import SilentAudioError, embed_audio, embedding_id
+from .embedding import SilentAudioError, embed_audio
 from .similarity_model import SimilarityModel, get_similarity_model
 from .store import FileRecord, FileResult, Library
 from .tags import path_tagged
@@ -333,7 +333,7 @@ def index_paths(
     report = IndexReport()
     found = scan(roots)
     root_strings = [os.path.abspath(r) for r in roots]
-    space = embedding_id(model or get_similarity_model())
+    space = (model or get_similarity_model()).embedding_id
     with Library.open(db_path, create=True) as library:
         if library.meta("embedding_id") not in (None, space):  # other model or windowing: other space
             library.clear()

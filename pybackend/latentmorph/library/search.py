@@ -2,11 +2,16 @@
 similarity embeddings (:mod:`.similarity_model`).
 
 The embeddings are L2-normalised, so the inner product is the cosine similarity and
-``distance = 1 − cos`` (0 = same direction, 2 = opposite). FAISS searches them: exactly
-(``IndexFlatIP``) up to ``EXACT_MAX_ITEMS`` items, with an HNSW graph above that (Malkov &
-Yashunin 2018; ``M = HNSW_M`` links per node). The built index is cached next to the database in
-``<db>.ann.npz`` keyed by the database's ``content_version``, so it is rebuilt only after the
-library changed.
+``distance = 1 − cos`` (0 = same direction, 2 = opposite). Up to ``EXACT_MAX_ITEMS`` items they
+are compared exactly with NumPy (:func:`exact_search`, well under a millisecond at 20k items);
+above that FAISS searches an HNSW graph (Malkov & Yashunin 2018; ``M = HNSW_M`` links per node).
+The matrix (and graph) is cached next to the database in ``<db>.ann.npz`` keyed by the
+database's ``content_version``, so it is rebuilt only after the library changed.
+
+A query file the library holds unchanged (same path, size and modification time as indexed, the
+indexer's own test) is not decoded or embedded again: its stored vector is the one embedding it
+would give. Then neither ONNX Runtime nor FAISS (for a library of up to ``EXACT_MAX_ITEMS``) is
+imported, which is most of a cold ``latentmorph similar``'s time.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
-from ..audio import AudioLoadError, load_audio
 from . import LibraryError, QueryError
-from .embedding import SilentAudioError, embed_audio, embedding_id
-from .similarity_model import SimilarityModel, get_similarity_model
+from .similarity_model import file_embedding_id
 from .store import Item, Library
+
+if TYPE_CHECKING:
+    import faiss
+
+    from .similarity_model import SimilarityModel
 
 #: Up to this many items the search is exact (brute force); above it, HNSW.
 EXACT_MAX_ITEMS = 20_000
@@ -33,6 +41,9 @@ EXACT_MAX_ITEMS = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512
+#: Layout of the ``<db>.ann.npz`` cache; a file of another layout is rebuilt. 2: ``index`` holds
+#: only an HNSW graph (empty for an exact search).
+CACHE_FORMAT = 2
 #: A hit starting at 0 and ending this close to its file's indexed duration (seconds) is the whole file.
 SPAN_TOLERANCE_S = 1e-3
 
@@ -64,29 +75,40 @@ class Hit:
 _LOADED: dict[str, tuple[str, "AnnIndex"]] = {}
 
 
+def exact_search(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``matrix`` (float32 ``[N, D]``) with the ``k`` largest inner products with ``query``
+    (float32 ``[D]``): ``(rows int64 [min(k, N)], similarities float32 [min(k, N)])``, largest
+    first, ties by row."""
+    similarity = matrix @ query
+    rows = np.arange(len(similarity)) if k >= len(similarity) else np.argpartition(-similarity, k - 1)[:k]
+    rows = rows[np.lexsort((rows, -similarity[rows]))]
+    return rows.astype(np.int64), similarity[rows]
+
+
 class AnnIndex:
-    """The item embeddings and their FAISS index, as of one ``content_version`` of a library.
+    """The item embeddings as of one ``content_version`` of a library, and their HNSW graph when
+    there are more than ``EXACT_MAX_ITEMS``.
 
     Attributes: ``item_ids`` int64 ``[N]`` ascending, ``matrix`` float32 ``[N, D]``, ``index`` (a
-    FAISS index over the rows of ``matrix``: row position = FAISS label).
+    FAISS ``IndexHNSWFlat`` over the rows of ``matrix``, row position = FAISS label; ``None`` when
+    the search is exact).
     """
 
-    def __init__(self, item_ids: np.ndarray, matrix: np.ndarray, index: faiss.Index):
+    def __init__(self, item_ids: np.ndarray, matrix: np.ndarray, index: "faiss.Index | None"):
         self.item_ids, self.matrix, self.index = item_ids, matrix, index
 
     @classmethod
     def build(cls, item_ids: np.ndarray, matrix: np.ndarray) -> "AnnIndex":
-        """Exact ``IndexFlatIP`` up to ``EXACT_MAX_ITEMS`` rows, ``IndexHNSWFlat`` (inner product) above."""
+        """Exact (no FAISS index) up to ``EXACT_MAX_ITEMS`` rows, ``IndexHNSWFlat`` (inner product) above."""
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
-        index: faiss.Index
         if len(matrix) <= EXACT_MAX_ITEMS:
-            index = faiss.IndexFlatIP(matrix.shape[1])
-        else:
-            hnsw = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            index = hnsw
-        index.add(matrix)
-        return cls(item_ids, matrix, index)
+            return cls(item_ids, matrix, None)
+        import faiss
+
+        hnsw = faiss.IndexHNSWFlat(matrix.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        hnsw.add(matrix)
+        return cls(item_ids, matrix, hnsw)
 
     @classmethod
     def for_library(cls, library: Library) -> "AnnIndex":
@@ -106,20 +128,25 @@ class AnnIndex:
         if cache.is_file():
             try:
                 with np.load(cache) as data:
-                    if str(data["content_version"]) == version:
-                        index = faiss.deserialize_index(data["index"])
+                    if str(data["content_version"]) == version and data.get("format") == CACHE_FORMAT:
+                        index = None
+                        if data["index"].size:
+                            import faiss
+
+                            index = faiss.deserialize_index(data["index"])
                         return cls(data["item_ids"], data["matrix"], index)
             except (OSError, ValueError, KeyError, RuntimeError):  # torn or foreign file: rebuild
                 pass
         item_ids, matrix = library.embedding_matrix()
         built = cls.build(item_ids, matrix)
+        graph = np.zeros(0, np.uint8)
+        if built.index is not None:
+            import faiss
+
+            graph = faiss.serialize_index(built.index)
         buffer = io.BytesIO()
         np.savez(
-            buffer,
-            content_version=version,
-            item_ids=item_ids,
-            matrix=built.matrix,
-            index=faiss.serialize_index(built.index),
+            buffer, format=CACHE_FORMAT, content_version=version, item_ids=item_ids, matrix=built.matrix, index=graph
         )
         partial = cache.with_name(cache.name + f".{os.getpid()}.tmp")
         partial.write_bytes(buffer.getvalue())
@@ -134,50 +161,54 @@ class AnnIndex:
         Returns:
             ``[(item_id, cosine distance)]`` nearest first.
         """
-        query = np.ascontiguousarray(query, dtype=np.float32)[None]
-        if allowed_ids is None:
-            rows = None
-            index = self.index
-        else:
-            rows = np.flatnonzero(np.isin(self.item_ids, allowed_ids))
-            if len(rows) == 0:
-                return []
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        if allowed_ids is not None:
             # A subset is searched exactly: a filtered HNSW walk loses recall on rare categories.
-            index = faiss.IndexFlatIP(self.matrix.shape[1])
-            index.add(self.matrix[rows])
+            rows = np.flatnonzero(np.isin(self.item_ids, allowed_ids))
+            found, similarity = exact_search(self.matrix[rows], query, k)
+            found = rows[found]
+        elif self.index is None:
+            found, similarity = exact_search(self.matrix, query, k)
+        else:
+            found, similarity = self._search_graph(self.index, query, k)
+        return [(int(self.item_ids[row]), float(np.clip(1.0 - sim, 0.0, 2.0))) for row, sim in zip(found, similarity)]
+
+    @staticmethod
+    def _search_graph(index: "faiss.Index", query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
         # One query gains nothing from OpenMP threads, and their spin-waits on busy cores cost
         # ~100× (16 ms instead of 0.18 ms for 10k vectors, measured on 2 loaded cores).
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            if isinstance(index, faiss.IndexHNSWFlat):
-                params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))  # type: ignore[attr-defined]
-                similarity, labels = index.search(query, k, params=params)
-            else:
-                similarity, labels = index.search(query, k)
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))  # type: ignore[attr-defined]
+            similarity, labels = index.search(query[None], k, params=params)
         finally:
             faiss.omp_set_num_threads(threads)
-        hits = []
-        for label, sim in zip(labels[0], similarity[0]):
-            if label < 0:
-                continue
-            row = label if rows is None else rows[label]
-            hits.append((int(self.item_ids[row]), float(np.clip(1.0 - sim, 0.0, 2.0))))
-        return hits
+        keep = labels[0] >= 0
+        return labels[0][keep].astype(np.int64), similarity[0][keep]
+
+
+def _check_span(start_s: float | None, end_s: float | None) -> None:
+    if start_s is not None and start_s < 0:
+        raise LibraryError(f"--start must be ≥ 0 s, got {start_s}")
+    if start_s is not None and end_s is not None and end_s <= start_s:
+        raise LibraryError(f"--end ({end_s} s) must be after --start ({start_s} s)")
 
 
 def embed_query(
-    model: SimilarityModel, query_path: Path, start_s: float | None = None, end_s: float | None = None
+    model: "SimilarityModel", query_path: Path, start_s: float | None = None, end_s: float | None = None
 ) -> np.ndarray:
     """The file-level embedding (float32 ``[D]``) of ``query_path``, or of its span ``[start_s, end_s)``.
 
     Raises:
         QueryError: the file is unreadable or silent. LibraryError: the span is empty or outside the file.
     """
-    if start_s is not None and start_s < 0:
-        raise LibraryError(f"--start must be ≥ 0 s, got {start_s}")
-    if start_s is not None and end_s is not None and end_s <= start_s:
-        raise LibraryError(f"--end ({end_s} s) must be after --start ({start_s} s)")
+    from ..audio import AudioLoadError, load_audio
+    from .embedding import SilentAudioError, embed_audio
+
+    _check_span(start_s, end_s)
     try:
         audio, rate = load_audio(query_path, model.sample_rate, max_duration_s=max(end_s or 0.0, 120.0))
     except AudioLoadError as error:
@@ -193,6 +224,17 @@ def embed_query(
         return embed_audio(model, audio[first:stop], segments=False)[0].embedding
     except SilentAudioError as error:
         raise QueryError(f"the query '{query_path}' is {error}") from error
+
+
+def _stored_query(library: Library, query_path: Path, start_s: float | None, end_s: float | None):
+    """The stored embedding (float32 ``[D]``) of the query when the library holds its file unchanged
+    and an item with exactly its span (the whole file without ``start_s``/``end_s``); else ``None``."""
+    try:
+        stat = os.stat(query_path)
+    except OSError:
+        return None  # embedding the query reports why it cannot be read
+    item = library.item_of_span(os.path.abspath(query_path), stat.st_size, stat.st_mtime_ns, start_s or 0.0, end_s)
+    return None if item is None else item.embedding
 
 
 def similar(
@@ -214,8 +256,9 @@ def similar(
         query_path: an audio file; ``start_s``/``end_s`` (seconds) pick a span of it.
         k: number of hits (≥ 1).
         category: only items with this tag.
-        model: the similarity model (default: the shipped one); must be the one the library was
-            indexed with.
+        model: the similarity model (default: the shipped one, loaded only when the query is not
+            in the library unchanged); must be the one the library was indexed with. A query the
+            library holds unchanged, with an item of exactly its span, takes that item's vector.
     Returns:
         up to ``k`` :class:`Hit`, by ascending cosine distance.
     Raises:
@@ -224,16 +267,25 @@ def similar(
     """
     if k < 1:
         raise LibraryError(f"k must be ≥ 1, got {k}")
-    model = model or get_similarity_model()
+    _check_span(start_s, end_s)
     with Library.open(db_path) as library:
         if library.item_count() == 0:
             raise LibraryError(f"the library '{db_path}' is empty: run `latentmorph index DIR` first")
-        if library.meta("embedding_id") != embedding_id(model):
+        stored = _stored_query(library, query_path, start_s, end_s)
+        if model is None and stored is None:
+            from .similarity_model import get_similarity_model
+
+            model = get_similarity_model()
+        space = model.embedding_id if model is not None else file_embedding_id()
+        if library.meta("embedding_id") != space:
             raise LibraryError(
                 f"the library holds embeddings {library.meta('embedding_id')}, this query makes "
-                f"{embedding_id(model)}: re-index with `latentmorph index`"
+                f"{space}: re-index with `latentmorph index`"
             )
-        query = embed_query(model, query_path, start_s, end_s)
+        if stored is None:
+            assert model is not None
+            stored = embed_query(model, query_path, start_s, end_s)
+        query = stored
         ann = AnnIndex.for_library(library)
         allowed = library.item_ids_with_tag(category) if category is not None else None
         own = set(library.item_ids_of_path(os.path.abspath(query_path)))

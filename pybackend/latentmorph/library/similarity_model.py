@@ -10,21 +10,30 @@ each side, :func:`latentmorph.model.stft`, the framing of the VAE's decoder — 
 A sound up to one window long is padded with zeros (as in training); a longer one (a loop, a
 phrase) is cut into consecutive windows from its start, at most ``MAX_WINDOWS``, and its
 embedding is the normalised mean of theirs, its probabilities their mean.
+
+ONNX Runtime is imported when a model is loaded, not with this module: a ``similar`` whose query
+is already in the library compares stored vectors and needs only the model's id
+(:func:`file_embedding_id`, read from the file's metadata without ONNX Runtime).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
-from ..model import ModelError, default_model_dir, stft
+from .. import settings
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 FILE_NAME = "similarity.onnx"
+#: How the model's window embeddings are combined (with the model id it names the embedding
+#: space, :func:`embedding_id`). 1: windows from the sound's start, normalised mean.
+WINDOWS_VERSION = 1
 #: Metadata keys the runtime needs; ``contract_version`` must be in ``READABLE_CONTRACTS``.
 REQUIRED_KEYS = (
     "contract_version",
@@ -43,20 +52,96 @@ MAX_WINDOWS = 64
 
 
 def model_path(model_dir: str | Path | None = None) -> Path:
-    """``similarity.onnx`` in ``model_dir`` (default :func:`latentmorph.model.default_model_dir`),
-    else the shipped one (a VAE folder from training need not carry its own)."""
-    path = Path(model_dir if model_dir is not None else default_model_dir()) / FILE_NAME
-    return path if path.is_file() else Path(str(resources.files("latentmorph") / "models" / FILE_NAME))
+    """``similarity.onnx`` in ``model_dir`` (default: ``$LATENTMORPH_MODEL_DIR``,
+    :func:`latentmorph.settings.model_dir`), else the shipped one (a VAE folder from training need
+    not carry its own)."""
+    shipped = Path(__file__).resolve().parents[1] / "models" / FILE_NAME  # importlib.resources: +10 ms
+    folder = model_dir if model_dir is not None else settings.model_dir()
+    path = Path(folder) / FILE_NAME if folder is not None else shipped
+    return path if path.is_file() else shipped
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    """The protobuf varint at ``position`` and the position after it."""
+    value = shift = 0
+    while True:
+        byte = data[position]
+        value |= (byte & 0x7F) << shift
+        position += 1
+        if byte < 0x80:
+            return value, position
+        shift += 7
+
+
+def _fields(data: bytes):
+    """``(field number, value)`` of a protobuf message: ``int`` for varints, ``bytes`` otherwise."""
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        wire = key & 7
+        if wire == 0:
+            value, position = _varint(data, position)
+            yield key >> 3, value
+        elif wire == 2:
+            length, position = _varint(data, position)
+            yield key >> 3, data[position : position + length]
+            position += length
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            yield key >> 3, data[position : position + size]
+            position += size
+        else:
+            raise ValueError(f"protobuf wire type {wire} at byte {position}")
+
+
+#: ``ModelProto.metadata_props`` and ``StringStringEntryProto.key`` / ``value`` (onnx.proto).
+_METADATA_FIELD, _KEY_FIELD, _VALUE_FIELD = 14, 1, 2
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of the ONNX file at ``path`` (what ONNX Runtime's
+    ``custom_metadata_map`` gives), read without ONNX Runtime.
+
+    Raises:
+        OSError: the file cannot be read. ValueError: it is not a protobuf message.
+    """
+    meta = {}
+    try:
+        for number, value in _fields(Path(path).read_bytes()):
+            if number == _METADATA_FIELD and isinstance(value, bytes):
+                entry = {n: v for n, v in _fields(value) if isinstance(v, bytes)}
+                meta[entry.get(_KEY_FIELD, b"").decode()] = entry.get(_VALUE_FIELD, b"").decode()
+    except (IndexError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not an ONNX model ({error})") from error
+    return meta
+
+
+def embedding_id(model_id: str) -> str:
+    """Names the embedding space of a model (its ``model_id``) and of ``WINDOWS_VERSION``: vectors
+    with different ids must not be compared."""
+    return f"{model_id}/windows-v{WINDOWS_VERSION}"
+
+
+def file_embedding_id(model_dir: str | Path | None = None) -> str | None:
+    """:func:`embedding_id` of the model that :meth:`SimilarityModel.load` (``model_dir``) would
+    open, from its file's metadata; ``None`` when it cannot be read (loading it reports why)."""
+    try:
+        model_id = read_metadata(model_path(model_dir)).get("model_id")
+    except (OSError, ValueError):
+        return None
+    return embedding_id(model_id) if model_id else None
 
 
 class SimilarityModel:
     """One ``similarity.onnx`` session. Attributes: ``model_id``, ``sample_rate`` (Hz), ``n_fft``,
     ``hop_length`` (samples), ``frames`` (per window), ``window_samples`` (``frames · hop_length``),
-    ``embedding_dim``, ``categories`` (tuple of class names, the order of ``probabilities``)."""
+    ``embedding_dim``, ``categories`` (tuple of class names, the order of ``probabilities``),
+    ``embedding_id`` (:func:`embedding_id`)."""
 
-    def __init__(self, session: ort.InferenceSession, meta: dict[str, str]):
+    def __init__(self, session: "ort.InferenceSession", meta: dict[str, str]):
         self._session = session
         self.model_id = meta["model_id"]
+        self.embedding_id = embedding_id(self.model_id)
         self.sample_rate = int(meta["sample_rate"])
         self.n_fft = int(meta["n_fft"])
         self.hop_length = int(meta["hop_length"])
@@ -73,6 +158,10 @@ class SimilarityModel:
             ModelError: the file is missing or unreadable, lacks a metadata key, has another role or
                 an unknown contract version.
         """
+        import onnxruntime as ort
+
+        from ..model import ModelError
+
         path = model_path(model_dir)
         if not path.is_file():
             raise ModelError(f"similarity model not found: {path}")
@@ -108,6 +197,8 @@ class SimilarityModel:
     def run(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(embedding float32 [n, embedding_dim], probabilities float32 [n, classes])`` of
         ``windows [n, window_samples]``."""
+        from ..model import stft
+
         magnitude = np.abs(stft(windows, self.n_fft, self.hop_length)).astype(np.float32)
         embedding, probabilities = self._session.run(None, {"magnitude": magnitude})
         return embedding, probabilities

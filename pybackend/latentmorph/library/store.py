@@ -3,7 +3,7 @@
 Tables (schema version 2):
 
 - ``meta(key, value)`` — ``library_id`` (random, made at creation), ``embedding_id`` (encoder model id and pooling version of the
-  embeddings, :func:`latentmorph.library.embedding.embedding_id`), ``embedding_dim``,
+  embeddings, :func:`latentmorph.library.similarity_model.embedding_id`), ``embedding_dim``,
   ``content_version`` (incremented by every write, the key of the cached ANN index).
 - ``files(id, path, size_bytes, mtime_ns, sha256, duration_s, error)`` — one row per audio file
   seen; ``error`` holds the reason a file could not be indexed (then it has no items), so an
@@ -30,6 +30,8 @@ from . import LibraryError
 #: newer LatentMorph); version 0 is a fresh file. Migration note per version:
 #: 1 — first version; 2 — ``items.tag_confidence`` (added by ``ALTER TABLE`` to a version-1 file).
 SCHEMA_VERSION = 2
+#: Spans closer than this (seconds; a tenth of a sample at 44.1 kHz) are the same span.
+SPAN_MATCH_S = 2e-6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -336,6 +338,20 @@ class Library:
         """int64 ``[M]`` ascending ids of items tagged ``tag``."""
         rows = self._db.execute("SELECT id FROM items WHERE tag = ? ORDER BY id", (tag,)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def item_of_span(
+        self, path: str, size_bytes: int, mtime_ns: int, start_s: float, end_s: float | None
+    ) -> Item | None:
+        """The item of the file at ``path`` spanning ``start_s`` … ``end_s`` seconds (``None``: to the
+        end of the file) within ``SPAN_MATCH_S``, if the file is recorded with this size and
+        modification time (the indexer's test for "unchanged"); else ``None``."""
+        row = self._db.execute(
+            self._ITEM_SELECT + " WHERE files.path = ? AND files.size_bytes = ? AND files.mtime_ns = ? "
+            "AND abs(items.start_s - ?) < ? AND abs(items.end_s - coalesce(?, files.duration_s)) < ? "
+            "ORDER BY items.id LIMIT 1",
+            (path, size_bytes, mtime_ns, start_s, SPAN_MATCH_S, end_s, SPAN_MATCH_S),
+        ).fetchone()
+        return None if row is None else _item(row)
 
     def item_ids_of_path(self, path: str) -> list[int]:
         """Ids of the items of the file at ``path`` (empty when it is not indexed)."""
