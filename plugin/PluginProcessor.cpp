@@ -123,7 +123,7 @@ juce::AudioProcessorEditor* LatentMorphProcessor::createEditor()
 void LatentMorphProcessor::getStateInformation (juce::MemoryBlock& destData)
 {
     const auto xml = PluginState::write (parameterState_.copyState(), slotLoader_.getSlots(), slotLoader_.getModelId(),
-                                         slotLoader_.getStatus());
+                                         slotLoader_.getStatus(), slotLoader_.getGridFiles());
     destData.replaceAll (xml.toRawUTF8(), xml.getNumBytesAsUTF8());
 }
 
@@ -144,7 +144,7 @@ void LatentMorphProcessor::setStateInformation (const void* data, int sizeInByte
     }
 
     slotLoader_.setDetail (state.parameters[static_cast<std::size_t> (ParameterIndex::detail)]);
-    slotLoader_.setSlots (state.slots, state.modelId);
+    slotLoader_.setSlots (state.slots, state.modelId, state.grid); // plays state.grid's files at once if they still fit
 }
 
 } // namespace latentmorph

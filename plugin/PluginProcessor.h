@@ -48,7 +48,9 @@ public:
     void getStateInformation (juce::MemoryBlock& destData) override;
 
     /** Validates and applies a PluginState; an invalid one is rejected whole (current state kept,
-        status error with the reason). Starts a grid request when the slots change. */
+        status error with the reason). Starts a grid request when the slots change: a state naming the
+        grid files it played plays them as soon as the worker has checked them, before the backend
+        answers (SlotLoader). */
     void setStateInformation (const void* data, int sizeInBytes) override;
 
     juce::AudioProcessorValueTreeState& getParameterState() noexcept { return parameterState_; }

@@ -15,6 +15,13 @@ Not a test module (pytest does not collect it): timings are measured and reporte
   cached ANN index, search); ANN query latency (ms, median of 200) and recall@10 against brute
   force on synthetic unit vectors of the embedding's size at 10k (exact) and 100k (HNSW) items; with Ray installed,
   the same index as Ray tasks on a fresh local instance (files/s including ``ray.init``).
+- ``plugin_reopen_first_sound_*_s``: a reopened project (issue 13, item 6): its saved state restored
+  into a fresh instance in a fresh host process (after an empty state, so pedalboard's own first-load
+  cost is not counted), wall time until the end of the first rendered block
+  of 512 samples (a note held from its start) that is not silent; ``cached`` with the state's
+  ``<Grid>`` (the plugin reads the grid files itself), ``backend`` without it (the path before:
+  start the backend, load the model, get the grid from its disk cache). Two 2-s slots (``line``)
+  and four (``pad``, 9 × 9). Wall time across processes, so it includes what else the machine runs.
 - ``engine_32_voices_*_pct``: the voice engine's audio-thread cost (``latentmorph_engine``, the
   plugin's processBlock minus the host) with 32 held voices, blocks of 128 samples at 48 kHz, as a
   percentage of the blocks' real-time budget, on a two-slot line grid and on a 9 × 9 XY pad of
@@ -120,6 +127,61 @@ for i, (a, b) in enumerate(pairs):
         out["slot_change_s"].append(elapsed)
 print(json.dumps(out))
 """
+
+
+_REOPEN_SCRIPT = """
+import json, sys, time
+import numpy as np, pedalboard
+from latentmorph.plugin_state import make_state, read_component_state, set_plugin_state
+state_file, vst3, sources = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+p = pedalboard.load_plugin(vst3, initialization_timeout=0.1)
+if sources:  # the project's first session: render its grid, save its state
+    set_plugin_state(p, make_state(*sources[:2], slot_c=sources[2] if len(sources) > 2 else None,
+                                   slot_d=sources[3] if len(sources) > 3 else None))
+    p([], duration=0.1, sample_rate=44100, num_channels=2, reset=False)
+    open(state_file, "wb").write(read_component_state(p))
+    raise SystemExit
+state = open(state_file, "rb").read()
+set_plugin_state(p, make_state("", ""))  # the host's first state load (0.2-0.4 s of pedalboard's own), not timed
+started = time.perf_counter()
+set_plugin_state(p, state)
+while time.perf_counter() - started < 60:
+    block = p([(bytes([0x90, 60, 100]), 0.0)], duration=512 / 44100, sample_rate=44100, num_channels=2, buffer_size=512,
+              reset=False)
+    if np.max(np.abs(block)) > 1e-4:
+        break
+print(json.dumps(time.perf_counter() - started))
+"""
+
+
+def _without_grid(state: bytes) -> bytes:
+    """A state as the plugin wrote it before ``<Grid>`` (docs/state.md)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(state.split(b"\0", 1)[0])
+    grid = root.find("Grid")
+    assert grid is not None, "the plugin saved no <Grid>"
+    root.remove(grid)
+    return ET.tostring(root, encoding="utf-8")
+
+
+def bench_reopen(root: Path, pairs) -> dict:
+    """Median time to the first sound of a reopened project, with the plugin's cached grid and without."""
+    results = {}
+    for name, sources in (("line", list(pairs[0])), ("pad", [*pairs[0], *pairs[1]])):
+        saved, old = root / f"reopen_{name}.xml", root / f"reopen_{name}_old.xml"
+        subprocess.run([sys.executable, "-c", _REOPEN_SCRIPT, str(saved), str(VST3), json.dumps([str(s) for s in sources])],
+                       check=True, capture_output=True)
+        old.write_bytes(_without_grid(saved.read_bytes()))
+        times: dict[str, list[float]] = {"cached": [], "backend": []}
+        for _ in range(REPEATS):
+            for kind, state in (("cached", saved), ("backend", old)):
+                result = subprocess.run([sys.executable, "-c", _REOPEN_SCRIPT, str(state), str(VST3), "[]"], check=True,
+                                        capture_output=True, text=True)
+                times[kind].append(json.loads(result.stdout.strip().splitlines()[-1]))
+        for kind, values in times.items():
+            results[f"plugin_reopen_first_sound_{name}_{kind}_s"] = statistics.median(values)
+    return results
 
 
 def bench_engine(voices: int = 32, block_size: int = 128, host_rate_hz: int = 48000, seconds: float = 4.0) -> dict:
@@ -311,6 +373,7 @@ def main() -> None:
         results.update(bench_engine())
         results.update(bench_backend(pairs[:REPEATS]))
         results.update(bench_plugin(pairs[REPEATS:]))
+        results.update(bench_reopen(Path(tmp), pairs[REPEATS:]))
         results.update(bench_library(Path(tmp)))
         results.update(bench_similar_cli(Path(tmp)))
         results.update(bench_library_ray(Path(tmp)))

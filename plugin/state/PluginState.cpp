@@ -158,30 +158,39 @@ juce::Result checkElement (const juce::XmlElement& element, Names attributes, Na
 }
 
 /** Fails unless the document holds only the elements and attributes of format_version 1 (see
-    docs/state.md), <Parameters> and <Status> at most once: a corrupt tag or attribute name refuses the
+    docs/state.md), <Parameters>, <Grid> and <Status> at most once: a corrupt tag or attribute name refuses the
     state instead of silently emptying a slot or resetting the parameters. */
 juce::Result checkSchema (const juce::XmlElement& root)
 {
-    if (const auto result = checkElement (root, { "format_version", "model_id" }, { "Parameters", "Slot", "Status" }); result.failed())
+    if (const auto result = checkElement (root, { "format_version", "model_id" }, { "Parameters", "Slot", "Grid", "Status" }); result.failed())
         return result;
 
-    int parameterLists = 0, statuses = 0;
+    int parameterLists = 0, grids = 0, statuses = 0;
 
     for (const auto* child : root.getChildIterator())
     {
-        if ((child->hasTagName ("Parameters") && ++parameterLists > 1) || (child->hasTagName ("Status") && ++statuses > 1))
+        if ((child->hasTagName ("Parameters") && ++parameterLists > 1) || (child->hasTagName ("Grid") && ++grids > 1)
+            || (child->hasTagName ("Status") && ++statuses > 1))
             return juce::Result::fail ("state has more than one <" + child->getTagName() + ">");
 
         const auto result = child->hasTagName ("Parameters") ? checkElement (*child, {}, { "PARAM" })
                             : child->hasTagName ("Slot")     ? checkElement (*child, { "index", "path", "sha256" }, {})
-                                                             : checkElement (*child, { "state", "message" }, {});
+                            : child->hasTagName ("Grid")
+                                ? checkElement (*child, { "detail", "steps", "pad_size", "num_samples", "sample_rate" }, { "Source", "File" })
+                                : checkElement (*child, { "state", "message" }, {});
 
         if (result.failed())
             return result;
 
-        for (const auto* parameter : child->getChildIterator())
-            if (const auto parameterResult = checkElement (*parameter, { "id", "value" }, {}); parameterResult.failed())
-                return parameterResult;
+        for (const auto* grandchild : child->getChildIterator())
+        {
+            const auto grandchildResult = grandchild->hasTagName ("PARAM")    ? checkElement (*grandchild, { "id", "value" }, {})
+                                          : grandchild->hasTagName ("Source") ? checkElement (*grandchild, { "size", "modified_ms" }, {})
+                                                                              : checkElement (*grandchild, { "path" }, {});
+
+            if (grandchildResult.failed())
+                return grandchildResult;
+        }
     }
 
     return juce::Result::ok();
@@ -215,19 +224,75 @@ std::optional<double> parseNumber (const juce::String& text)
     return value;
 }
 
-std::optional<int> parseInteger (const juce::String& text)
+/** A whole attribute parsed as an integer within +-limit; nullopt for anything else. */
+std::optional<juce::int64> parseWholeNumber (const juce::String& text, double limit)
 {
     const auto value = parseNumber (text);
 
-    if (! value.has_value() || *value != std::floor (*value) || std::abs (*value) > 1.0e9)
+    if (! value.has_value() || *value != std::floor (*value) || std::abs (*value) > limit)
         return std::nullopt;
 
-    return static_cast<int> (*value);
+    return static_cast<juce::int64> (*value);
+}
+
+std::optional<int> parseInteger (const juce::String& text)
+{
+    const auto value = parseWholeNumber (text, 1.0e9);
+    return value.has_value() ? std::optional<int> (static_cast<int> (*value)) : std::nullopt;
 }
 
 bool isSha256Hex (const juce::String& text)
 {
     return text.length() == 64 && text.containsOnly ("0123456789abcdefABCDEF");
+}
+
+/** The <Grid> element (checked by checkSchema) as GridFiles for `numSources` slots with a path; fails
+    on a value out of its range or a shape the slot loader never writes (docs/state.md). */
+juce::Result parseGrid (const juce::XmlElement& element, std::size_t numSources, GridFiles& grid)
+{
+    constexpr double kMaxWhole = 9.0e15; // below 2^53: exact in a double
+    const auto detail = parseNumber (element.getStringAttribute ("detail"));
+    const auto steps = parseInteger (element.getStringAttribute ("steps"));
+    const auto padSize = parseInteger (element.getStringAttribute ("pad_size"));
+    const auto numSamples = parseInteger (element.getStringAttribute ("num_samples"));
+    const auto sampleRate = parseInteger (element.getStringAttribute ("sample_rate"));
+    constexpr auto kMaxSteps = SlotLoader::kPadSize * SlotLoader::kPadSize;
+
+    if (! detail.has_value() || *detail < 0.0 || *detail > 1.0 || ! steps.has_value() || *steps < 2 || *steps > kMaxSteps
+        || ! padSize.has_value() || (*padSize != 0 && (*padSize < 2 || *padSize * *padSize != *steps)) || ! numSamples.has_value()
+        || *numSamples < 1 || ! sampleRate.has_value() || *sampleRate < 1000 || *sampleRate > 768000)
+        return juce::Result::fail ("<Grid> has a bad detail, steps, pad_size, num_samples or sample_rate");
+
+    grid = GridFiles { {}, *steps, *padSize, *numSamples, *sampleRate, static_cast<float> (*detail), {} };
+
+    for (const auto* source : element.getChildWithTagNameIterator ("Source"))
+    {
+        const auto size = parseWholeNumber (source->getStringAttribute ("size"), kMaxWhole);
+        const auto modified = parseWholeNumber (source->getStringAttribute ("modified_ms"), kMaxWhole);
+
+        if (! size.has_value() || *size < 0 || ! modified.has_value())
+            return juce::Result::fail ("<Grid> has a <Source> with a bad size or modified_ms");
+
+        grid.sources.push_back ({ *size, *modified });
+    }
+
+    for (const auto* file : element.getChildWithTagNameIterator ("File"))
+    {
+        const auto path = file->getStringAttribute ("path");
+
+        if (! juce::File::isAbsolutePath (path) || ! path.endsWith (".lmgrid"))
+            return juce::Result::fail ("<Grid> has a <File> path that is not an absolute .lmgrid path");
+
+        grid.paths.push_back (path);
+    }
+
+    const auto files = static_cast<int> (grid.paths.size());
+
+    if (grid.sources.size() != numSources || (files != 1 && (files != *padSize || *padSize == 0)))
+        return juce::Result::fail ("<Grid> does not fit the slots: " + juce::String (static_cast<int> (grid.sources.size())) + " sources for "
+                                   + juce::String (static_cast<int> (numSources)) + " slots, " + juce::String (files) + " files");
+
+    return juce::Result::ok();
 }
 
 } // namespace
@@ -337,12 +402,21 @@ juce::Result PluginState::parse (const void* data, std::size_t sizeInBytes, Plug
         state.slots[static_cast<std::size_t> (*index)] = { path, sha256.toLowerCase() };
     }
 
+    if (const auto* grid = root->getChildByName ("Grid"))
+    {
+        const auto numSources = static_cast<std::size_t> (std::count_if (state.slots.begin(), state.slots.end(), [] (const SlotLoader::Slot& slot)
+                                                                         { return slot.path.isNotEmpty(); }));
+
+        if (const auto result = parseGrid (*grid, numSources, state.grid.emplace()); result.failed())
+            return result;
+    }
+
     out = std::move (state);
     return juce::Result::ok();
 }
 
 juce::String PluginState::write (const juce::ValueTree& parameters, const SlotLoader::Slots& slots, const juce::String& modelId,
-                                 const SlotLoader::Status& status)
+                                 const SlotLoader::Status& status, const std::optional<GridFiles>& grid)
 {
     juce::XmlElement root (kRootTag);
     root.setAttribute ("format_version", kFormatVersion);
@@ -358,6 +432,26 @@ juce::String PluginState::write (const juce::ValueTree& parameters, const SlotLo
         slot->setAttribute ("index", static_cast<int> (i));
         slot->setAttribute ("path", slots[i].path);
         slot->setAttribute ("sha256", slots[i].sha256);
+    }
+
+    if (grid.has_value() && std::all_of (grid->paths.begin(), grid->paths.end(), slot_paths::isXmlText))
+    {
+        auto* element = root.createNewChildElement ("Grid");
+        element->setAttribute ("detail", GridFiles::detailText (grid->detail));
+        element->setAttribute ("steps", grid->steps);
+        element->setAttribute ("pad_size", grid->padSize);
+        element->setAttribute ("num_samples", juce::String (grid->numSamples));
+        element->setAttribute ("sample_rate", grid->sampleRateHz);
+
+        for (const auto& source : grid->sources)
+        {
+            auto* sourceElement = element->createNewChildElement ("Source");
+            sourceElement->setAttribute ("size", juce::String (source.sizeBytes));
+            sourceElement->setAttribute ("modified_ms", juce::String (source.modifiedMs));
+        }
+
+        for (const auto& path : grid->paths)
+            element->createNewChildElement ("File")->setAttribute ("path", path);
     }
 
     auto* statusElement = root.createNewChildElement ("Status");

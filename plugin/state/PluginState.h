@@ -18,17 +18,19 @@ struct PluginState
     std::array<float, kParameterTable.size()> parameters {}; ///< real values in kParameterTable order
     SlotLoader::Slots slots;
     juce::String modelId;
+    std::optional<GridFiles> grid; ///< <Grid>: the files of the grid last played for these slots, if the state names them
 
     /** Parses and validates state bytes as docs/state.md says: a state is loaded whole or not at
         all. Fails with a reason, `out` untouched. Missing <Parameters> or PARAMs take their defaults,
         out-of-range values are clamped. */
     static juce::Result parse (const void* data, std::size_t sizeInBytes, PluginState& out);
 
-    /** The XML text. `parameters` is the APVTS tree (tag "Parameters", PARAM children). Characters XML
-        cannot hold (see slot_paths::isXmlChar) in the model id or status message are written as U+FFFD,
-        so parse() and other XML readers can always read the result. */
+    /** The XML text. `parameters` is the APVTS tree (tag "Parameters", PARAM children); `grid` is written
+        as <Grid> when given and its paths can be held (slot_paths::isXmlText). Characters XML cannot hold
+        (see slot_paths::isXmlChar) in the model id or status message are written as U+FFFD, so parse()
+        and other XML readers can always read the result. */
     static juce::String write (const juce::ValueTree& parameters, const SlotLoader::Slots& slots, const juce::String& modelId,
-                               const SlotLoader::Status& status);
+                               const SlotLoader::Status& status, const std::optional<GridFiles>& grid);
 };
 
 } // namespace latentmorph

@@ -23,25 +23,32 @@ SlotLoader::Status emptyStatus (const SlotLoader::Slots& slots)
                                                         : juce::String ("Drop a sample on slot ") + (emptyA ? "A" : "B") };
 }
 
-/** Loads the grid file a render_grid or render_blend answer names (as a padSize x padSize pad when
-    padSize > 0) and checks it against the answer. */
-juce::Result loadGrid (const BackendApi::GridReply& reply, int padSize, GridCache::Entry& entry)
+/** The files of the grid a render_grid or render_blend answer names (a padSize x padSize pad when
+    padSize > 0), rendered with `detail` from `sources`; its fields are the answer's, which
+    GridFiles::read checks the file against. */
+GridFiles filesOf (const BackendApi::GridReply& reply, int padSize, float detail, const std::vector<juce::File>& sources)
+{
+    GridFiles files { { reply.gridPath }, reply.steps, padSize, reply.numSamples, juce::roundToInt (reply.sampleRateHz), detail, {} };
+
+    for (const auto& source : sources)
+        files.sources.push_back (SourceStamp::of (source));
+
+    return files;
+}
+
+/** Loads the grid `files` name, from the backend's answer `reply`. */
+juce::Result loadGrid (const BackendApi::GridReply& reply, const GridFiles& files, GridCache::Entry& entry)
 {
     try
     {
-        entry.grid = readGridFile (reply.gridPath.toStdString(), padSize);
+        entry.grid = files.read();
     }
     catch (const std::exception& e)
     {
         return juce::Result::fail (e.what());
     }
 
-    const auto matches = entry.grid->steps() == reply.steps && static_cast<juce::int64> (entry.grid->numSamples()) == reply.numSamples
-                         && entry.grid->sampleRateHz() == reply.sampleRateHz;
-
-    if (! matches)
-        return juce::Result::fail ("grid file " + reply.gridPath + " does not match the backend's answer (steps, num_samples, sample_rate)");
-
+    entry.files = files;
     entry.sourceSha256 = reply.sourceSha256;
     entry.modelId = reply.modelId;
     entry.warning = reply.warning;
@@ -103,7 +110,7 @@ SlotLoader::~SlotLoader()
         worker_.join();
 }
 
-void SlotLoader::setSlots (const Slots& slots, const juce::String& savedModelId)
+void SlotLoader::setSlots (const Slots& slots, const juce::String& savedModelId, const std::optional<GridFiles>& savedGrid)
 {
     const std::lock_guard<std::mutex> lock (mutex_);
     otherError_.clear();
@@ -121,7 +128,7 @@ void SlotLoader::setSlots (const Slots& slots, const juce::String& savedModelId)
     if (savedModelId.isNotEmpty())
         modelId_ = savedModelId;
 
-    startRequest (savedModelId);
+    startRequest (savedModelId, savedGrid);
 }
 
 void SlotLoader::setSlotPath (int index, const juce::String& path)
@@ -156,6 +163,12 @@ SlotLoader::Slots SlotLoader::getSlots() const
 {
     const std::lock_guard<std::mutex> lock (mutex_);
     return slots_;
+}
+
+std::optional<GridFiles> SlotLoader::getGridFiles() const
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+    return gridFiles_;
 }
 
 juce::String SlotLoader::getModelId() const
@@ -202,12 +215,13 @@ const char* SlotLoader::toString (State state) noexcept
     return "error";
 }
 
-void SlotLoader::startRequest (const juce::String& savedModelId)
+void SlotLoader::startRequest (const juce::String& savedModelId, const std::optional<GridFiles>& savedGrid)
 {
     const auto generation = ++requestedGeneration_;
     const auto detail = wantedDetail_.load();
     requestedDetail_ = detail;
-    pendingJob_ = Job { generation, slots_, savedModelId, detail, detectRoot_ }; // cleared once detected
+    pendingJob_ = Job { generation, slots_, savedModelId, detail, detectRoot_, savedGrid }; // detectRoot_ cleared once detected
+    gridFiles_.reset();                                                                     // the grid playing is not that of these slots until the job says so
 
     if (slots_[0].path.isEmpty() || slots_[1].path.isEmpty())
         requestStatus_ = emptyStatus (slots_);
@@ -340,8 +354,44 @@ void SlotLoader::process (const Job& job)
                + juce::String (static_cast<double> (grid.numSamples()) / grid.sampleRateHz(), 2) + " s)";
     };
 
-    // Four corners: a coarse pad first (unless the full one is at hand), so that the slots play at once.
-    if (isPad && ! GridCache::instance().find (GridCache::keyFor (sources, kPadSize * kPadSize, job.detail)).has_value())
+    const auto inMemory = GridCache::instance().find (GridCache::keyFor (sources, isPad ? kPadSize * kPadSize : kGridSteps, job.detail)).has_value();
+
+    // A reopened project: the grid it played, read from the files its state names, before the backend
+    // has even started; the backend is still asked below, and its answer replaces the grid if it differs.
+    std::optional<GridFiles> playing;
+
+    if (job.savedGrid.has_value() && ! inMemory)
+    {
+        if (const auto grid = loadSavedGrid (job, sources))
+        {
+            publish (grid);
+            const std::lock_guard<std::mutex> lock (mutex_);
+
+            if (isSuperseded (job.generation))
+                return;
+
+            playing = job.savedGrid;
+            gridFiles_ = playing;
+            requestStatus_ = withRoots ({ State::ready, describe (*grid) + " - from the disk cache" });
+            completedGeneration_ = job.generation; // offline renders need not wait for the backend
+            jobDone_.notify_all();
+        }
+    }
+
+    // The cached grid keeps playing when the backend fails; the error joins its status.
+    const auto fetchFailed = [this, &job, &fail, &playing] (const juce::String& error)
+    {
+        if (! playing.has_value())
+            return fail ({ State::error, error });
+
+        const std::lock_guard<std::mutex> lock (mutex_);
+
+        if (! isSuperseded (job.generation))
+            requestStatus_.message << "; the backend failed: " << error;
+    };
+
+    // Four corners: a coarse pad first (unless the full one is at hand or a cached one plays), so that the slots play at once.
+    if (isPad && ! inMemory && ! playing.has_value())
     {
         const auto coarse = fetchGrid (job, sources, kCoarsePadSize);
 
@@ -356,8 +406,11 @@ void SlotLoader::process (const Job& job)
         const std::lock_guard<std::mutex> lock (mutex_);
 
         if (! isSuperseded (job.generation))
+        {
+            gridFiles_ = entry.files;
             requestStatus_ = withRoots ({ State::rendering, describe (*entry.grid) + " - rendering the " + juce::String (kPadSize) + " x "
                                                                 + juce::String (kPadSize) + " pad..." });
+        }
     }
 
     const auto fetched = fetchGrid (job, sources, isPad ? kPadSize : 0);
@@ -366,11 +419,42 @@ void SlotLoader::process (const Job& job)
         return;
 
     if (const auto* error = std::get_if<juce::String> (&*fetched))
-        return fail ({ State::error, *error });
+        return fetchFailed (*error);
 
     const auto& entry = std::get<GridCache::Entry> (*fetched);
-    publish (entry.grid);
+
+    if (! playing.has_value() || ! entry.files.sameGrid (*playing)) // the same files: the same sound, not published twice
+        publish (entry.grid);
+
     finish (job, withRoots ({ State::ready, describe (*entry.grid) }), entry);
+}
+
+std::shared_ptr<const Grid> SlotLoader::loadSavedGrid (const Job& job, const std::vector<juce::File>& sources) const
+{
+    const auto& saved = *job.savedGrid;
+    const auto isPad = sources.size() > 2;
+    const auto shapeFits = isPad ? saved.padSize == kCoarsePadSize || saved.padSize == kPadSize : saved.padSize == 0 && saved.steps == kGridSteps;
+
+    if (! shapeFits || GridFiles::detailText (saved.detail) != GridFiles::detailText (job.detail))
+        return nullptr;
+
+    std::vector<juce::String> sha256;
+
+    for (const auto& slot : job.slots)
+        if (slot.path.isNotEmpty())
+            sha256.push_back (slot.sha256);
+
+    if (saved.matchesSources (sources, sha256).failed())
+        return nullptr;
+
+    try
+    {
+        return saved.read();
+    }
+    catch (const std::exception&)
+    {
+        return nullptr; // a removed, cut short or foreign file: the backend is asked as before
+    }
 }
 
 std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGrid (const Job& job, const std::vector<juce::File>& sources,
@@ -404,7 +488,7 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGri
 
     GridCache::Entry loaded;
 
-    if (const auto result = loadGrid (*reply.value, padSize, loaded); result.failed())
+    if (const auto result = loadGrid (*reply.value, filesOf (*reply.value, padSize, job.detail, sources), loaded); result.failed())
         return result.getErrorMessage();
 
     GridCache::instance().insert (key, loaded);
@@ -417,9 +501,10 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchPad
                                                                                         const juce::String& key)
 {
     // One request per row of the pad: the backend holds padSize points at a time, not padSize^2, so its
-    // peak memory stays that of the coarse pad (each row is rendered on its own there anyway).
-    GridCache::Entry loaded;
-    std::vector<float> pcm;
+    // peak memory stays that of the coarse pad (each row is rendered on its own there anyway). The rows'
+    // files are then read as one pad (the backend keeps files served in the last 60 s; the pad takes a few).
+    std::optional<BackendApi::GridReply> answer; // row 0's, with the first warning of any row
+    GridFiles files;
 
     for (std::size_t row = 0; row < static_cast<std::size_t> (padSize); ++row)
     {
@@ -432,30 +517,29 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchPad
         if (! reply.ok())
             return reply.error.message;
 
-        GridCache::Entry part;
+        const auto rowFiles = filesOf (*reply.value, 0, detail, sources);
 
-        if (const auto result = loadGrid (*reply.value, 0, part); result.failed())
-            return result.getErrorMessage();
-
-        if (row == 0)
-            loaded = part;
-        else if (part.grid->numSamples() != loaded.grid->numSamples() || part.grid->sampleRateHz() != loaded.grid->sampleRateHz())
+        if (! answer.has_value())
+        {
+            answer = *reply.value;
+            files = rowFiles;
+            files.paths.clear();
+        }
+        else if (rowFiles.numSamples != files.numSamples || rowFiles.sampleRateHz != files.sampleRateHz || rowFiles.steps != padSize)
             return juce::String ("the rows of the XY pad came back with different lengths or sample rates");
 
-        pcm.insert (pcm.end(), part.grid->step (0), part.grid->step (0) + static_cast<std::size_t> (padSize) * part.grid->numSamples());
+        files.paths.push_back (reply.value->gridPath);
 
-        if (loaded.warning.isEmpty())
-            loaded.warning = part.warning;
+        if (answer->warning.isEmpty())
+            answer->warning = reply.value->warning;
     }
 
-    try
-    {
-        loaded.grid = std::make_shared<const Grid> (std::move (pcm), padSize * padSize, loaded.grid->numSamples(), loaded.grid->sampleRateHz(), padSize);
-    }
-    catch (const std::exception& e)
-    {
-        return juce::String (e.what());
-    }
+    files.steps = padSize * padSize;
+    files.padSize = padSize;
+    GridCache::Entry loaded;
+
+    if (const auto result = loadGrid (*answer, files, loaded); result.failed())
+        return result.getErrorMessage();
 
     GridCache::instance().insert (key, loaded);
     return loaded;
@@ -487,7 +571,12 @@ void SlotLoader::finish (const Job& job, const Status& status, const GridCache::
     requestStatus_ = status;
 
     if (status.state != State::ready)
+    {
+        gridFiles_.reset();
         return;
+    }
+
+    gridFiles_ = grid.files;
 
     juce::StringArray warnings;
 

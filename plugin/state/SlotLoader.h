@@ -29,6 +29,15 @@ namespace latentmorph {
     kPadSize x kPadSize pad, one request per row of it (the backend then holds kPadSize points at a
     time: its peak memory stays that of the coarse pad). Either comes from the process-wide GridCache when there, else the
     backend's disk cache. The worker loads the `.lmgrid` file and publishes it to the engine. A newer change supersedes an older one: the worker stops waiting for the old answer.
+
+    A reopened project (setSlots with the GridFiles saved in its state) plays before the backend has
+    started: when the source files still match (GridFiles::matchesSources) and the saved files read
+    and fit, the worker publishes that grid at once, status ready "(from the disk cache)", and the
+    request counts as done (isBusy() false, so offline renders go on). It then still asks the backend
+    (stale-while-revalidate), for the full pad directly: an answer naming the same files changes
+    nothing, other files (a new model or render version) replace the grid, and a failed request keeps
+    the cached grid with the error in the status. A missing, short or mismatched file falls back,
+    silently, to asking the backend first.
     The worker is the engine's only grid thread: it publishes grids and collects the retired ones.
     It is a plain thread rather than the message thread because hosts such as pedalboard never run a
     message loop, yet offline renders must wait for the grid (waitUntilDone).
@@ -86,11 +95,12 @@ public:
     /** Stops the worker: a pending backend answer is abandoned, so this returns within ~50 ms. */
     ~SlotLoader();
 
-    /** Message thread (or the host's state thread). Takes slots and model id restored from a saved state.
+    /** Message thread (or the host's state thread). Takes slots, model id and the grid's files restored
+        from a saved state (savedGrid: none in a state from before them, see the class comment).
         When the paths differ from the current ones a new grid request supersedes any pending one; the
         saved sha256 values and model id are then compared with the backend's answer (a mismatch plays
-        anyway, with a warning in the status). Never blocks on the backend. */
-    void setSlots (const Slots& slots, const juce::String& savedModelId);
+        anyway, with a warning in the status). Never blocks on the backend or on files. */
+    void setSlots (const Slots& slots, const juce::String& savedModelId, const std::optional<GridFiles>& savedGrid = std::nullopt);
 
     /** Message thread. Sets one slot (0 = A .. 3 = D), e.g. from a file drop; an empty path clears it. A path with a character the
         state cannot hold (slot_paths::isXmlText) is refused with an error status; the slot keeps its path. */
@@ -107,6 +117,10 @@ public:
     Slots getSlots() const;
     juce::String getModelId() const;
     Status getStatus() const;
+
+    /** The files of the grid the engine plays for the current slots (for the saved state), none while
+        it is not theirs yet (rendering, error, empty). Not the audio thread (it locks). */
+    std::optional<GridFiles> getGridFiles() const;
 
     /** True while a request has not finished (and published its grid). Real-time safe: one atomic load pair. */
     bool isBusy() const noexcept
@@ -129,9 +143,12 @@ private:
         juce::String savedModelId;
         float detail = 0.0f;
         std::array<bool, kNumSlots> detectRoot {}; ///< slots dropped and not yet detected: ask for their root notes
+        std::optional<GridFiles> savedGrid;        ///< a restored state's grid, played until the backend answers
     };
 
-    void startRequest (const juce::String& savedModelId); // mutex_ held
+    void startRequest (const juce::String& savedModelId, const std::optional<GridFiles>& savedGrid = std::nullopt); // mutex_ held
+    /** The restored state's grid of `job` when it still fits `sources` and reads back whole, else nullptr. */
+    std::shared_ptr<const Grid> loadSavedGrid (const Job& job, const std::vector<juce::File>& sources) const;
     void run();
     void process (const Job& job);
     void publish (std::shared_ptr<const Grid> grid);
@@ -155,6 +172,7 @@ private:
     juce::String modelId_;
     Status requestStatus_;
     juce::String otherError_;
+    std::optional<GridFiles> gridFiles_; ///< of the grid published for slots_, for getStateInformation
     std::optional<Job> pendingJob_;
     std::array<bool, kNumSlots> detectRoot_ {}; ///< slots dropped whose root note is not detected yet
     RootNoteListener rootNoteListener_;
