@@ -22,7 +22,9 @@ model and grid loaded); a pool's workers start their own, and that counts in its
   (``RunReport.seconds``: the pool's worker start, plugin loads and backend starts included) with
   1 and 2 workers. ``render_*_items_per_s``: files finished per second from the first to the last
   (their modification times): the throughput once running; ``render_scaling_2_workers_steady``
-  is its ratio.
+  is its ratio. ``render_*_first_file_s``: from calling ``run_job`` to the first file written
+  (plugin load, hashing, model id; a pool's workers: process start, imports, plugin load, backend
+  start): what the whole-run ratio pays that the steady one does not.
 - ``render_ray_init_s``: ``ray.init(num_cpus=2)`` of a local instance (once); ``render_ray_s``: the
   whole run as Ray tasks on it; ``render_ray_overhead``: ``render_ray_s / render_workers_2_s - 1``.
   Ray keeps its workers and their plugins between runs: ``render_ray_first_s`` and
@@ -125,9 +127,11 @@ def _run(out_dir: str, cache_dir: str, workers: int, one_core: bool) -> dict:
     warm = open_plugin(VST3)
     set_plugin_state(warm, make_state(*JOB["sources"]["pairs"][0]))
     warm([], duration=0.01, sample_rate=SR, num_channels=2, reset=True)
+    started = time.time()
     report = run_job(_job(), Path(out_dir), VST3, workers=workers)
     out = {"seconds": report.seconds, "render_s": report.render_s, "audio_s": report.audio_s,
-           "items_per_s": _steady_items_per_s(Path(out_dir)), "hashes": _file_hashes(Path(out_dir))}
+           "items_per_s": _steady_items_per_s(Path(out_dir)), "hashes": _file_hashes(Path(out_dir)),
+           "first_file_s": min(p.stat().st_mtime for p in Path(out_dir).glob("*.wav")) - started}
     if one_core:
         out["cpu_rtf"] = _cpu_rtf(warm, Path(out_dir) / "cpu")
     return out
@@ -197,6 +201,8 @@ def bench_render(root: Path) -> dict:
     out.update({f"render_{kind}_s": statistics.median(r["seconds"] for r in runs[kind]) for kind in runs
                 if kind != "one_core"})
     out.update({f"render_{kind}_items_per_s": statistics.median(r["items_per_s"] for r in runs[kind]) for kind in runs})
+    out.update({f"render_{kind}_first_file_s": statistics.median(r["first_file_s"] for r in runs[kind])
+                for kind in ("one_core", "workers_1", "workers_2")})
     out["render_scaling_2_workers"] = out["render_workers_1_s"] / out["render_workers_2_s"]
     out["render_scaling_2_workers_steady"] = out["render_workers_2_items_per_s"] / out["render_workers_1_items_per_s"]
     if "ray" in runs:

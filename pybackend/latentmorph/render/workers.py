@@ -85,6 +85,10 @@ def render_item(plugin, steps: list, item: Item, job: Job, out_dir: Path) -> dic
     set_plugin_state(plugin, make_state(item.a, item.b, {**job.params, "morph": item.morph}))
     for name, value in {**job.params, "morph": item.morph}.items():
         set_parameter(plugin, name, value)  # as a DAW's automation would (root notes by number too)
+    # loudness_lufs's meter (scipy.signal, ~1 s) loads while the plugin's slot loader starts the
+    # backend and fetches the grid, on the first item of a process
+    import pyloudnorm  # noqa: F401
+
     # offline, the first block waits for the grid
     audio = plugin(
         list(item.messages),
