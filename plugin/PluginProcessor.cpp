@@ -143,7 +143,9 @@ void LatentMorphProcessor::setStateInformation (const void* data, int sizeInByte
         parameter->setValueNotifyingHost (parameter->convertTo0to1 (state.parameters[i]));
     }
 
-    slotLoader_.setDetail (state.parameters[static_cast<std::size_t> (ParameterIndex::detail)]);
+    // the parameter's value, as processBlock passes it (a saved value between its steps is snapped): the
+    // grid asked for now is the one played, not re-rendered at the first block
+    slotLoader_.setDetail (parameterValues_.get (ParameterIndex::detail));
     slotLoader_.setSlots (state.slots, state.modelId, state.grid); // plays state.grid's files at once if they still fit
 }
 

@@ -177,6 +177,9 @@ def _damaged(saved, tmp_path: Path, damage: str) -> bytes:
     state = _with_grid_files(state, [copy])
     if damage == "removed":
         copy.unlink()
+    elif damage == "fifo":  # opening it would block until a writer came: never opened
+        copy.unlink()
+        os.mkfifo(copy)
     elif damage == "truncated":
         os.truncate(copy, copy.stat().st_size // 2)
     elif damage == "bad-magic":
@@ -201,7 +204,7 @@ def _damaged(saved, tmp_path: Path, damage: str) -> bytes:
     return state
 
 
-@pytest.mark.parametrize("damage", ["removed", "truncated", "bad-magic", "other-shape", "source-edited"])
+@pytest.mark.parametrize("damage", ["removed", "fifo", "truncated", "bad-magic", "other-shape", "source-edited"])
 def test_a_damaged_cache_or_changed_source_is_not_played(saved, tmp_path, damage):
     """Without a backend, silence and the backend's error, as before the cache: never the wrong grid, no crash."""
     audio, first, _ = reopen(_damaged(saved, tmp_path, damage), tmp_path)
@@ -252,3 +255,28 @@ def test_reopened_xy_pad_plays_its_full_pad_from_the_cache(plugin, tmp_path):
     assert np.max(np.abs(audio)) > 0.05
     np.testing.assert_allclose(audio, reference, atol=TOLERANCE)
     assert settled["state"] == "ready" and "backend failed" in settled["message"], settled
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'pad_size="0"', b'pad_size="3"'),  # a pad of 3 x 3 is 9 rows, not 17
+        (b'steps="17"', b'steps="1"'),
+        (b'detail="', b'detail="2'),
+        (b'sample_rate="44100"', b'sample_rate="12"'),
+        (b'<Source size="', b'<Source size="-'),
+        (b".lmgrid", b".wav"),
+        (b'path="/', b'path="'),  # relative
+        (b"<Source ", b"<Sourze "),
+        (b"</Grid>", b'<File path="/tmp/x.lmgrid"/></Grid>'),  # two files for a line
+    ],
+)
+def test_a_malformed_grid_element_refuses_the_state_whole(saved, plugin, old, new):
+    sources, state, _ = saved
+    text = state.split(b"\0", 1)[0]
+    assert old in text
+    set_plugin_state(plugin, make_state(*sources, {"morph": 0.7}))
+    set_plugin_state(plugin, text.replace(old, new, 1))
+    after = plugin_state(plugin)
+    assert after.status["state"] == "error" and "state rejected" in after.status["message"], after.status
+    assert after.params["morph"] == pytest.approx(0.7, abs=1e-4)
