@@ -239,14 +239,25 @@ def test_a_different_grid_from_the_backend_replaces_the_cached_one(saved, tmp_pa
     assert settled["state"] == "ready" and "from the disk cache" not in settled["message"], settled
 
 
-def test_reopened_xy_pad_plays_its_full_pad_from_the_cache(plugin, tmp_path):
-    """Four slots: the 9 x 9 pad, one file per row of it, is found again and played without a backend."""
-    corners = [SAMPLES_DIR / name for name in ("kick.wav", "snare.wav", "bass_c4.wav", "bell_c4.wav")]
-    set_plugin_state(
-        plugin, make_state(corners[0], corners[1], {"morph": 0.3, "morph_y": 0.6}, slot_c=corners[2], slot_d=corners[3])
-    )
+CORNERS = [SAMPLES_DIR / name for name in ("kick.wav", "snare.wav", "bass_c4.wav", "bell_c4.wav")]
+
+
+@pytest.fixture(scope="module")
+def saved_pad(vst3_path):
+    """A four-slot project (the factory samples on the corners), played once with the backend: its
+    state (with the 9 x 9 pad's <Grid>) and the reference render."""
+    import pedalboard
+
+    plugin = pedalboard.load_plugin(str(vst3_path), initialization_timeout=0.1)
+    params = {"morph": 0.3, "morph_y": 0.6}
+    set_plugin_state(plugin, make_state(CORNERS[0], CORNERS[1], params, slot_c=CORNERS[2], slot_d=CORNERS[3]))
     reference = render(plugin, NOTES, DURATION_S)
-    state = read_component_state(plugin)
+    return read_component_state(plugin), reference
+
+
+def test_reopened_xy_pad_plays_its_full_pad_from_the_cache(saved_pad, tmp_path):
+    """Four slots: the 9 x 9 pad, one file per row of it, is found again and played without a backend."""
+    state, reference = saved_pad
     grid = _grid(state)
     assert grid is not None and grid.get("pad_size") == "9" and len(grid.findall("File")) == 9, state
     assert len(grid.findall("Source")) == 4
@@ -255,6 +266,37 @@ def test_reopened_xy_pad_plays_its_full_pad_from_the_cache(plugin, tmp_path):
     assert np.max(np.abs(audio)) > 0.05
     np.testing.assert_allclose(audio, reference, atol=TOLERANCE)
     assert settled["state"] == "ready" and "backend failed" in settled["message"], settled
+
+
+def test_a_project_saved_with_the_coarse_pad_plays_it_then_gets_the_full_pad(saved_pad, tmp_path):
+    """A project saved while only the 3 x 3 pad was ready plays that at once; the backend then
+    gives the 9 x 9 pad without the coarse one again."""
+    from .test_backend import Backend
+
+    state, reference = saved_pad
+    backend = Backend()
+    try:
+        lattice = [(x / 2, y / 2) for y in range(3) for x in range(3)]
+        weights = [[(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v] for u, v in lattice]
+        reply = backend.request("render_blend", sources=[{"path": str(c)} for c in CORNERS], weights=weights)
+    finally:
+        backend.proc.kill()
+        backend.proc.wait()
+    assert reply["ok"], reply
+    root = ET.fromstring(state.split(b"\0", 1)[0])
+    grid = root.find("Grid")
+    for file in grid.findall("File"):
+        grid.remove(file)
+    ET.SubElement(grid, "File", path=reply["grid_path"])
+    grid.set("steps", "9")
+    grid.set("pad_size", "3")
+    coarse = ET.tostring(root, encoding="utf-8")
+    audio, first, _ = reopen(coarse, tmp_path)
+    assert "from the disk cache" in first["message"] and "3 x 3 pad" in first["message"], first
+    assert np.max(np.abs(audio)) > 0.05 and np.max(np.abs(audio - reference)) > 1e-3  # the coarse pad, not the full one
+    audio, first, settled = reopen(coarse, tmp_path, backend=True)
+    assert settled["state"] == "ready" and "9 x 9 pad" in settled["message"], settled
+    assert "from the disk cache" not in settled["message"]
 
 
 @pytest.mark.parametrize(
