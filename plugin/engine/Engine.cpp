@@ -411,8 +411,6 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const f
     const auto& grid = *grid_;
     const auto numGridSamples = grid.numSamples();
     const auto pad = grid.padSize(); // 0: a line of steps A .. B
-    const auto lastPair = (pad > 0 ? pad : grid.steps()) - 2;
-    const auto lastStep = static_cast<float> ((pad > 0 ? pad : grid.steps()) - 1);
     const auto rateRatio = grid.sampleRateHz() / hostSampleRateHz_;
 
     // Semitones above slot A's root (root(x, y) = rootA + x * rootSpan + y * spanC + x * y * spanXY, the
@@ -451,7 +449,6 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const f
 
         const auto frac = static_cast<float> (voice.positionSamples - static_cast<double> (index));
         const auto morph = std::clamp (morphs[s] + voice.morphOffset, 0.0f, 1.0f);
-        const auto morphPosition = morph * lastStep;
 
         auto retune = voice.glideLeft > 0;
 
@@ -469,32 +466,11 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const f
 
         if (retune)
             increment = std::exp2 ((voice.pitch + offset - (morph * rootSpan + morphY * (spanC + morph * spanXY))) / 12.0) * rateRatio;
-        const auto step = std::min (static_cast<int> (morphPosition), lastPair);
-        const auto weight = morphPosition - static_cast<float> (step);
-        // a pad: the row of lattice points below morphY and the one above, bilinearly
-        const auto morphYPosition = morphY * lastStep;
-        const auto row = pad > 0 ? std::min (static_cast<int> (morphYPosition), lastPair) : 0;
-        const auto weightY = morphYPosition - static_cast<float> (row);
-        const auto readRow = [&] (int first, std::size_t at, float atFrac)
-        {
-            auto sum = (1.0f - weight) * readInterpolated (grid.step (first + step), numGridSamples, at, atFrac);
-
-            if (weight > 0.0f)
-                sum += weight * readInterpolated (grid.step (first + step + 1), numGridSamples, at, atFrac);
-
-            return sum;
-        };
+        const auto position = grid.positionAt (morph, morphY);
         const auto read = [&] (std::size_t at, float atFrac)
         {
-            if (pad == 0)
-                return readRow (0, at, atFrac);
-
-            auto sum = (1.0f - weightY) * readRow (row * pad, at, atFrac);
-
-            if (weightY > 0.0f)
-                sum += weightY * readRow ((row + 1) * pad, at, atFrac);
-
-            return sum;
+            return grid.blend (position, [&] (int step)
+                               { return readInterpolated (grid.step (step), numGridSamples, at, atFrac); });
         };
 
         auto value = read (index, frac);

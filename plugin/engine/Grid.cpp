@@ -100,6 +100,18 @@ std::pair<std::size_t, std::size_t> findSustainLoop (const std::vector<float>& r
     return { start, best };
 }
 
+std::vector<float> morphPoint (const Grid& grid, float morph, float morphY)
+{
+    const auto position = grid.positionAt (std::clamp (morph, 0.0f, 1.0f), std::clamp (morphY, 0.0f, 1.0f));
+    std::vector<float> sound (grid.numSamples());
+
+    for (std::size_t i = 0; i < sound.size(); ++i)
+        sound[i] = grid.blend (position, [&grid, i] (int step)
+                               { return grid.step (step)[i]; });
+
+    return sound;
+}
+
 namespace {
 
 constexpr char kGridMagic[8] = { 'L', 'M', 'G', 'R', 'I', 'D', '1', '\0' };
@@ -121,7 +133,7 @@ float readFloat32LittleEndian (const unsigned char* bytes) noexcept
 
 } // namespace
 
-std::shared_ptr<const Grid> readGridFile (const std::string& path, int padSize)
+GridFileContent readGridFileContent (const std::string& path)
 {
     const auto fail = [&path] (const std::string& reason)
     { return std::runtime_error ("grid file " + path + ": " + reason); };
@@ -158,18 +170,25 @@ std::shared_ptr<const Grid> readGridFile (const std::string& path, int padSize)
     if (! file.read (reinterpret_cast<char*> (pcmBytes.data()), static_cast<std::streamsize> (pcmBytes.size())))
         throw fail ("read error");
 
-    std::vector<float> renders (pcmBytes.size() / 4);
+    GridFileContent content { std::vector<float> (pcmBytes.size() / 4), static_cast<int> (steps), numSamples, static_cast<double> (sampleRateHz) };
 
-    for (std::size_t i = 0; i < renders.size(); ++i)
-        renders[i] = readFloat32LittleEndian (pcmBytes.data() + 4 * i);
+    for (std::size_t i = 0; i < content.renders.size(); ++i)
+        content.renders[i] = readFloat32LittleEndian (pcmBytes.data() + 4 * i);
+
+    return content;
+}
+
+std::shared_ptr<const Grid> readGridFile (const std::string& path, int padSize)
+{
+    auto content = readGridFileContent (path);
 
     try
     {
-        return std::make_shared<const Grid> (std::move (renders), static_cast<int> (steps), numSamples, sampleRateHz, padSize);
+        return std::make_shared<const Grid> (std::move (content.renders), content.steps, content.numSamples, content.sampleRateHz, padSize);
     }
     catch (const std::invalid_argument& e)
     {
-        throw fail (e.what());
+        throw std::runtime_error ("grid file " + path + ": " + e.what());
     }
 }
 

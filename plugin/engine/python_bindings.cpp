@@ -3,6 +3,7 @@
 
 #include "engine/Engine.h"
 #include "engine/ParameterTable.h"
+#include "engine/WavFile.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -97,7 +98,10 @@ void swapGridNow (Engine& engine, std::shared_ptr<const Grid> grid)
     engine.collectGarbage();
 }
 
-void setGrid (Engine& engine, const py::array_t<float, py::array::c_style | py::array::forcecast>& renders, double gridSampleRateHz, int padSize)
+using Renders = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+/** A Grid of float32 [steps, num_samples] `renders` (Grid's checks raise ValueError). */
+std::shared_ptr<const Grid> makeGrid (const Renders& renders, double gridSampleRateHz, int padSize)
 {
     if (renders.ndim() != 2)
         throw py::value_error ("renders must be a 2-D array [steps, num_samples], got " + std::to_string (renders.ndim()) + " dimensions");
@@ -105,7 +109,35 @@ void setGrid (Engine& engine, const py::array_t<float, py::array::c_style | py::
     const auto steps = static_cast<int> (renders.shape (0));
     const auto numSamples = static_cast<std::size_t> (renders.shape (1));
     std::vector<float> pcm (renders.data(), renders.data() + renders.size());
-    swapGridNow (engine, std::make_shared<const Grid> (std::move (pcm), steps, numSamples, gridSampleRateHz, padSize));
+    return std::make_shared<const Grid> (std::move (pcm), steps, numSamples, gridSampleRateHz, padSize);
+}
+
+void setGrid (Engine& engine, const Renders& renders, double gridSampleRateHz, int padSize)
+{
+    swapGridNow (engine, makeGrid (renders, gridSampleRateHz, padSize));
+}
+
+py::array_t<float> morphPointOf (const Renders& renders, double gridSampleRateHz, int padSize, float morph, float morphY)
+{
+    const auto sound = morphPoint (*makeGrid (renders, gridSampleRateHz, padSize), morph, morphY);
+    py::array_t<float> out (static_cast<py::ssize_t> (sound.size()));
+    std::copy (sound.begin(), sound.end(), out.mutable_data());
+    return out;
+}
+
+void writeWav (const std::string& path, const Renders& samples, double sampleRateHz)
+{
+    if (samples.ndim() != 1)
+        throw py::value_error ("samples must be a 1-D array [num_samples], got " + std::to_string (samples.ndim()) + " dimensions");
+
+    try
+    {
+        writeWavFile (path, samples.data(), static_cast<std::size_t> (samples.size()), sampleRateHz);
+    }
+    catch (const std::runtime_error& e)
+    {
+        throw py::value_error (e.what());
+    }
 }
 
 py::array_t<float> render (Engine& engine, long numSamples, const py::iterable& eventItems, int blockSize, bool reset)
@@ -316,4 +348,13 @@ gliding to changed parameters). Rendered in blocks of block_size samples, as a h
     m.def ("read_grid_file", &latentmorph::readGrid, py::arg ("path"),
            "Reads a .lmgrid file (docs/protocol.md) with the plugin's reader. Returns (renders float32 [K, N], "
            "sample_rate_hz). Raises ValueError naming the path and reason for a bad magic, size or content.");
+    m.def ("morph_point", &latentmorph::morphPointOf, py::arg ("renders"), py::arg ("grid_sample_rate_hz"), py::arg ("pad_size") = 0,
+           py::arg ("morph") = 0.0f, py::arg ("morph_y") = 0.0f,
+           "The sound of the grid `renders` (as set_grid takes it) at (morph, morph_y), each clamped to 0..1: float32 "
+           "[num_samples] at grid_sample_rate_hz, the engine's blend of the two nearest steps (a line) or the four nearest "
+           "lattice points (a pad, bilinearly) sample by sample; what a voice plays at the root note without envelope, and "
+           "what the editor's Export writes. Raises ValueError as set_grid.");
+    m.def ("write_wav_file", &latentmorph::writeWav, py::arg ("path"), py::arg ("samples"), py::arg ("sample_rate_hz"),
+           "Writes float32 [num_samples] mono as a 32-bit float WAV with the plugin's writer (Export, New, Variation). "
+           "Raises ValueError for a sample rate outside 1000..768000 Hz, a non-1-D array or a path that cannot be written.");
 }
