@@ -47,7 +47,9 @@ BackendApi::Result<BackendApi::GridReply> gridReply (const char* command, const 
     const auto& answer = reply.body;
     const auto* sourceSha256 = answer["source_sha256"].getArray();
 
-    if (answer["grid_path"].toString().isEmpty() || sourceSha256 == nullptr || static_cast<std::size_t> (sourceSha256->size()) != numSources)
+    const auto numHashes = sourceSha256 == nullptr ? std::size_t { 0 } : static_cast<std::size_t> (sourceSha256->size());
+
+    if (answer["grid_path"].toString().isEmpty() || (numSources > 0 && sourceSha256 == nullptr) || numHashes != numSources)
         return failure<BackendApi::GridReply> (kBadAnswer, juce::String ("backend answer to ") + command
                                                                + " lacks grid_path or a source_sha256 per source");
 
@@ -59,8 +61,8 @@ BackendApi::Result<BackendApi::GridReply> gridReply (const char* command, const 
     grid.modelId = answer["model_id"].toString();
     grid.warning = answer["warning"].toString();
 
-    for (const auto& sha256 : *sourceSha256)
-        grid.sourceSha256.push_back (sha256.toString());
+    for (std::size_t i = 0; i < numHashes; ++i)
+        grid.sourceSha256.push_back ((*sourceSha256)[static_cast<int> (i)].toString());
 
     return { std::move (grid), {} };
 }
@@ -98,6 +100,28 @@ BackendApi::Result<BackendApi::GridReply> BackendApi::renderBlend (const std::ve
     fields->setProperty ("weights", rows);
     fields->setProperty ("detail", detail);
     return gridReply ("render_blend", fields, sources.size(), shouldAbandon);
+}
+
+BackendApi::Result<BackendApi::GridReply> BackendApi::renderNew (double seconds, juce::int64 seed, double temperature,
+                                                                 const AbandonCheck& shouldAbandon)
+{
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("seconds", seconds);
+    fields->setProperty ("count", 1);
+    fields->setProperty ("seed", seed);
+    fields->setProperty ("temperature", temperature);
+    return gridReply ("render_new", fields, 0, shouldAbandon);
+}
+
+BackendApi::Result<BackendApi::GridReply> BackendApi::renderVariation (const juce::File& source, double amount, juce::int64 seed,
+                                                                       const AbandonCheck& shouldAbandon)
+{
+    juce::DynamicObject::Ptr fields = new juce::DynamicObject();
+    fields->setProperty ("sources", sourceList ({ source }));
+    fields->setProperty ("amount", amount);
+    fields->setProperty ("count", 1);
+    fields->setProperty ("seed", seed);
+    return gridReply ("render_variation", fields, 1, shouldAbandon);
 }
 
 BackendApi::Result<std::vector<BackendApi::Hit>> BackendApi::similar (const juce::File& query, int k, const AbandonCheck& shouldAbandon)

@@ -45,7 +45,7 @@ public:
         bool ok() const noexcept { return value.has_value(); }
     };
 
-    /** A grid file the backend rendered (the answer to render_grid and render_blend). */
+    /** A grid file the backend rendered (the answer to render_grid, render_blend, render_new and render_variation). */
     struct GridReply
     {
         juce::String gridPath;      ///< the .lmgrid file in the backend's cache
@@ -92,6 +92,16 @@ public:
         source's residual reaching in by `detail` (0..1). The answer names one SHA-256 per source. */
     static Result<GridReply> renderBlend (const std::vector<juce::File>& sources, const std::vector<std::vector<float>>& weights,
                                           float detail, const AbandonCheck& shouldAbandon);
+
+    /** One new sound of `seconds` (0.01..2) sampled from the model's latent prior at `temperature`
+        (0..4; 0: the mean sound) with `seed` (0..2^32-1; equal seeds give equal sounds): a grid of one
+        row (render_new with count 1; no source_sha256). A model without a prior is a "model_error". */
+    static Result<GridReply> renderNew (double seconds, juce::int64 seed, double temperature, const AbandonCheck& shouldAbandon);
+
+    /** One variation of `source`: its latent plus smooth noise of `amount` (0..1) times the latent's
+        standard deviation, drawn with `seed` (0..2^32-1): a grid of one row at the source's level
+        (render_variation with count 1) and the source's SHA-256. */
+    static Result<GridReply> renderVariation (const juce::File& source, double amount, juce::int64 seed, const AbandonCheck& shouldAbandon);
 
     /** The `k` (1..100) sounds of the backend's default library nearest to `query`, nearest first. */
     static Result<std::vector<Hit>> similar (const juce::File& query, int k, const AbandonCheck& shouldAbandon);

@@ -5,6 +5,8 @@
         LatentMorphBackendRequest --api render_grid STEPS DETAIL SOURCE [SOURCE …]
         LatentMorphBackendRequest --api render_blend DETAIL WEIGHTS SOURCE [SOURCE …]
         LatentMorphBackendRequest --api root_note FILE
+        LatentMorphBackendRequest --api render_new SECONDS SEED TEMPERATURE
+        LatentMorphBackendRequest --api render_variation SOURCE AMOUNT SEED
 
     The first sends raw requests through BackendClient and prints each reply as one line of JSON,
     {"ok": true, "body": {…}} or {"ok": false, "code": "…", "message": "…"}; FIELDS is a file holding
@@ -118,6 +120,19 @@ int runApiCall (const juce::StringArray& arguments)
         return 0;
     }
 
+    if (arguments[0] == "render_new" && arguments.size() == 4)
+    {
+        printResult (BackendApi::renderNew (arguments[1].getDoubleValue(), arguments[2].getLargeIntValue(), arguments[3].getDoubleValue(), never));
+        return 0;
+    }
+
+    if (arguments[0] == "render_variation" && arguments.size() == 4)
+    {
+        printResult (BackendApi::renderVariation (cwd.getChildFile (arguments[1]), arguments[2].getDoubleValue(), arguments[3].getLargeIntValue(),
+                                                  never));
+        return 0;
+    }
+
     if (arguments[0] == "render_blend" && arguments.size() >= 4)
     {
         std::vector<std::vector<float>> weights;
@@ -187,7 +202,9 @@ int main (int argc, char* argv[])
                   << "       " << argv[0] << " --api similar QUERY K\n"
                   << "       " << argv[0] << " --api render_grid STEPS DETAIL SOURCE [SOURCE ...]\n"
                   << "       " << argv[0] << " --api render_blend DETAIL WEIGHTS_JSON SOURCE [SOURCE ...]\n"
-                  << "       " << argv[0] << " --api root_note FILE\n";
+                  << "       " << argv[0] << " --api root_note FILE\n"
+                  << "       " << argv[0] << " --api render_new SECONDS SEED TEMPERATURE\n"
+                  << "       " << argv[0] << " --api render_variation SOURCE AMOUNT SEED\n";
 
     return status;
 }
