@@ -1,6 +1,7 @@
 #pragma once
 
 #include "PluginProcessor.h"
+#include "ui/MorphView.h"
 #include "ui/SlotPanel.h"
 #include "ui/XYPad.h"
 
@@ -12,32 +13,55 @@
 
 namespace latentmorph {
 
-/** Four slot panels (A and B morph; C and D make the XY pad), the XY pad (its dot at morph, morph_y), a status line and a rotary knob for every parameter of kParameterTable.
-    Refreshed from a Timer on the message thread. */
+/** The editor: slots A and C left of the XY pad, B and D right of it (the pad's corners), each with
+    its waveform, root note and tuning; below them the morph view (the sound at morph, morph_y, and
+    Export); then the other parameters as knobs in labelled sections (Morph, Amp envelope,
+    Pitch & MIDI, Playback) and a status line. Resizable within kMinSize .. kMaxSize; the size
+    survives closing and reopening (the processor keeps it). Refreshed from a Timer (10 Hz) on the
+    message thread, so the pad dot and morph view follow automation. */
 class LatentMorphEditor final : public juce::AudioProcessorEditor, private juce::Timer
 {
 public:
+    static constexpr juce::Point<int> kDefaultSize { 1000, 800 }, kMinSize { 760, 540 }, kMaxSize { 1600, 1100 };
+
     explicit LatentMorphEditor (LatentMorphProcessor& owner);
     ~LatentMorphEditor() override;
 
     void paint (juce::Graphics& g) override;
     void resized() override;
 
+    /** Where things are, for tests and the snapshot tool: {"size": [w, h], "knobs": [{"id", "label",
+        "slider": [x, y, w, h], "label_bounds": [...], "label_fits": bool}], "slot_waveforms": [[x, y, w, h] x 4],
+        "pad": [...], "morph_view": [...]} in editor pixels. label_fits: the name, wrapped at spaces,
+        fits the label's lines without squeezing (so it is never cut to "..."). */
+    juce::var describeLayout() const;
+
 private:
     void timerCallback() override;
 
     struct Knob
     {
+        const ParameterSpec* spec = nullptr;
         juce::Slider slider { juce::Slider::RotaryHorizontalVerticalDrag, juce::Slider::TextBoxBelow };
         juce::Label label;
         std::unique_ptr<juce::AudioProcessorValueTreeState::SliderAttachment> attachment;
     };
 
+    struct Section
+    {
+        juce::String title;
+        std::vector<Knob*> knobs;
+        juce::Rectangle<int> bounds;
+    };
+
     LatentMorphProcessor& processor_;
     std::array<std::unique_ptr<SlotPanel>, SlotLoader::kNumSlots> slots_;
     XYPad pad_;
+    MorphView morphView_;
     juce::Label status_;
     std::vector<std::unique_ptr<Knob>> knobs_;
+    std::vector<Section> sections_;
+    std::shared_ptr<const Grid> shownGrid_; ///< the grid the slots' waveforms come from
 };
 
 } // namespace latentmorph
