@@ -56,6 +56,10 @@ public:
     juce::AudioProcessorValueTreeState& getParameterState() noexcept { return parameterState_; }
     SlotLoader& getSlotLoader() noexcept { return slotLoader_; }
 
+    /** Message thread: the editor's size when it was last resized (0 x 0 before), so that a reopened
+        editor keeps it. Not part of the saved state. */
+    juce::Point<int> lastEditorSize;
+
     static constexpr std::chrono::milliseconds kOfflineGridWait { 60000 };
 
 private:

@@ -545,8 +545,19 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchPad
     return loaded;
 }
 
+std::shared_ptr<const Grid> SlotLoader::getGrid() const
+{
+    const std::lock_guard<std::mutex> lock (mutex_);
+    return publishedGrid_;
+}
+
 void SlotLoader::publish (std::shared_ptr<const Grid> grid)
 {
+    {
+        const std::lock_guard<std::mutex> lock (mutex_);
+        publishedGrid_ = grid;
+    }
+
     // The queue is only full when the audio thread has not run for many publishes; wait for it
     // (offline, waitUntilDone drains the queue from the audio thread).
     while (! engine_.publishGrid (grid))

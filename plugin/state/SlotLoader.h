@@ -115,6 +115,10 @@ public:
     void reportError (const juce::String& message);
 
     Slots getSlots() const;
+
+    /** Not the audio thread (it locks): the grid last published to the engine, nullptr before the first
+        or after a failed request (the editor draws the slots' waveforms and the morph view from it). */
+    std::shared_ptr<const Grid> getGrid() const;
     juce::String getModelId() const;
     Status getStatus() const;
 
@@ -170,6 +174,7 @@ private:
     std::condition_variable wakeWorker_, jobDone_;
     Slots slots_;
     juce::String modelId_;
+    std::shared_ptr<const Grid> publishedGrid_;
     Status requestStatus_;
     juce::String otherError_;
     std::optional<GridFiles> gridFiles_; ///< of the grid published for slots_, for getStateInformation
