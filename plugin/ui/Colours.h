@@ -7,6 +7,7 @@ namespace latentmorph::colours {
 inline const juce::Colour kBackground { 0xff1d2126 };
 inline const juce::Colour kPanel { 0xff2a3038 };
 inline const juce::Colour kAccent { 0xff5fb3b3 };
+inline const juce::Colour kTrack { 0xff3c4550 }; ///< the unfilled part of a knob's arc
 inline const juce::Colour kError { 0xffe06c75 };
 
 /** The rounded panel behind a slot, the pad and the morph view; `highlighted` (a file dragged over a

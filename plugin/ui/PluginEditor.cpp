@@ -82,6 +82,8 @@ LatentMorphEditor::LatentMorphEditor (LatentMorphProcessor& owner)
             auto knob = std::make_unique<Knob>();
             knob->spec = &spec;
             knob->slider.setColour (juce::Slider::rotarySliderFillColourId, kAccent);
+            knob->slider.setColour (juce::Slider::rotarySliderOutlineColourId, kTrack); // the knob's whole range, under the value arc
+            knob->slider.setColour (juce::Slider::thumbColourId, kAccent.brighter (0.4f));
             knob->label.setText (spec.name, juce::dontSendNotification);
             knob->label.setFont (juce::Font (kKnobLabelFontHeight));
             knob->label.setJustificationType (juce::Justification::centred);
