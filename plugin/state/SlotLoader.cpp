@@ -36,12 +36,13 @@ GridFiles filesOf (const BackendApi::GridReply& reply, int padSize, float detail
     return files;
 }
 
-/** Loads the grid `files` name, from the backend's answer `reply`. */
-juce::Result loadGrid (const BackendApi::GridReply& reply, const GridFiles& files, GridCache::Entry& entry)
+/** Loads the grid `files` name, from the backend's answer `reply`; `known` (a restored project's grid,
+    or none) is taken instead of reading the same files again. */
+juce::Result loadGrid (const BackendApi::GridReply& reply, const GridFiles& files, const GridCache::Entry& known, GridCache::Entry& entry)
 {
     try
     {
-        entry.grid = files.read();
+        entry.grid = known.grid != nullptr && known.files.sameGrid (files) ? known.grid : files.read();
     }
     catch (const std::exception& e)
     {
@@ -358,7 +359,7 @@ void SlotLoader::process (const Job& job)
 
     // A reopened project: the grid it played, read from the files its state names, before the backend
     // has even started; the backend is still asked below, and its answer replaces the grid if it differs.
-    std::optional<GridFiles> playing;
+    GridCache::Entry playing; // grid and files; no grid unless restored
 
     if (job.savedGrid.has_value() && ! inMemory)
     {
@@ -370,8 +371,9 @@ void SlotLoader::process (const Job& job)
             if (isSuperseded (job.generation))
                 return;
 
-            playing = job.savedGrid;
-            gridFiles_ = playing;
+            playing.grid = grid;
+            playing.files = *job.savedGrid;
+            gridFiles_ = playing.files;
             requestStatus_ = withRoots ({ State::ready, describe (*grid) + " - from the disk cache" });
             completedGeneration_ = job.generation; // offline renders need not wait for the backend
             jobDone_.notify_all();
@@ -381,7 +383,7 @@ void SlotLoader::process (const Job& job)
     // The cached grid keeps playing when the backend fails; the error joins its status.
     const auto fetchFailed = [this, &job, &fail, &playing] (const juce::String& error)
     {
-        if (! playing.has_value())
+        if (playing.grid == nullptr)
             return fail ({ State::error, error });
 
         const std::lock_guard<std::mutex> lock (mutex_);
@@ -391,9 +393,9 @@ void SlotLoader::process (const Job& job)
     };
 
     // Four corners: a coarse pad first (unless the full one is at hand or a cached one plays), so that the slots play at once.
-    if (isPad && ! inMemory && ! playing.has_value())
+    if (isPad && ! inMemory && playing.grid == nullptr)
     {
-        const auto coarse = fetchGrid (job, sources, kCoarsePadSize);
+        const auto coarse = fetchGrid (job, sources, kCoarsePadSize, playing);
 
         if (! coarse.has_value())
             return;
@@ -413,7 +415,7 @@ void SlotLoader::process (const Job& job)
         }
     }
 
-    const auto fetched = fetchGrid (job, sources, isPad ? kPadSize : 0);
+    const auto fetched = fetchGrid (job, sources, isPad ? kPadSize : 0, playing);
 
     if (! fetched.has_value() || isSuperseded (job.generation))
         return;
@@ -423,7 +425,7 @@ void SlotLoader::process (const Job& job)
 
     const auto& entry = std::get<GridCache::Entry> (*fetched);
 
-    if (! playing.has_value() || ! entry.files.sameGrid (*playing)) // the same files: the same sound, not published twice
+    if (playing.grid == nullptr || ! entry.files.sameGrid (playing.files)) // the same files: the same sound, not published twice
         publish (entry.grid);
 
     finish (job, withRoots ({ State::ready, describe (*entry.grid) }), entry);
@@ -458,7 +460,7 @@ std::shared_ptr<const Grid> SlotLoader::loadSavedGrid (const Job& job, const std
 }
 
 std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGrid (const Job& job, const std::vector<juce::File>& sources,
-                                                                                   int padSize)
+                                                                                   int padSize, const GridCache::Entry& known)
 {
     const auto rows = padSize > 0 ? padSize * padSize : kGridSteps;
     const auto key = GridCache::keyFor (sources, rows, job.detail);
@@ -475,7 +477,7 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGri
     { return isSuperseded (job.generation); };
 
     if (padSize > kCoarsePadSize)
-        return fetchPadByRows (sources, padWeights (padSize, present), padSize, job.detail, shouldAbandon, key);
+        return fetchPadByRows (sources, padWeights (padSize, present), padSize, job.detail, shouldAbandon, key, known);
 
     const auto reply = padSize > 0 ? BackendApi::renderBlend (sources, padWeights (padSize, present), job.detail, shouldAbandon)
                                    : BackendApi::renderGrid (sources, kGridSteps, job.detail, shouldAbandon);
@@ -488,7 +490,7 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGri
 
     GridCache::Entry loaded;
 
-    if (const auto result = loadGrid (*reply.value, filesOf (*reply.value, padSize, job.detail, sources), loaded); result.failed())
+    if (const auto result = loadGrid (*reply.value, filesOf (*reply.value, padSize, job.detail, sources), known, loaded); result.failed())
         return result.getErrorMessage();
 
     GridCache::instance().insert (key, loaded);
@@ -498,7 +500,7 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchGri
 std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchPadByRows (const std::vector<juce::File>& sources,
                                                                                         const std::vector<std::vector<float>>& weights, int padSize,
                                                                                         float detail, const std::function<bool()>& shouldAbandon,
-                                                                                        const juce::String& key)
+                                                                                        const juce::String& key, const GridCache::Entry& known)
 {
     // One request per row of the pad: the backend holds padSize points at a time, not padSize^2, so its
     // peak memory stays that of the coarse pad (each row is rendered on its own there anyway). The rows'
@@ -538,7 +540,7 @@ std::optional<std::variant<GridCache::Entry, juce::String>> SlotLoader::fetchPad
     files.padSize = padSize;
     GridCache::Entry loaded;
 
-    if (const auto result = loadGrid (*answer, files, loaded); result.failed())
+    if (const auto result = loadGrid (*answer, files, known, loaded); result.failed())
         return result.getErrorMessage();
 
     GridCache::instance().insert (key, loaded);

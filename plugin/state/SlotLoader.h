@@ -159,13 +159,14 @@ private:
     void finish (const Job& job, const Status& status, const GridCache::Entry& grid); // grid: empty unless ready
     bool detectRootNotes (const Job& job, juce::StringArray& messages);               // false: superseded
     /** The grid of `sources` (2: a line of kGridSteps; 4: a padSize x padSize pad) from the caches or the
-        backend; nullopt when superseded (nothing to report), else the entry or the error. */
+        backend; nullopt when superseded (nothing to report), else the entry or the error. An answer naming
+        the files of `known` (a restored project's grid, or none) takes its grid instead of reading them again. */
     std::optional<std::variant<GridCache::Entry, juce::String>> fetchGrid (const Job& job, const std::vector<juce::File>& sources,
-                                                                           int padSize);
+                                                                           int padSize, const GridCache::Entry& known);
     std::optional<std::variant<GridCache::Entry, juce::String>> fetchPadByRows (const std::vector<juce::File>& sources,
                                                                                 const std::vector<std::vector<float>>& weights, int padSize,
                                                                                 float detail, const std::function<bool()>& shouldAbandon,
-                                                                                const juce::String& key);
+                                                                                const juce::String& key, const GridCache::Entry& known);
     bool isSuperseded (std::uint64_t generation) const noexcept;
 
     Engine& engine_;
