@@ -144,6 +144,7 @@ void LatentMorphEditor::timerCallback()
     if (status_.getText() != text)
     {
         status_.setText (text, juce::dontSendNotification);
+        status_.setTooltip (text);
         status_.setColour (juce::Label::textColourId, status.state == SlotLoader::State::error ? kError : juce::Colours::white);
     }
 }

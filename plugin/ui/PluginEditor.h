@@ -58,10 +58,11 @@ private:
     std::array<std::unique_ptr<SlotPanel>, SlotLoader::kNumSlots> slots_;
     XYPad pad_;
     MorphView morphView_;
-    juce::Label status_;
+    juce::Label status_; ///< one line; its tooltip holds the whole message when the line cuts it
     std::vector<std::unique_ptr<Knob>> knobs_;
     std::vector<Section> sections_;
-    std::shared_ptr<const Grid> shownGrid_; ///< the grid the slots' waveforms come from
+    std::shared_ptr<const Grid> shownGrid_;                     ///< the grid the slots' waveforms come from
+    juce::SharedResourcePointer<juce::TooltipWindow> tooltips_; ///< without one JUCE shows no component's tooltip
 };
 
 } // namespace latentmorph
