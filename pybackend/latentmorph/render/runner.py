@@ -36,7 +36,8 @@ JOURNAL_NAME = ".render-journal.jsonl"
 class RunReport:
     """One run: counts, ``failed`` ``(path, reason)``, wall ``seconds`` (to the manifest, without the
     contact sheet and SFZ), ``render_s`` of them spent rendering (from starting the first item, pool
-    or Ray start included, to finishing the last), ``audio_s`` rendered, whether it was
+    or Ray start included, to finishing the last; in this process, the post chain, the loudness
+    meter and the first item's grid are set up before), ``audio_s`` rendered, whether it was
     ``interrupted``, and the ``outputs`` written (manifest, contact sheet, SFZ)."""
 
     rendered: int = 0

@@ -77,19 +77,23 @@ class ItemFailed(LatentMorphError):
     """This item cannot be rendered (the reason is the message); the batch goes on."""
 
 
+def _set_sources(plugin, item: Item, job: Job) -> None:
+    """Write ``item``'s state (its sources, the job's parameters and ``morph``) into ``plugin``: its
+    slot loader starts fetching the grid (and the backend, on a process's first item) while the
+    loudness meter of :func:`.post.loudness_lufs` (scipy.signal, ~1 s) loads, once per process."""
+    set_plugin_state(plugin, make_state(item.a, item.b, {**job.params, "morph": item.morph}))
+    import pyloudnorm  # noqa: F401
+
+
 def render_item(plugin, steps: list, item: Item, job: Job, out_dir: Path) -> dict[str, Any]:
     """Render ``item`` through ``plugin`` (a LatentMorph pedalboard instance), apply the post
     ``steps`` and write the file. Returns ``model_id`` (as the plugin reports it), ``lufs``,
     ``peak_dbfs``, ``duration_s``, ``sha256`` and ``bytes``. Raises :class:`ItemFailed`."""
     from .post import PostError, apply_chain, loudness_lufs, peak_dbfs
 
-    set_plugin_state(plugin, make_state(item.a, item.b, {**job.params, "morph": item.morph}))
+    _set_sources(plugin, item, job)
     for name, value in {**job.params, "morph": item.morph}.items():
         set_parameter(plugin, name, value)  # as a DAW's automation would (root notes by number too)
-    # loudness_lufs's meter (scipy.signal, ~1 s) loads while the plugin's slot loader starts the
-    # backend and fetches the grid, on the first item of a process
-    import pyloudnorm  # noqa: F401
-
     # offline, the first block waits for the grid
     audio = plugin(
         list(item.messages),
@@ -162,11 +166,14 @@ def _render_chunk(items: list[Item], plugin_path: Path, job: Job, out_dir: Path)
 
 
 def run_in_process(items: list[Item], plugin, job: Job, out_dir: Path) -> Generator[tuple[Item, dict], None, None]:
+    """The items rendered with ``plugin`` in this process as the generator is read. Set up before
+    it returns: the post chain, and the first item's sources (its grid, the loudness meter)."""
     from .post import build_chain
 
     _worker.update(plugin=plugin, steps=build_chain(job.post), job=job, out_dir=out_dir)
-    for item in items:
-        yield item, _render_in_worker(item)
+    if items:
+        _set_sources(plugin, items[0], job)
+    return ((item, _render_in_worker(item)) for item in items)
 
 
 def run_pool(
