@@ -39,6 +39,23 @@ def test_model_load_refuses_missing_and_foreign_files(tmp_path, model):
         MorphModel.load(tmp_path)
 
 
+def test_model_loads_on_the_cpu_quietly_where_there_is_no_nvidia_driver():
+    """onnxruntime-gpu (installed on Linux x86-64) lists the CUDA provider on every machine; asked
+    for it without a driver, onnxruntime logs an error per session. Load in a fresh process and
+    check the sessions run on the CPU and nothing is written to stderr."""
+    from pathlib import Path
+
+    from latentmorph.model import NVIDIA_DRIVER_PATHS
+
+    if any(Path(path).exists() for path in NVIDIA_DRIVER_PATHS):
+        pytest.skip("this machine has an NVIDIA driver: the CUDA provider is asked for")
+    code = "from latentmorph.model import MorphModel; print(MorphModel.load().providers)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['CPUExecutionProvider']"
+    assert result.stderr == ""
+
+
 def test_onset_alignment_is_sample_accurate():
     a = np.zeros(1000, np.float32)
     a[100] = 1.0
@@ -87,8 +104,13 @@ class Backend:
     """A backend process spoken to over protocol v1."""
 
     def __init__(self, env=None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "latentmorph.server"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "latentmorph.server"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         self.next_id = 0
 
     def send_raw(self, payload: bytes) -> dict:
@@ -130,7 +152,10 @@ def test_server_turns_every_failure_into_an_error_reply(backend, tmp_path):
     reply = backend.request("render_grid", sources=[{"path": str(SAMPLES_DIR / "kick.wav")}, {"path": missing}])
     assert reply["error"]["code"] == "audio_load_error" and missing in reply["error"]["message"]
     assert backend.request("render_grid", sources=[{"path": "x"}])["error"]["code"] == "bad_request"
-    assert backend.request("render_grid", sources=[{"path": "a"}, {"path": "b"}], steps=1)["error"]["code"] == "bad_request"
+    assert (
+        backend.request("render_grid", sources=[{"path": "a"}, {"path": "b"}], steps=1)["error"]["code"]
+        == "bad_request"
+    )
     assert backend.request("frobnicate")["error"]["code"] == "bad_request"
     assert backend.send_raw(b'{"v": 2, "id": 7, "cmd": "hello"}')["error"]["code"] == "protocol_version"
     assert backend.send_raw(b"[1, 2")["error"]["code"] == "bad_request"

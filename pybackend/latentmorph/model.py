@@ -149,9 +149,33 @@ def _cumulative_phase(step: np.ndarray) -> np.ndarray:
     return within.reshape(batch, -1, bins)[:, :frames]
 
 
-def _providers() -> list[str]:
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+#: Where Linux shows an NVIDIA driver. Without one the CUDA provider is not asked for:
+#: onnxruntime-gpu lists it as available on every machine, and asking for it where its libraries
+#: cannot load makes onnxruntime log an error for each session before it falls back to the CPU.
+NVIDIA_DRIVER_PATHS = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
+
+
+@functools.cache
+def session_providers() -> tuple[str, ...]:
+    """Execution providers for the encoder and decoder sessions, in order of preference.
+
+    ``("CUDAExecutionProvider", "CPUExecutionProvider")`` when onnxruntime has the CUDA provider
+    (the ``onnxruntime-gpu`` package, which LatentMorph installs on Linux x86-64) and an NVIDIA
+    driver is present (:data:`NVIDIA_DRIVER_PATHS`); then CUDA and cuDNN libraries installed as
+    wheels (``pip install -e '.[gpu]'``) are loaded first (``onnxruntime.preload_dlls``,
+    onnxruntime ≥ 1.21). Otherwise ``("CPUExecutionProvider",)``. Which provider a session really
+    got is its ``get_providers()`` (:attr:`MorphModel.providers`). Decided once per process.
+    """
+    has_cuda_provider = "CUDAExecutionProvider" in ort.get_available_providers()
+    if not has_cuda_provider or not any(Path(path).exists() for path in NVIDIA_DRIVER_PATHS):
+        return ("CPUExecutionProvider",)
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload()
+        except Exception:  # libraries from the system's CUDA install are found without it
+            pass
+    return ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 class MorphModel:
@@ -191,7 +215,7 @@ class MorphModel:
             if not path.is_file():
                 raise ModelError(f"model file not found: {path}")
             try:
-                session = ort.InferenceSession(str(path), options, providers=_providers())
+                session = ort.InferenceSession(str(path), options, providers=list(session_providers()))
             except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph types
                 raise ModelError(f"cannot load {path}: {error}") from error
             meta = session.get_modelmeta().custom_metadata_map
