@@ -1,15 +1,21 @@
 """The similarity embedding: a small CNN on log-mel, trained to put sounds of one kind together.
 
 ``python -m latentmorph_train.similarity train --data .data --run runs/similarity`` (resumes),
-then ``… export runs/similarity/checkpoint.pt --out pybackend/latentmorph/models``.
+then ``… export runs/a/best.pt [runs/b/best.pt …] --out pybackend/latentmorph/models`` (several
+checkpoints: one :class:`Ensemble`). ``latentmorph_train.similarity_select`` scores candidates on
+the validation split.
 
 Model (:class:`SimilarityNet`): the first ``WINDOW_SAMPLES`` (1.49 s at 44.1 kHz) → 64-band
-log-mel (n_fft 1024, hop 512; the VAE's ``LogMel`` fixed convolutions), each clip normalised to
-its own peak and floored 80 dB below it (so gain does not matter) → four blocks of 3×3 conv,
-batch norm, ReLU and 2×2 max-pooling (16/32/64/128 channels; the VGG-ish audio CNNs of Hershey
-et al. 2017, much smaller) → mean over frequency, mean and max over time → linear → L2-normalised
+log-mel (n_fft 2048, hop 1024, :class:`MelFeatures`), each clip normalised to its own peak and
+floored 80 dB below it (so gain does not matter) → four blocks of 3×3 conv, batch norm, ReLU and
+2×2 max-pooling (``CHANNELS``; the VGG-ish audio CNNs of Hershey et al. 2017, much smaller) → mean
+over frequency, mean and max over time → (dropout in training) → linear → L2-normalised
 ``EMBEDDING_DIM`` vector. A linear classifier head on the (gradient-stopped) embedding gives the
 category probabilities used for tags.
+
+Regularisation (``regularise``, the default): each training view is augmented again in feature
+space (:func:`augment_features`: band shift, random EQ, SpecAugment masks), dropout ``DROPOUT``,
+and the validated and saved weights are an exponential moving average of the optimised ones.
 
 Loss: supervised contrastive (SupCon, Khosla et al. 2020, eq. 2, ``L_out``: positives are the
 other views of the anchor's category in the batch, temperature ``TEMPERATURE``) + ``SELF_WEIGHT``
@@ -469,14 +475,18 @@ def export_command(
 ) -> None:
     """Export CHECKPOINTS (``best.pt``; several: one :class:`Ensemble`) to ``OUT/similarity.onnx``
     after the parity check."""
+    report = export_onnx(load_nets(checkpoints), out / "similarity.onnx", parity_audio=parity_windows(parity_audio))
+    print(json.dumps(report))
+
+
+def parity_windows(paths: list[Path]) -> np.ndarray | None:
+    """float32 ``[len(paths), WINDOW_SAMPLES]``: the first window of each file (``None`` for none)."""
     from latentmorph.audio import load_audio
 
     from .similarity_data import fit_window
 
-    net = load_nets(checkpoints)
-    audio = [fit_window(load_audio(p, SAMPLE_RATE)[0], WINDOW_SAMPLES) for p in parity_audio]
-    report = export_onnx(net, out / "similarity.onnx", parity_audio=np.stack(audio) if audio else None)
-    print(json.dumps(report))
+    audio = [fit_window(load_audio(p, SAMPLE_RATE)[0], WINDOW_SAMPLES) for p in paths]
+    return np.stack(audio) if audio else None
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from .similarity_data import CATEGORIES, read_clips
 
 #: Neighbours that vote in the k-NN tag classifier.
 VOTE_K = 10
-
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
