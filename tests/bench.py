@@ -25,7 +25,8 @@ Not a test module (pytest does not collect it): timings are measured and reporte
 - ``engine_32_voices_*_pct``: the voice engine's audio-thread cost (``latentmorph_engine``, the
   plugin's processBlock minus the host) with 32 held voices, blocks of 128 samples at 48 kHz, as a
   percentage of the blocks' real-time budget, on a two-slot line grid and on a 9 × 9 XY pad of
-  2-s renders (issue 13, item 7: ≤ 5 %).
+  2-s renders (issue 13, item 7: ≤ 5 %); ``*_crossfading_pct``: the same voices all crossfading
+  from one grid to another (a grid swap under held notes; each reads two grids) for 1 s, CPU time.
 - ``similar_cli_*``: ``latentmorph similar`` run as a command (fresh process, wall time; ``*_cpu_s``:
   its user + system CPU time, steadier on a shared machine), median of ``CLI_REPEATS``, on a library
   of 200 one-shots: alone for a file the library holds (its stored vector: no ONNX Runtime) and for
@@ -193,7 +194,8 @@ def bench_engine(voices: int = 32, block_size: int = 128, host_rate_hz: int = 48
     for name, pad_size, rows in (("line", 0, 17), ("pad", 9, 81)):
         engine = latentmorph_engine.Engine(polyphony=64)
         engine.prepare(host_rate_hz, block_size)
-        engine.set_grid((0.1 * rng.standard_normal((rows, 2 * SR))).astype(np.float32), SR, pad_size=pad_size)
+        renders = (0.1 * rng.standard_normal((rows, 2 * SR))).astype(np.float32)
+        engine.set_grid(renders, SR, pad_size=pad_size)
         engine.loop_mode = 1  # a sustain loop: all 32 voices sound for the whole render
         engine.morph, engine.morph_y = 0.37, 0.61
         notes = [(0, 36 + i, 100, True) for i in range(voices)]
@@ -204,7 +206,24 @@ def bench_engine(voices: int = 32, block_size: int = 128, host_rate_hz: int = 48
             engine.render(num_samples, notes, block_size=block_size)
             times.append(time.perf_counter() - started)
         results[f"engine_{voices}_voices_{name}_pct"] = 100.0 * statistics.median(times) / seconds
+        results[f"engine_{voices}_voices_{name}_crossfading_pct"] = _crossfading_pct(engine, renders, pad_size, voices, block_size, host_rate_hz)
     return results
+
+
+def _crossfading_pct(engine, renders, pad_size: int, voices: int, block_size: int, host_rate_hz: int, seconds: float = 1.0) -> float:
+    """The worst case of a grid swap: every held voice crossfading between two grids (reading both) for
+    the whole render. A grid is published each 15-ms fade (kGridCrossfadeMs), alternately another and
+    back; the renders between are timed in CPU time (the machine is shared), the publishes not."""
+    fade = round(0.015 * host_rate_hz)
+    other = np.ascontiguousarray(renders[:, ::-1])
+    engine.render(block_size, [(0, 36 + i, 100, True) for i in range(voices)])
+    cpu = 0.0
+    for k in range(int(seconds * host_rate_hz) // fade):
+        engine.set_grid(other if k % 2 == 0 else renders, SR, pad_size=pad_size)
+        started = time.process_time()
+        engine.render(fade, block_size=block_size, reset=False)
+        cpu += time.process_time() - started
+    return 100.0 * cpu / seconds
 
 
 def bench_plugin(pairs) -> dict:

@@ -42,6 +42,13 @@ float onePoleCoefficient (double timeConstantMs, double sampleRateHz) noexcept
 
 float decibelsToGain (float gainDb) noexcept { return std::pow (10.0f, gainDb / 20.0f); }
 
+/** The blend at `position` of `grid`'s steps, each read interpolated at index + frac (index < numSamples). */
+inline float readGrid (const Grid& grid, const GridPosition& position, std::size_t index, float frac) noexcept
+{
+    return grid.blend (position, [&] (int step)
+                       { return readInterpolated (grid.step (step), grid.numSamples(), index, frac); });
+}
+
 } // namespace
 
 Engine::Engine (int polyphony)
@@ -60,7 +67,8 @@ void Engine::prepare (double hostSampleRateHz, int maxBlockSize)
     gainScratch_.assign (morphScratch_.size(), 0.0f);
     morphSmoother_.coefficient = morphYSmoother_.coefficient = gainSmoother_.coefficient = onePoleCoefficient (kSmoothingTimeMs, hostSampleRateHz_);
     limiterReleaseFactor_ = 1.0f - onePoleCoefficient (kLimiterReleaseMs, hostSampleRateHz_);
-    stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_)); // 3 ms at 44100 Hz = 132
+    stealFadeSamples_ = std::max (1L, std::lround (kStealFadeMs * 0.001 * hostSampleRateHz_));    // 3 ms at 44100 Hz = 132
+    gridFadeSamples_ = std::max (1L, std::lround (kGridCrossfadeMs * 0.001 * hostSampleRateHz_)); // 15 ms at 44100 Hz = 662
     updateEnvelopeShape();
     reset();
 }
@@ -70,6 +78,7 @@ void Engine::reset() noexcept
     for (auto& voice : voices_)
         voice.active = false;
 
+    gridFadeDone_ = gridFadeSamples_; // no voice left to fade: the old grid is retired at the next beginBlock
     sustainPedalDown_ = false;
     std::fill (std::begin (heldKeys_), std::end (heldKeys_), 0);
     setPitchBend (8192);
@@ -96,8 +105,12 @@ void Engine::collectGarbage()
 
 void Engine::beginBlock() noexcept
 {
-    // Latest wins. A grid is only swapped in when the one it replaces can be retired, so the audio
-    // thread never drops the last reference to a grid (which would free it here).
+    // A grid is only let go of by a push onto retired_ when it has room, so the audio thread never drops
+    // the last reference to a grid (which would free it here). Every push below follows an isFull() check.
+    if (fadeFrom_ != nullptr && gridFadeDone_ >= gridFadeSamples_ && ! retired_.isFull())
+        retired_.push (std::move (fadeFrom_)); // the crossfade has ended
+
+    // Latest wins: the queue drains into pending_, whose grid, if superseded, is retired unplayed.
     while (! retired_.isFull())
     {
         std::shared_ptr<const Grid> incoming;
@@ -105,15 +118,55 @@ void Engine::beginBlock() noexcept
         if (! published_.pop (incoming))
             break;
 
-        auto replaced = std::exchange (grid_, std::move (incoming));
+        if (pending_ != nullptr)
+            retired_.push (std::move (pending_));
 
-        if (replaced != nullptr)
-            retired_.push (std::move (replaced)); // cannot fail: checked isFull() above
-
-        if (grid_ == nullptr)
-            for (auto& voice : voices_)
-                voice.active = false;
+        pending_ = std::move (incoming);
+        hasPending_ = true;
     }
+
+    // One fade at a time: a grid waits while voices still fade out of an older one.
+    if (hasPending_ && fadeFrom_ == nullptr && ! retired_.isFull())
+        takeGrid();
+}
+
+void Engine::takeGrid() noexcept
+{
+    hasPending_ = false;
+    auto incoming = std::move (pending_);
+
+    if (incoming == grid_)
+        return; // the same grid again (not the last reference: grid_ holds it)
+
+    const auto sounding = std::any_of (voices_.begin(), voices_.end(), [] (const Voice& v)
+                                       { return v.active; });
+
+    if (sounding && grid_ != nullptr && incoming != nullptr)
+    {
+        // Same time in the sample on the new grid; the old grid read on from where it was.
+        const auto toNewRate = incoming->sampleRateHz() / grid_->sampleRateHz();
+        fadeRateRatio_ = 1.0 / toNewRate;
+
+        for (auto& voice : voices_)
+        {
+            voice.gridFading = voice.active;
+            voice.fadePosition = voice.positionSamples;
+            voice.positionSamples *= toNewRate;
+        }
+
+        gridFadeDone_ = 0;
+        fadeFrom_ = std::exchange (grid_, std::move (incoming));
+        return;
+    }
+
+    if (grid_ != nullptr)
+        retired_.push (std::move (grid_)); // room checked by beginBlock
+
+    grid_ = std::move (incoming);
+
+    if (grid_ == nullptr)
+        for (auto& voice : voices_)
+            voice.active = false;
 }
 
 void Engine::noteOn (int note, int velocity) noexcept
@@ -172,6 +225,7 @@ void Engine::startVoice (int note, int velocity, double fromPitch) noexcept
     voice->morphOffset = velocityMorph_ * velocity01;
     voice->startOrder = nextStartOrder_++;
     voice->positionSamples = static_cast<double> (startMs_) * 0.001 * grid_->sampleRateHz();
+    voice->gridFading = false; // a voice started after a swap plays the new grid alone
     voice->envelope.noteOn (envelopeShape_);
     voice->pitch = fromPitch;
     glideTo (*voice, note);
@@ -378,6 +432,8 @@ void Engine::render (float* out, int numSamples) noexcept
                 if (voice.active)
                     renderVoice (voice, chunkOut, morphScratch_.data(), morphYScratch_.data(), chunk);
 
+        gridFadeDone_ = std::min (gridFadeSamples_, gridFadeDone_ + chunk);
+
         for (int s = 0; s < chunk; ++s)
             chunkOut[s] = limit (chunkOut[s] * gainScratch_[static_cast<std::size_t> (s)]);
     }
@@ -433,6 +489,7 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const f
     // at most half the loop, and no longer than the loop's start (the fade reads one loop earlier)
     const auto crossfade = std::clamp (loopCrossfadeMs_ * 0.001 * grid.sampleRateHz(), 1.0,
                                        std::max (1.0, std::min (0.5 * loopLength, static_cast<double> (loopFirst))));
+    const auto* fadeFrom = voice.gridFading ? fadeFrom_.get() : nullptr; // the old grid of a crossfade
 
     for (int s = 0; s < numSamples; ++s)
     {
@@ -440,8 +497,18 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const f
             voice.positionSamples -= loopLength;
 
         const auto index = static_cast<std::size_t> (voice.positionSamples);
+        const auto fadeDone = gridFadeDone_ + s; // samples since the grid swap
 
-        if (index >= numGridSamples)
+        if (fadeFrom != nullptr && fadeDone >= gridFadeSamples_)
+        {
+            fadeFrom = nullptr; // the crossfade has ended: the new grid alone from here
+            voice.gridFading = false;
+        }
+
+        const auto fadeIndex = static_cast<std::size_t> (voice.fadePosition);
+        const auto fadeSounds = fadeFrom != nullptr && fadeIndex < fadeFrom->numSamples();
+
+        if (index >= numGridSamples && ! fadeSounds)
         {
             voice.active = false; // the sample has ended
             return;
@@ -468,12 +535,9 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const f
             increment = std::exp2 ((voice.pitch + offset - (morph * rootSpan + morphY * (spanC + morph * spanXY))) / 12.0) * rateRatio;
         const auto position = grid.positionAt (morph, morphY);
         const auto read = [&] (std::size_t at, float atFrac)
-        {
-            return grid.blend (position, [&] (int step)
-                               { return readInterpolated (grid.step (step), numGridSamples, at, atFrac); });
-        };
+        { return readGrid (grid, position, at, atFrac); };
 
-        auto value = read (index, frac);
+        auto value = index < numGridSamples ? read (index, frac) : 0.0f; // past the new grid's end while fading
 
         if (loops && voice.positionSamples > loopEnd - crossfade && voice.positionSamples >= loopLength)
         {
@@ -482,6 +546,16 @@ void Engine::renderVoice (Voice& voice, float* out, const float* morphs, const f
             const auto backIndex = static_cast<std::size_t> (back);
             const auto fade = static_cast<float> ((voice.positionSamples - (loopEnd - crossfade)) / crossfade);
             value = (1.0f - fade) * value + fade * read (backIndex, static_cast<float> (back - static_cast<double> (backIndex)));
+        }
+
+        if (fadeFrom != nullptr)
+        {
+            // Equal gain, see "Grid crossfade": the new grid's weight reaches 1 on the fade's last sample.
+            const auto weight = static_cast<float> (fadeDone + 1) / static_cast<float> (gridFadeSamples_);
+            const auto fadeFrac = static_cast<float> (voice.fadePosition - static_cast<double> (fadeIndex));
+            const auto old = fadeSounds ? readGrid (*fadeFrom, fadeFrom->positionAt (morph, morphYs[s]), fadeIndex, fadeFrac) : 0.0f;
+            value = weight * value + (1.0f - weight) * old;
+            voice.fadePosition += increment * fadeRateRatio_;
         }
 
         out[s] += value * voice.velocityGain * voice.envelope.next (envelopeShape_);

@@ -23,6 +23,28 @@ namespace latentmorph {
     newest one in beginBlock and pushes the grid it replaces onto a second SPSC queue; collectGarbage
     empties that queue on the grid thread, so a grid's memory is never released on the audio thread.
 
+    Grid crossfade. A new grid taken while voices sound (the coarse 3 x 3 pad replaced by the full
+    9 x 9 one, a reopened project's cached grid replaced by the backend's, a slot changed while notes
+    ring) does not jump: each voice then sounding fades linearly from the old grid to the new one over
+    kGridCrossfadeMs (15 ms = round(0.015 * 44100) = 662 samples at 44100 Hz): its k-th sample after
+    the swap (k = 0 .. n - 1) is (1 - g) * old + g * new with g = (k + 1) / n, so the n-th is the new
+    grid's alone, sample for sample. Equal gain, not equal power: the grids that replace each other
+    are mostly renders of the same sound (coarse and full pad, cached and fresh), correlated content
+    whose level a linear fade keeps while an equal-power fade would bump it by up to 3 dB; for
+    unrelated content (a new sample) the linear fade dips by at most 3 dB for 15 ms, and it ends
+    bit-exact on the new grid. The voice reads the old grid on from where it was, without looping,
+    at the same pitch (old-grid position += increment * oldRate / newRate), and the new grid at the
+    same time in the sample (its position rescaled to the new rate); past either grid's end it reads
+    silence, and it ends when it has passed both ends. Voices started after the swap play the new
+    grid alone. The old grid is kept until the fade ends and only then retired (at the next
+    beginBlock), so nothing is freed on the audio thread. Grids arriving faster than fades finish:
+    beginBlock keeps draining the queue into one pending grid (latest wins; a superseded pending grid
+    is retired unplayed) and takes it when the current fade has ended, so a voice only ever fades
+    between two grids, never steps, and ends on the latest grid (at most one fade and one block
+    later). A grid taken with no voice sounding, a re-published identical grid and nullptr (silence:
+    voices stop at once, as before) do not fade; reset() ends a fade. Cost: a fading voice reads two
+    grids, about twice a voice's cost, for 15 ms.
+
     Sound. A voice reads the grid at pitch ratio 2^((note + bend - root(m)) / 12) * grid_sr / host_sr
     with 4-point cubic Hermite (Catmull-Rom) interpolation, from start_ms into the sample. Its output is
     the crossfade of the two renders nearest its morph m: pos = m * (K - 1), i = floor(pos) (at most
@@ -101,6 +123,7 @@ public:
     static constexpr double kStealFadeMs = 3.0;       ///< fade-out of a stolen voice, see "Polyphony"
     static constexpr float kLimiterCeiling = 1.0f;    ///< output peak limit (0 dBFS), see "Gain staging"
     static constexpr double kLimiterReleaseMs = 50.0; ///< limiter release time constant
+    static constexpr double kGridCrossfadeMs = 15.0;  ///< held voices' fade to a new grid, see "Grid crossfade"
 
     /** Allocates all 2 * kMaxPolyphony voice slots and sets the polyphony. Not real-time safe. */
     explicit Engine (int polyphony = kDefaultPolyphony);
@@ -127,8 +150,8 @@ public:
     //==============================================================================
     // Audio thread. All real-time safe: no allocation, locks or exceptions.
 
-    /** Takes the most recently published grid, if any, retiring the one it replaces.
-        Held voices keep their position and continue on the new grid (or stop if it is empty). */
+    /** Takes the most recently published grid, if any, retiring the one it replaces (after the crossfade
+        of the voices sounding, see "Grid crossfade"; a nullptr grid stops them at once). */
     void beginBlock() noexcept;
 
     /** Starts a voice at once (when all polyphony() voices are busy, the oldest fades out in kStealFadeMs).
@@ -221,6 +244,8 @@ public:
     /** Sounding voices, fading stolen ones included: 0 .. 2 * kMaxPolyphony. */
     int activeVoiceCount() const noexcept;
     bool hasGrid() const noexcept { return grid_ != nullptr; }
+    /** Whether voices are fading from an old grid to the current one now (see "Grid crossfade"). */
+    bool crossfadingGrids() const noexcept { return fadeFrom_ != nullptr && gridFadeDone_ < gridFadeSamples_; }
 
     /** The sustain loop voices use, in grid samples: the user's (setLoopPointsMs) or the grid's own
         (Grid::loopStart, loopEnd); {0, 0} without a grid or loop. */
@@ -237,6 +262,8 @@ private:
         float morphOffset = 0.0f;     ///< velocity_morph * velocity / 127, fixed at note-on
         std::uint64_t startOrder = 0; ///< for stealing the oldest voice
         double positionSamples = 0.0; ///< read position in grid samples
+        double fadePosition = 0.0;    ///< read position in the old grid's samples while crossfading to a new grid
+        bool gridFading = false;      ///< sounded when the grid was swapped: reads fadeFrom_ too until the fade ends
         double pitch = 0.0;           ///< the note it sounds now, semitones (between notes while gliding)
         double glideStep = 0.0;       ///< added to pitch per sample while glideLeft > 0
         long glideLeft = 0;           ///< samples of glide left; pitch is `note` when it ends
@@ -270,6 +297,7 @@ private:
     Voice* monoVoice() noexcept;
     int lastHeldKey() const noexcept;
     void renderVoice (Voice& voice, float* out, const float* morphs, const float* morphYs, int numSamples) noexcept;
+    void takeGrid() noexcept; ///< swaps pending_ in (beginBlock), starting a crossfade when voices sound
 
     std::vector<Voice> voices_; ///< 2 * kMaxPolyphony slots, see "Polyphony"
     int polyphony_ = kDefaultPolyphony;
@@ -301,7 +329,13 @@ private:
     Adsr::Shape envelopeShape_;
     Smoother morphSmoother_, morphYSmoother_, gainSmoother_;
 
-    std::shared_ptr<const Grid> grid_; // owned by the audio thread
+    std::shared_ptr<const Grid> grid_;     // owned by the audio thread
+    std::shared_ptr<const Grid> fadeFrom_; // the grid voices fade out of; retired once gridFadeDone_ reaches gridFadeSamples_
+    std::shared_ptr<const Grid> pending_;  // the newest published grid waiting for a fade to end (hasPending_)
+    bool hasPending_ = false;
+    long gridFadeSamples_ = 1;   ///< kGridCrossfadeMs at the host sample rate, >= 1
+    long gridFadeDone_ = 0;      ///< samples rendered since the swap; the fade is over at gridFadeSamples_
+    double fadeRateRatio_ = 1.0; ///< fadeFrom_'s sample rate / grid_'s
     static constexpr std::size_t kQueueCapacity = 16;
     SpscQueue<std::shared_ptr<const Grid>, kQueueCapacity> published_; // grid thread -> audio thread
     SpscQueue<std::shared_ptr<const Grid>, kQueueCapacity> retired_;   // audio thread -> grid thread

@@ -1,7 +1,8 @@
 // latentmorph_engine_rt_check: plays the engine through its audio-thread methods (beginBlock, MIDI,
 // note-ons that steal, the pedal, parameter changes, polyphony changes, render, reset) while new grids
 // are published between blocks (the grid thread's part, played by the same thread outside the checked
-// scope), and fails when any of those calls allocates, frees or locks.
+// scope), some faster than the voices' crossfades to them finish, and fails when any of those calls
+// allocates, frees or locks, or when no block rendered a crossfade between grids.
 //
 //   latentmorph_engine_rt_check               exit 0: none did; 1: the calls and counts on stdout
 //   latentmorph_engine_rt_check --self-test   allocates and locks inside the checked scope: must exit 1
@@ -164,7 +165,7 @@ void midi (Engine& engine, std::uint8_t status, std::uint8_t data1, std::uint8_t
 }
 
 /** One block as a host plays it, every audio-thread method used: the block number picks what happens. */
-void playBlock (Engine& engine, int block, std::vector<float>& out)
+bool playBlock (Engine& engine, int block, std::vector<float>& out)
 {
     const RealtimeScope audioThread;
     engine.beginBlock(); // takes a grid published since the last block, retiring the old one
@@ -207,7 +208,9 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
     // A long block (processed in pieces), a short one and an odd one.
     const int length = block % 3 == 0 ? 3 * kMaxBlockSize : block % 3 == 1 ? 1
                                                                            : 333;
-    engine.render (out.data(), length);
+    engine.render (out.data(), length / 2);
+    const auto crossfaded = engine.crossfadingGrids(); // voices read two grids in this render
+    engine.render (out.data(), length - length / 2);
 
     if (block % 13 == 0)
         midi (engine, 0xb0, 123, 0); // all notes off
@@ -222,6 +225,8 @@ void playBlock (Engine& engine, int block, std::vector<float>& out)
 
     if (block % 29 == 0)
         engine.reset();
+
+    return crossfaded;
 }
 
 int run (bool selfTest)
@@ -230,19 +235,29 @@ int run (bool selfTest)
     engine.prepare (kSampleRateHz, kMaxBlockSize);
     std::vector<float> out (3 * kMaxBlockSize);
     constexpr int kBlocks = 400;
+    int crossfades = 0;
 
     for (int block = 0; block < kBlocks; ++block)
     {
-        if (block % 50 == 0) // the grid thread: publish a new grid of another size, free the retired ones
+        // The grid thread: publish a new grid of another size, free the retired ones; from block 300 on,
+        // two grids (latest wins) in two of every three blocks, faster than the crossfades finish.
+        if (block % 50 == 0 || (block > 300 && block % 3 != 0))
         {
             // every other one an XY pad (3 x 3, then 9 x 9), as four slots load
             const auto pad = (block / 50) % 2 == 1 ? (block < 200 ? 3 : 9) : 0;
             auto grid = makeGrid (pad > 0 ? pad * pad : 2 + block / 50, 4000 + static_cast<std::size_t> (block) * 10, 0.5f, pad);
             engine.publishGrid (grid);
+
+            if (block > 300)
+            {
+                auto superseding = makeGrid (pad > 0 ? pad * pad : 3, 6000, 0.4f, pad);
+                engine.publishGrid (superseding);
+            }
+
             engine.collectGarbage();
         }
 
-        playBlock (engine, block, out);
+        crossfades += playBlock (engine, block, out) ? 1 : 0;
     }
 
     if (selfTest)
@@ -268,7 +283,13 @@ int run (bool selfTest)
     if (total > 0)
         return 1;
 
-    std::printf ("%d blocks: no allocation, free or lock on the audio thread\n", kBlocks);
+    if (crossfades == 0)
+    {
+        std::printf ("no block crossfaded between grids: the check misses that path\n");
+        return 1;
+    }
+
+    std::printf ("%d blocks (%d crossfading grids): no allocation, free or lock on the audio thread\n", kBlocks, crossfades);
     return 0;
 }
 
