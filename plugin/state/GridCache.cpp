@@ -23,7 +23,7 @@ SourceStamp SourceStamp::of (const juce::File& file)
              static_cast<juce::int64> (std::chrono::duration_cast<std::chrono::milliseconds> (modified.time_since_epoch()).count()) };
 }
 
-std::shared_ptr<const Grid> GridFiles::readPart (std::size_t index) const
+GridFileContent GridFiles::readPart (std::size_t index) const
 {
     const auto path = paths.at (index).toStdString();
     std::error_code error;
@@ -33,11 +33,11 @@ std::shared_ptr<const Grid> GridFiles::readPart (std::size_t index) const
         throw std::runtime_error ("grid file " + path + ": not a regular file");
 
     const auto rows = steps / std::max<int> (1, static_cast<int> (paths.size()));
-    auto part = readGridFile (path, paths.size() == 1 ? padSize : 0);
+    auto part = readGridFileContent (path);
 
-    if (part->steps() != rows || static_cast<juce::int64> (part->numSamples()) != numSamples || part->sampleRateHz() != sampleRateHz)
-        throw std::runtime_error ("grid file " + path + " holds " + std::to_string (part->steps()) + " rows of "
-                                  + std::to_string (part->numSamples()) + " samples at " + std::to_string (part->sampleRateHz())
+    if (part.steps != rows || static_cast<juce::int64> (part.numSamples) != numSamples || part.sampleRateHz != sampleRateHz)
+        throw std::runtime_error ("grid file " + path + " holds " + std::to_string (part.steps) + " rows of "
+                                  + std::to_string (part.numSamples) + " samples at " + std::to_string (part.sampleRateHz)
                                   + " Hz, expected " + std::to_string (rows) + " of " + std::to_string (numSamples) + " at "
                                   + std::to_string (sampleRateHz) + " Hz");
 
@@ -49,16 +49,14 @@ std::shared_ptr<const Grid> GridFiles::read() const
     if (paths.empty() || steps % static_cast<int> (paths.size()) != 0)
         throw std::runtime_error ("a grid of " + std::to_string (steps) + " rows cannot come from " + std::to_string (paths.size()) + " files");
 
-    if (paths.size() == 1)
-        return readPart (0);
-
-    std::vector<float> pcm;
+    // The files' raw rows into one buffer, checked and analysed (Grid: finite samples, sustain loop) once.
+    auto pcm = readPart (0).renders;
     pcm.reserve (static_cast<std::size_t> (steps) * static_cast<std::size_t> (numSamples));
 
-    for (std::size_t i = 0; i < paths.size(); ++i)
+    for (std::size_t i = 1; i < paths.size(); ++i)
     {
         const auto part = readPart (i);
-        pcm.insert (pcm.end(), part->step (0), part->step (0) + static_cast<std::size_t> (part->steps()) * part->numSamples());
+        pcm.insert (pcm.end(), part.renders.begin(), part.renders.end());
     }
 
     try
@@ -67,7 +65,7 @@ std::shared_ptr<const Grid> GridFiles::read() const
     }
     catch (const std::invalid_argument& e)
     {
-        throw std::runtime_error (e.what());
+        throw std::runtime_error ("grid file " + paths.front().toStdString() + (paths.size() > 1 ? " and the pad's other rows: " : ": ") + e.what());
     }
 }
 

@@ -42,8 +42,9 @@ struct GridFiles
         steps / paths.size() rows of numSamples samples at sampleRateHz. */
     std::shared_ptr<const Grid> read() const;
 
-    /** File `index` of paths, read and checked as read() does; part of a pad when there are several. */
-    std::shared_ptr<const Grid> readPart (std::size_t index) const;
+    /** File `index` of paths, its rows as stored, its header checked as read() does; part of a pad when
+        there are several. */
+    GridFileContent readPart (std::size_t index) const;
 
     /** Ok when `sources` (resolved slot files, slot order) are the files this grid was made from: same
         count and, per file, the same size and modification time, or, when only the time differs (a
