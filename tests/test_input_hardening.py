@@ -118,6 +118,40 @@ def test_render_prunes_after_writing_and_hits_refresh_the_access_time(tmp_path, 
     assert written.stat().st_atime > time.time() - 60
 
 
+_RENDER_ONCE = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from latentmorph import handlers
+
+class FakeModel:
+    model_id, sample_rate = "lm-test", 44100
+
+def render():
+    with open(sys.argv[1], "a") as log:
+        log.write("rendered\\n")
+    time.sleep(1.0)  # long enough for the other process to ask meanwhile
+    return np.ones((2, 100), np.float32)
+
+print(handlers.render_cached(FakeModel(), ["0" * 64], 2, {"cmd": "test"}, render)["grid_path"])
+"""
+
+
+def test_two_backends_asking_for_one_grid_at_once_render_it_once(tmp_path):
+    """render --workers N starts a backend per worker, and a DAW may hold several instances: the second
+    asker waits for the first one's file (grid.rendering_lock) instead of rendering it again."""
+    log = tmp_path / "renders.log"
+    env = {**os.environ, "LATENTMORPH_CACHE_DIR": str(tmp_path / "cache")}
+    askers = [
+        subprocess.Popen([sys.executable, "-c", _RENDER_ONCE, str(log)], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    paths = {asker.communicate(timeout=120)[0].strip() for asker in askers}
+    assert all(asker.returncode == 0 for asker in askers)
+    assert len(paths) == 1 and Path(paths.pop()).is_file()
+    assert log.read_text().splitlines() == ["rendered"]
+
+
 def test_cache_cap_must_be_a_number(monkeypatch):
     monkeypatch.setenv("LATENTMORPH_CACHE_MAX_BYTES", "2GB")
     with pytest.raises(ValueError, match="LATENTMORPH_CACHE_MAX_BYTES"):
@@ -133,8 +167,12 @@ def test_reconstruct_never_writes_above_full_scale_silently(tmp_path, level):
     source = tmp_path / "in.wav"
     audio = tone(0.5, 1e30) if level == "huge" else np.full(SAMPLE_RATE // 2, 0.5, np.float32)
     sf.write(source, audio, SAMPLE_RATE, subtype="FLOAT")
-    result = subprocess.run([sys.executable, "-m", "latentmorph.cli", "reconstruct", str(source), str(tmp_path / "out.wav")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "latentmorph.cli", "reconstruct", str(source), str(tmp_path / "out.wav")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
     assert np.all(np.isfinite(out)) and np.max(np.abs(out)) <= 1.0

@@ -9,11 +9,14 @@ backend or a reopened project gets its sound back from disk. The folder is kept 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import struct
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +71,22 @@ def prune_cache(keep: Path, max_bytes: int, min_age_s: float = CACHE_MIN_AGE_S) 
         total -= size
         removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def rendering_lock(path: Path) -> Iterator[None]:
+    """Hold, for the ``with`` block, the lock under which a backend looks up and renders the grid
+    file ``path`` of the cache: a second backend asking for the same grid meanwhile (another plugin
+    instance, another ``render --workers`` worker) waits and then finds the file, instead of
+    rendering it again. An advisory ``flock`` on one of 256 lock files in ``locks/`` beside the
+    grids, chosen by the key's first two hex digits (a fixed set: no lock file per grid is left
+    behind); the kernel releases it when a backend dies. Raises ``OSError`` when the folder is not
+    writable."""
+    folder = path.parent / "locks"
+    folder.mkdir(exist_ok=True)
+    with open(folder / f"{path.name[:2]}.lock", "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def cache_key(model_id: str, source_sha256: list[str], steps: int, options: dict | None = None) -> str:

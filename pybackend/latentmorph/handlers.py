@@ -20,7 +20,7 @@ import numpy as np
 from . import settings
 from .audio import AudioLoadError, AudioTruncatedWarning, check_audio_file, load_audio, sha256_file
 from .generate import PRIOR_FILE, sample_prior, variation
-from .grid import GridFileError, cache_dir, cache_key, prune_cache, read_grid_header, write_grid
+from .grid import GridFileError, cache_dir, cache_key, prune_cache, read_grid_header, rendering_lock, write_grid
 from .library import default_db_path
 from .library.segments import segments_dir, write_segment
 from .model import ModelError, MorphModel, default_model_dir, get_model
@@ -101,13 +101,16 @@ def render_cached(
     """Fields of a grid answer: the grid ``render()`` returns (float32 ``[rows, samples]``) is
     written into the cache under a key of the model, ``key_sources``, ``rows`` and ``options``
     (then the cache is pruned to ``$LATENTMORPH_CACHE_MAX_BYTES``), or served from it when already
-    there. Raises what ``render`` raises."""
+    there; backends asking for one grid at once render it once (:func:`~latentmorph.grid.rendering_lock`).
+    Raises what ``render`` raises."""
     path = cache_dir() / f"{cache_key(model.model_id, key_sources, rows, options)}.lmgrid"
-    num_samples = _cached_num_samples(path, rows, model.sample_rate)
-    if num_samples is None:
-        grid = render()
-        write_grid(path, grid, model.sample_rate)
-        num_samples = grid.shape[1]
+    with rendering_lock(path):  # another backend rendering this grid now: wait, then take its file
+        cached = _cached_num_samples(path, rows, model.sample_rate)
+        if cached is None:
+            grid = render()
+            write_grid(path, grid, model.sample_rate)
+        num_samples = grid.shape[1] if cached is None else cached
+    if cached is None:
         for evicted in prune_cache(path, settings.cache_max_bytes()):
             log.info("evicted %s from the grid cache", evicted.name)
     return {
