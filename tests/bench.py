@@ -301,7 +301,7 @@ def bench_library(root: Path) -> dict:
             recall.append(len({i for i, _ in hits} & set(np.argsort(-(vectors @ q))[:10])) / 10)
         name = f"library_query_{count // 1000}k"
         out.update({f"{name}_ms": 1000 * statistics.median(latencies), f"{name}_recall_at_10": float(np.mean(recall)),
-                    f"{name}_index_build_s": build_s, f"{name}_index": type(ann.index).__name__})
+                    f"{name}_index_build_s": build_s, f"{name}_index": "exact (NumPy)" if ann.index is None else type(ann.index).__name__})
     return out
 
 
