@@ -1,8 +1,9 @@
 """A warm search server for the command line: ``latentmorph similar`` answers through it when it runs.
 
-A cold ``latentmorph similar`` spends most of its time starting: the interpreter, NumPy, ONNX
-Runtime, FAISS and the CLI's modules (~0.4 s on the 2-core VM) before a ~10 ms search.
-``latentmorph library-server`` keeps all of that loaded (and the similarity model, and each
+A cold ``latentmorph similar`` spends most of its time starting: the interpreter and NumPy
+(~0.15 s on the 2-core VM for a query the library holds, :mod:`.quick`), plus ONNX Runtime for
+one it does not (~0.25 s), before a millisecond search. ``latentmorph library-server`` keeps all
+of that loaded (and the similarity model, and each
 library's ANN index, :class:`~.search.AnnIndex`) and listens on a Unix socket
 (:func:`socket_path`, mode 0600 in a 0700 folder: only this user). The ``latentmorph`` launcher
 (:mod:`latentmorph.launcher`) sends the arguments of ``similar`` there before importing anything
