@@ -40,6 +40,10 @@ venv: $(VENV)/.pip-stamp
 $(VENV)/.pip-stamp: pyproject.toml | $(VENV)/.apt-stamp
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	# onnxruntime (CPU) and onnxruntime-gpu, which Linux x86-64 gets, install the same module: where the first is
+	# there, both go (removing one breaks the other's files) and the install below puts onnxruntime-gpu back
+	if [ "$$(uname -sm)" = "Linux x86_64" ] && $(PY) -m pip show -q onnxruntime >/dev/null 2>&1; then \
+	  $(PY) -m pip uninstall -y -q onnxruntime onnxruntime-gpu; fi
 	$(PY) -m pip install -q -e '.[train,dev,tools,cluster,melody]'  # tools: eval, plots, map; cluster: Ray for the --ray tests (80 MB download, 12 s)
 	$(PY) -m pip install -q --no-deps 'basic-pitch==0.4.0'  # render --melody-from: its nmp.onnx on onnxruntime; its TensorFlow dependency is not wanted
 	touch $@
