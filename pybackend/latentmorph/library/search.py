@@ -78,8 +78,13 @@ _LOADED: dict[str, tuple[str, "AnnIndex"]] = {}
 def exact_search(matrix: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``matrix`` (float32 ``[N, D]``) with the ``k`` largest inner products with ``query``
     (float32 ``[D]``): ``(rows int64 [min(k, N)], similarities float32 [min(k, N)])``, largest
-    first, ties by row."""
-    similarity = matrix @ query
+    first, ties by row.
+
+    The products are one ``np.einsum`` loop on the calling thread, not a BLAS matrix-vector
+    product: OpenBLAS splits that over its threads, which on a loaded machine wait for cores
+    (10k × 256-D, 2 cores busy with other work: 8.0 ms median through BLAS, 0.47 ms here; idle
+    0.22 vs 0.50 ms)."""
+    similarity = np.einsum("nd,d->n", matrix, query)
     rows = np.arange(len(similarity)) if k >= len(similarity) else np.argpartition(-similarity, k - 1)[:k]
     rows = rows[np.lexsort((rows, -similarity[rows]))]
     return rows.astype(np.int64), similarity[rows]
