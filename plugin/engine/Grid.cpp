@@ -178,13 +178,13 @@ GridFileContent readGridFileContent (const std::string& path)
     return content;
 }
 
-std::shared_ptr<const Grid> readGridFile (const std::string& path, int padSize)
+std::shared_ptr<const Grid> readGridFile (const std::string& path)
 {
     auto content = readGridFileContent (path);
 
     try
     {
-        return std::make_shared<const Grid> (std::move (content.renders), content.steps, content.numSamples, content.sampleRateHz, padSize);
+        return std::make_shared<const Grid> (std::move (content.renders), content.steps, content.numSamples, content.sampleRateHz);
     }
     catch (const std::invalid_argument& e)
     {

@@ -145,7 +145,8 @@ GridFileContent readGridFileContent (const std::string& path);
     followed by float32[steps * num_samples], step-major.
     Throws std::runtime_error naming the path and the reason when the file cannot be read, the magic
     is wrong, the size is not exactly 24 + 4 * steps * num_samples, or the content is invalid (see Grid).
-    `padSize` > 0 reads it as an N x N pad (see Grid). Blocking file I/O: never call it on the audio thread. */
-std::shared_ptr<const Grid> readGridFile (const std::string& path, int padSize = 0);
+    A line of steps; the plugin reads its grids, pads included, through GridFiles (plugin/state/GridCache.h).
+    Blocking file I/O: never call it on the audio thread. */
+std::shared_ptr<const Grid> readGridFile (const std::string& path);
 
 } // namespace latentmorph

@@ -38,7 +38,7 @@ struct GridFiles
 
     /** The grid: the one file read as it is, or the rows' files concatenated into the pad. Blocking file
         I/O (never on the audio thread). Throws std::runtime_error naming the file and the reason when
-        one is not a regular file, cannot be read (readGridFile's checks) or its header does not hold
+        one is not a regular file, cannot be read (readGridFileContent's checks) or its header does not hold
         steps / paths.size() rows of numSamples samples at sampleRateHz. */
     std::shared_ptr<const Grid> read() const;
 
