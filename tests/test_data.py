@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from latentmorph.audio import is_audio_path
+from latentmorph.library.retrieval import HELD_OUT_PROGRAMS, is_held_out
 from latentmorph_train.data_prep import __main__ as data_prep_cli
 from latentmorph_train.data_prep import categories, clips, debian, manifest, sample_packs, soundfont
 from latentmorph_train.data_prep import sf2 as sf2_tables
@@ -240,7 +241,12 @@ def test_fluidr3_programs_sharing_samples_share_a_recording_key():
     assert keys[("prog", 40, 0)] == keys[("prog", 110, 0)]  # violin + fiddle
     # Kits share samples per note: one key for a note across kits.
     assert keys[("drum", 38, 0)] == keys[("drum", 38, 8)]
-    assert all(k.startswith(("fluidr3:prog", "fluidr3:drum:")) for k in keys.values())
+    assert all(k.startswith(("fluidr3:prog", "fluidr3:drum:")) for k in keys.values() if k is not None)
+    # Variations join their program's key (Detuned EP 1 → EP 1, Ukulele → nylon guitar's group);
+    # none of a held-out program (Church Organ 2 of 19) is kept.
+    assert keys[("prog", 4, 8)] == keys[("prog", 4, 0)] and keys[("prog", 24, 8)] == keys[("prog", 24, 0)]
+    assert keys[("prog", 19, 8)] is None
+    assert all(k is None or not is_held_out("fluidr3", k) for n, k in keys.items() if n[0] == "prog" and n[2])
 
 
 # ---- MuseScore General -------------------------------------------------------------------------
@@ -320,6 +326,31 @@ def test_musescore_group_straddling_fluidr3_splits_is_left_out(tmp_path):
     assert keys[("prog", other, 0)] == f"fluidr3:prog{other}"
 
 
+def test_variations_follow_their_program_and_leave_held_out_and_straddling_ones_out(tmp_path):
+    (t,), (v,) = _programs_on("train", 1, exclude=HELD_OUT_PROGRAMS), _programs_on("valid", 1, exclude=HELD_OUT_PROGRAMS)
+    held = min(p for p in HELD_OUT_PROGRAMS if p not in (t, v))
+    (other,) = _programs_on("train", 1, exclude={t, v, *HELD_OUT_PROGRAMS})
+    base = {(0, t): [(0, 127, "ft")], (0, v): [(0, 127, "fv")], (0, held): [(0, 127, "fh")], (0, other): [(0, 127, "fo")]}
+    variations = {(8, t): [(0, 127, "t8")],  # own samples: joins program t
+                  (8, other): [(0, 59, "ft"), (60, 127, "fv")],  # plays t's and v's samples: straddles
+                  (8, held): [(0, 127, "h8")],  # a variation of a held-out program
+                  (16, v): [(0, 127, "v16")], (17, t): [(0, 127, "t17")]}  # fmt: skip
+    plain = sf2_tables.fluidr3_recording_keys(_write_sf2(tmp_path / "p.sf2", base))
+    fluid = _write_sf2(tmp_path / "f.sf2", base | variations)
+    keys = sf2_tables.fluidr3_recording_keys(fluid)
+    assert {n: k for n, k in keys.items() if n[0] == "drum" or n[2] == 0} == plain  # nothing else moved
+    assert keys[("prog", t, 8)] == f"fluidr3:prog{t}" and keys[("prog", v, 16)] == f"fluidr3:prog{v}"
+    assert keys[("prog", other, 8)] is None and keys[("prog", held, 8)] is None
+    assert ("prog", t, 17) not in keys  # not a variation bank
+    assert [s.bank for s in soundfont.fluidr3_grid(None, [("prog", t, 8)]) if s.preset == t].count(8) == len(
+        sf2_tables.MELODIC_NOTES) * len(sf2_tables.MELODIC_VELOCITIES)
+    muse = _write_sf2(tmp_path / "m.sf3", {(0, t): [(0, 127, "mt")], (8, t): [(0, 127, "mt8")],
+                                           (8, held): [(0, 127, "mh8")]})  # fmt: skip
+    muse_keys = sf2_tables.musescore_recording_keys(muse, fluid, [])
+    assert muse_keys[("prog", t, 8)] == f"fluidr3:prog{t}" and muse_keys[("prog", held, 8)] is None
+    assert soundfont.NoteSpec(8, t, 60, 100).clip_id == f"fluidr3/bank008/prog{t:03d}/n060_v100"
+
+
 def test_musescore_drums_link_by_gm_note_and_by_sample_name(tmp_path):
     fluid = _write_sf2(tmp_path / "f.sf2", {(0, 47): [(0, 127, "Timpani")], (128, 0): [(38, 38, "Snare")]})
     muse = _write_sf2(tmp_path / "m.sf3", {(128, 0): [(27, 27, "High Q"), (28, 28, "Timpani"), (38, 38, "Snr 2")],
@@ -334,13 +365,14 @@ def test_musescore_drums_link_by_gm_note_and_by_sample_name(tmp_path):
 
 
 def test_musescore_grid_covers_programs_and_every_kit_note(tmp_path):
-    zones = {(0, 0): [(0, 127, 0)], (0, 40): [(0, 127, 1)], (8, 0): [(0, 127, 0)],
+    zones = {(0, 0): [(0, 127, 0)], (0, 40): [(0, 127, 1)], (8, 0): [(0, 127, 0)], (17, 40): [(0, 127, 1)],
              (128, 0): [(35, 38, 2), (27, 27, 3)], (128, 57): [(1, 2, 4)]}  # fmt: skip
     grid = soundfont.musescore_grid(zones)
-    melodic = [s for s in grid if s.bank == 0]
-    assert {(s.preset, s.note, s.velocity) for s in melodic} == {
-        (p, n, v) for p in (0, 40) for n in sf2_tables.MUSESCORE_NOTES for v in sf2_tables.MUSESCORE_VELOCITIES
-    }  # bank 8 (variations) is not rendered
+    melodic = [s for s in grid if s.bank != 128]
+    assert {(s.bank, s.preset, s.note, s.velocity) for s in melodic} == {
+        (b, p, n, v) for b, p in ((0, 0), (0, 40), (8, 0))
+        for n in sf2_tables.MUSESCORE_NOTES for v in sf2_tables.MUSESCORE_VELOCITIES
+    }  # variations (bank 8) on the programs' notes; "Expr." articulations (bank 17) are not rendered
     assert [(s.preset, s.note) for s in grid if s.bank == 128] == [(0, 27), (0, 35), (0, 36), (0, 37), (0, 38),
                                                                    (57, 1), (57, 2)]  # fmt: skip
     ids = {s.clip_id for s in grid}

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import collections
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+
+from latentmorph.library.retrieval import is_held_out
 
 from .split import split_for_key
 
@@ -23,7 +25,16 @@ DRUM_NOTES = tuple(range(35, 82))
 MUSESCORE_NOTES = tuple(range(26, 95, 4))
 MUSESCORE_VELOCITIES = (40, 120)
 
-#: A grid node: ``("prog", program, 0)`` (bank 0) or ``("drum", note, kit_preset)`` (bank 128).
+#: Banks of melodic variations rendered besides bank 0: other instruments of a GM program (bank 8:
+#: Detuned EP, Ukulele, Synth Bass 3, Synth Brass 3, Sine Wave …; 16: Mandolin; 1, 9, 10: Temple
+#: Blocks, Burst Noise, Metronome; 20: MuseScore's violin sections and Detuned Saw). Programs are
+#: what the similarity embedding generalises over, so each is worth more than more notes. Left out:
+#: MuseScore's "Expr." banks (17, 18, 21, 26, 31, 41, 51; bank-0 samples under expression control)
+#: and its string sections 25-50 (more of the same strings).
+VARIANT_BANKS = (1, 8, 9, 10, 16, 20)
+
+#: A grid node: ``("prog", program, bank)`` (melodic: bank 0 or a :data:`VARIANT_BANKS` bank) or
+#: ``("drum", note, kit_preset)`` (bank 128).
 Node = tuple[str, int, int]
 
 
@@ -95,7 +106,7 @@ def _node_samples(zones: dict[tuple[int, int], list[tuple[int, int, int]]], node
     played = {}
     for kind, number, preset in nodes:
         notes = melodic_notes if kind == "prog" else (number,)
-        bank, preset_number = (0, number) if kind == "prog" else (128, preset)
+        bank, preset_number = (preset, number) if kind == "prog" else (128, preset)
         entries = zones.get((bank, preset_number), ())
         played[(kind, number, preset)] = {s for lo, hi, s in entries for n in notes if lo <= n <= hi}
     return played
@@ -140,18 +151,20 @@ def _group_key(prefix: str, members: Sequence[Node]) -> str:
     return f"{prefix}:prog{min(programs)}" if programs else f"{prefix}:drum:{min(n for _, n, _ in members)}"
 
 
-def fluidr3_recording_keys(sf2_path: Path) -> dict[Node, str]:
+def fluidr3_recording_keys(sf2_path: Path) -> dict[Node, str | None]:
     """Recording keys of the FluidR3 grid, merging nodes that play a common soundfont sample.
 
     Nodes are melodic programs (samples at the rendered notes) and drum (preset, note) pairs.
     Connected nodes share one key: ``fluidr3:prog{p}`` with the lowest program of the group, or
     ``fluidr3:drum:{n}`` with its lowest drum note when it has no program (so all kits' renders of
     a note share a key, as the kits share samples). E.g. programs 0, 1 and 3 (grand, bright grand,
-    honky-tonk) all get ``fluidr3:prog0``.
+    honky-tonk) all get ``fluidr3:prog0``. Variation presets (:data:`VARIANT_BANKS`) come after
+    and change none of these keys (:func:`_variant_keys`).
 
     Returns:
-        ``{("prog", program, 0) | ("drum", note, preset): recording_key}``. Falls back to one key
-        per program / drum note when the SF2 tables cannot be parsed.
+        ``{("prog", program, bank) | ("drum", note, preset): recording_key}``, ``None`` for a
+        variation no split can hold. Falls back to one key per program / drum note, without
+        variations, when the SF2 tables cannot be parsed.
     """
     nodes: list[Node] = [("prog", p, 0) for p in range(128)]
     nodes += [("drum", n, k) for k in DRUM_PRESETS for n in DRUM_NOTES]
@@ -159,11 +172,50 @@ def fluidr3_recording_keys(sf2_path: Path) -> dict[Node, str]:
         zones = preset_zones(sf2_path)
     except (OSError, ValueError, KeyError, IndexError, struct.error):
         return {node: _group_key("fluidr3", [node]) for node in nodes}
-    keys = {}
-    for members in _sample_sharing_groups(nodes, _node_samples(zones, nodes, MELODIC_NOTES)):
+    keys: dict[Node, str | None] = {}
+    samples = _node_samples(zones, nodes, MELODIC_NOTES)
+    for members in _sample_sharing_groups(nodes, samples):
         for node in members:
             keys[node] = _group_key("fluidr3", members)
+    variants = variant_nodes(zones)
+    keys |= _variant_keys(variants, _node_samples(zones, variants, MELODIC_NOTES), _keys_by_sample(samples, keys),
+                          lambda node: {keys[("prog", node[1], 0)]})  # fmt: skip
     return keys
+
+
+def variant_nodes(zones: dict[tuple[int, int], list[tuple[int, int, int]]]) -> list[Node]:
+    """The melodic variation presets of a soundfont (:data:`VARIANT_BANKS`), in (bank, program) order."""
+    return [("prog", p, bank) for bank, p in sorted(zones) if bank in VARIANT_BANKS]
+
+
+def _keys_by_sample(samples: dict[Node, set[int]], keys: dict[Node, str | None]) -> dict[int, set[str | None]]:
+    """``{sample id: keys of the nodes that play it}``."""
+    result: dict[int, set[str | None]] = collections.defaultdict(set)
+    for node, played in samples.items():
+        for sample in played:
+            result[sample].add(keys[node])
+    return result
+
+
+def _variant_keys(variants: Sequence[Node], samples: dict[Node, set[int]], keys_by_sample: dict[int, set[str | None]],
+                  parent_keys: Callable[[Node], set[str | None]]) -> dict[Node, str | None]:  # fmt: skip
+    """Keys of variation presets that leave every existing key, split and held-out source as it was.
+
+    A variation joins the recordings it may share audio with: its GM program's (``parent_keys``)
+    and every key ``keys_by_sample`` gives for a sample it plays. It takes the least of them, so
+    its split is theirs; it maps to ``None`` (not rendered) when they span both splits, when one
+    of them is ``None`` or belongs to a held-out source (``is_held_out``: a variation of a held-out
+    program would otherwise put a near-duplicate of the test set into training, or grow the test set).
+    """
+    result: dict[Node, str | None] = {}
+    for node in variants:
+        linked = parent_keys(node) | {key for s in samples[node] for key in keys_by_sample.get(s, ())}
+        usable = None not in linked and not any(is_held_out("fluidr3", key) for key in linked)  # type: ignore[arg-type]
+        if usable and len({split_for_key(key) for key in linked}) == 1:  # type: ignore[arg-type]
+            result[node] = min(linked)  # type: ignore[type-var]
+        else:
+            result[node] = None
+    return result
 
 
 def musescore_recording_keys(sf3_path: Path, sf2_path: Path, drum_nodes: Sequence[Node]) -> dict[Node, str | None]:
@@ -184,12 +236,15 @@ def musescore_recording_keys(sf3_path: Path, sf2_path: Path, drum_nodes: Sequenc
        linked to keys on both sides of the split cannot follow both: its nodes map to ``None`` and
        are not used (the caller counts them). A group with no link gets its own key,
        ``musescore:prog{p}`` / ``musescore:drum:{n}``.
+    4. Variation presets (:data:`VARIANT_BANKS`) join the keys of their GM program in both fonts,
+       of the MuseScore nodes they share a sample with, and of FluidR3 samples of the same name
+       (:func:`_variant_keys`).
 
     Linking more than strictly needed only costs a few notes; linking too little leaks
     near-duplicates from train into valid, which is why the rule errs towards more links.
 
     Returns:
-        ``{node: recording_key | None}`` for the programs and ``drum_nodes``.
+        ``{node: recording_key | None}`` for the programs, ``drum_nodes`` and the variations.
 
     Raises:
         ValueError: a file is not an SF2/SF3 soundfont.
@@ -197,7 +252,8 @@ def musescore_recording_keys(sf3_path: Path, sf2_path: Path, drum_nodes: Sequenc
     fluid_keys = fluidr3_recording_keys(sf2_path)
     fluid_zones, fluid_names = preset_zones(sf2_path), sample_names(sf2_path)
     keys_by_name: dict[str, set[str]] = collections.defaultdict(set)
-    for node, samples in _node_samples(fluid_zones, fluid_keys, MELODIC_NOTES).items():
+    fluid_base = [node for node in fluid_keys if node[0] == "drum" or node[2] == 0]  # variations follow these
+    for node, samples in _node_samples(fluid_zones, fluid_base, MELODIC_NOTES).items():
         for sample in samples:
             keys_by_name[fluid_names[sample]].add(fluid_keys[node])
     keys_by_drum_note: dict[int, set[str]] = collections.defaultdict(set)
@@ -206,7 +262,8 @@ def musescore_recording_keys(sf3_path: Path, sf2_path: Path, drum_nodes: Sequenc
             keys_by_drum_note[number].add(key)
 
     nodes: list[Node] = [("prog", p, 0) for p in range(128)] + list(drum_nodes)
-    samples = _node_samples(preset_zones(sf3_path), nodes, MUSESCORE_NOTES)
+    zones = preset_zones(sf3_path)
+    samples = _node_samples(zones, nodes, MUSESCORE_NOTES)
     names = sample_names(sf3_path)
     keys: dict[Node, str | None] = {}
     for members in _sample_sharing_groups(nodes, samples):
@@ -220,4 +277,12 @@ def musescore_recording_keys(sf3_path: Path, sf2_path: Path, drum_nodes: Sequenc
             key = min(linked) if linked else _group_key("musescore", members)
         for node in members:
             keys[node] = key
+    variants = variant_nodes(zones)
+    variant_samples = _node_samples(zones, variants, MUSESCORE_NOTES)
+
+    def parents(node: Node) -> set[str | None]:
+        same_program = {keys[("prog", node[1], 0)], fluid_keys[("prog", node[1], 0)]}
+        return same_program | {key for s in variant_samples[node] for key in keys_by_name.get(names[s], ())}
+
+    keys |= _variant_keys(variants, variant_samples, _keys_by_sample(samples, keys), parents)
     return keys

@@ -8,6 +8,7 @@ import ctypes
 import dataclasses
 import hashlib
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from .sf2 import (
     fluidr3_recording_keys,
     musescore_recording_keys,
     preset_zones,
+    variant_nodes,
 )
 
 SOUNDFONT_PACKAGE = "fluid-soundfont-gm"
@@ -49,7 +51,8 @@ MUSESCORE_LICENSE = "MIT"
 
 @dataclasses.dataclass(frozen=True)
 class NoteSpec:
-    """One soundfont render: ``bank`` 0 (melodic, ``preset`` = GM program) or 128 (drum kit)."""
+    """One soundfont render: ``bank`` 128 (drum kit) or melodic (``preset`` = GM program; bank 0 or a
+    variation bank, :data:`.sf2.VARIANT_BANKS`)."""
 
     bank: int
     preset: int
@@ -59,14 +62,15 @@ class NoteSpec:
 
     @property
     def node(self) -> Node:
-        """The recording-key node: ``("prog", program, 0)`` or ``("drum", note, preset)``."""
-        return ("prog", self.preset, 0) if self.bank == 0 else ("drum", self.note, self.preset)
+        """The recording-key node: ``("prog", program, bank)`` or ``("drum", note, preset)``."""
+        return ("drum", self.note, self.preset) if self.bank == 128 else ("prog", self.preset, self.bank)
 
     @property
     def clip_id(self) -> str:
-        if self.bank == 0:
-            return f"{self.source}/prog{self.preset:03d}/n{self.note:03d}_v{self.velocity:03d}"
-        return f"{self.source}/drums/kit{self.preset:03d}/n{self.note:03d}"
+        if self.bank == 128:
+            return f"{self.source}/drums/kit{self.preset:03d}/n{self.note:03d}"
+        bank = f"bank{self.bank:03d}/" if self.bank else ""
+        return f"{self.source}/{bank}prog{self.preset:03d}/n{self.note:03d}_v{self.velocity:03d}"
 
 
 def _cap(grid: list[NoteSpec], max_notes: int | None) -> list[NoteSpec]:
@@ -77,13 +81,15 @@ def _cap(grid: list[NoteSpec], max_notes: int | None) -> list[NoteSpec]:
     return [s for s in grid if s in chosen]
 
 
-def fluidr3_grid(max_notes: int | None = None) -> list[NoteSpec]:
-    """The FluidR3 render list in render order (melodic programs, then drum kits).
+def fluidr3_grid(max_notes: int | None = None, variants: Sequence[Node] = ()) -> list[NoteSpec]:
+    """The FluidR3 render list in render order (melodic programs, their ``variants`` (nodes of
+    :func:`.sf2.variant_nodes`) on the same notes, then drum kits).
 
     With ``max_notes`` a deterministic subset: the ``max_notes`` specs with the smallest
     sha1(clip_id), which spreads a small budget over all programs and kits.
     """
-    grid = [NoteSpec(0, p, n, v) for p in range(128) for n in MELODIC_NOTES for v in MELODIC_VELOCITIES]
+    programs = [(0, p) for p in range(128)] + [(bank, p) for _, p, bank in variants]
+    grid = [NoteSpec(b, p, n, v) for b, p in programs for n in MELODIC_NOTES for v in MELODIC_VELOCITIES]
     grid += [NoteSpec(128, k, n, DRUM_VELOCITY) for k in DRUM_PRESETS for n in DRUM_NOTES]
     return _cap(grid, max_notes)
 
@@ -95,11 +101,12 @@ def musescore_grid(zones: dict[tuple[int, int], list[tuple[int, int, int]]],
     Programs present in ``zones`` (from :func:`preset_zones`) are rendered at
     :data:`MUSESCORE_NOTES` x :data:`MUSESCORE_VELOCITIES`; every bank-128 kit at each note 0-127
     that one of its zones maps (GM kits use 27-87, the marching kits other ranges) at
-    :data:`DRUM_VELOCITY`. The other banks (8, 16-51: variations and articulations of the GM
-    programs) are left out, like FluidR3's. ``max_notes`` caps the list as in :func:`fluidr3_grid`.
+    :data:`DRUM_VELOCITY`. Variation presets (:data:`.sf2.VARIANT_BANKS`) follow the programs on
+    their notes; the other banks (MuseScore's "Expr." articulations, string sections) are left out.
+    ``max_notes`` caps the list as in :func:`fluidr3_grid`.
     """
-    programs = sorted(p for bank, p in zones if bank == 0)
-    grid = [NoteSpec(0, p, n, v, "musescore") for p in programs for n in MUSESCORE_NOTES for v in MUSESCORE_VELOCITIES]
+    programs = sorted((bank, p) for bank, p in zones if bank == 0) + [(bank, p) for _, p, bank in variant_nodes(zones)]
+    grid = [NoteSpec(b, p, n, v, "musescore") for b, p in programs for n in MUSESCORE_NOTES for v in MUSESCORE_VELOCITIES]
     for kit in sorted(p for bank, p in zones if bank == 128):
         notes = sorted({n for lo, hi, _ in zones[(128, kit)] for n in range(lo, min(hi, 127) + 1)})
         grid += [NoteSpec(128, kit, n, DRUM_VELOCITY, "musescore") for n in notes]
@@ -227,7 +234,7 @@ def prepare_soundfont(data_dir: Path, font: Soundfont, specs: list[NoteSpec], ke
         progress.advance(task)
         key = keys[spec.node]
         if key is None:
-            stats.dropped[f"{font.source}: shares samples with both splits"] += 1
+            stats.dropped[f"{font.source}: shares samples with both splits or a held-out source"] += 1
             continue
         path = data_dir / "clips" / f"{spec.clip_id}.wav"
         duration = existing_duration(path, trust)
@@ -255,10 +262,10 @@ def prepare_soundfont(data_dir: Path, font: Soundfont, specs: list[NoteSpec], ke
             stats.written += 1
         else:
             stats.reused += 1
-        if spec.bank == 0:
-            category = category_for_program(spec.preset)
-        else:
+        if spec.bank == 128:
             category = category_for_drum_note(spec.note, spec.preset)
+        else:
+            category = category_for_program(spec.preset)
         original = {
             "soundfont": font.path.name, "package": font.package, "version": font.version,
             "bank": spec.bank, "program": spec.preset, "preset_name": names.get((spec.bank, spec.preset)),
@@ -281,8 +288,9 @@ def soundfont_sources(
         RuntimeError: FluidR3_GM is neither installed nor fetchable.
     """
     fluidr3 = _soundfont("fluidr3", SOUNDFONT_PACKAGE, SOUNDFONT_SYSTEM_PATH, SOUNDFONT_LICENSE, data_dir, console)
-    fluidr3_keys: dict[Node, str | None] = dict(fluidr3_recording_keys(fluidr3.path))
-    soundfonts = [(fluidr3, fluidr3_grid(max_notes), fluidr3_keys)]
+    fluidr3_keys = fluidr3_recording_keys(fluidr3.path)
+    variants = [node for node in fluidr3_keys if node[0] == "prog" and node[2] != 0]
+    soundfonts = [(fluidr3, fluidr3_grid(max_notes, variants), fluidr3_keys)]
     try:
         musescore = _soundfont("musescore", MUSESCORE_PACKAGE, MUSESCORE_SYSTEM_PATH, MUSESCORE_LICENSE,
                                data_dir, console)  # fmt: skip

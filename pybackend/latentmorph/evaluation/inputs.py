@@ -67,7 +67,7 @@ def clips_from_manifest(manifest_path: Path, split: str) -> list[Clip]:
             if row["split"] != split:
                 continue
             original = row.get("original") or {}
-            note = original.get("note") if original.get("bank") == 0 else None
+            note = original.get("note") if original.get("bank") not in (None, 128) else None
             clips.append(Clip(manifest_path.parent / row["path"], row["category"], row["recording_key"], note))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise EvaluationError(f"{manifest_path}:{number}: malformed manifest line ({error!r})") from error
