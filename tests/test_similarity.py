@@ -36,7 +36,9 @@ from latentmorph_train.similarity import (
     augment_features,
     export_onnx,
     frontend,
+    load_nets,
     train_model,
+    validation_metrics,
 )
 from latentmorph_train.similarity_select import class_prototypes, knn_vote
 
@@ -94,6 +96,10 @@ def test_a_tiny_training_run_trains_resumes_and_exports_with_parity(tmp_path):
     assert resumed["step"] == 6
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6]  # the resumed run went on from step 4, not from 0
+    with pytest.raises(ValueError, match="channels"):
+        train_model(data, run, max_steps=8, eval_every=2, workers=1, channels=(8, 8, 8, 8))
+    wide = train_model(data, tmp_path / "wide", max_steps=2, eval_every=2, workers=1, channels=(16, 24, 32, 40))
+    assert wide["step"] == 2 and load_nets([tmp_path / "wide" / "best.pt"]).project.in_features == 80
     assert all(np.isfinite(json.loads(line)["valid_precision_at_10"]) for line in (run / "metrics.jsonl").open())
 
     net = SimilarityNet()
@@ -231,6 +237,26 @@ def test_an_ensemble_exports_as_one_model_whose_cosine_is_the_members_mean(tmp_p
     assert float(z[0] @ z[1]) == pytest.approx(np.mean(cosines), abs=1e-5)
     assert np.linalg.norm(z, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
     assert p.sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+
+
+def test_validation_queries_search_the_training_clips_but_not_their_own_recording():
+    """As library-eval scores the held-out sources: the validation clip's own recording (two
+    identical training rows) is left out, the training clips are searched."""
+
+    class Stub(torch.nn.Module):  # embedding: the first 2 values of band 0; logits: band 1
+        def forward(self, x):
+            return torch.nn.functional.normalize(x[:, 0, :2], dim=1), x[:, 1, :3]
+
+    vectors = [(1, 0), (1, 0), (0.9, 0.1), *[(0.95, 0.05)] * 9, (1, 0)]  # 12 training rows, then the query
+    labels = np.array([0, 0, 0, *[1] * 9, 0])
+    groups = np.array(["own", "own", "other", *["kind1"] * 9, "own"])
+    features = np.zeros((13, 1, N_MELS, 8), np.float32)
+    features[:, 0, 0, :2] = vectors
+    features[np.arange(13), 0, 1, labels] = 1.0  # the head's logits say the right class
+    metrics = validation_metrics(Stub(), features, labels, groups, np.arange(12), np.array([12]))
+    assert metrics["valid_precision_at_10"] == pytest.approx(0.1)  # "other" is the one right neighbour
+    assert metrics["valid_map"] == pytest.approx(1 / 10)  # ranked last: 0.95/0.05 is nearer than 0.9/0.1
+    assert metrics["head_accuracy"] == 1.0 and metrics["embeddings"].shape == (13, 2)
 
 
 def test_prototype_and_vote_classifiers():

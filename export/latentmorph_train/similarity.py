@@ -159,12 +159,13 @@ class Ensemble(nn.Module):
 
 
 def load_nets(checkpoints: list[Path]) -> nn.Module:
-    """The validated weights (``model``) of one checkpoint as a :class:`SimilarityNet`, of several
-    as an :class:`Ensemble`."""
+    """The validated weights (``model``) of one checkpoint as a :class:`SimilarityNet` (its
+    ``channels``, :data:`CHANNELS` when the checkpoint has none), of several as an :class:`Ensemble`."""
     nets = []
     for path in checkpoints:
-        net = SimilarityNet()
-        net.load_state_dict(torch.load(path, weights_only=False)["model"])
+        state = torch.load(path, weights_only=False)
+        net = SimilarityNet(channels=tuple(state.get("channels", CHANNELS)))
+        net.load_state_dict(state["model"])
         nets.append(net.eval())
     return nets[0] if len(nets) == 1 else Ensemble(nets).eval()
 
@@ -244,6 +245,30 @@ def embed_features(net: nn.Module, features: np.ndarray, batch: int = 512) -> tu
     return np.concatenate(out_z), np.concatenate(out_p)
 
 
+def validation_metrics(
+    net: nn.Module, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, train_rows, valid_rows
+) -> dict:
+    """Validation scores of ``net`` from the view-0 ``features [clips, views, mels, frames]``, as
+    ``latentmorph library-eval`` scores the held-out sources: each validation clip queries the
+    training and validation clips, its own recording (``groups``) left out.
+
+    Returns:
+        ``{"valid_precision_at_10", "valid_map", "head_accuracy", "embeddings": float32 [len(train_rows)
+        + len(valid_rows), D] (training rows first), "probabilities"}`` (of the validation rows).
+    """
+    rows = np.concatenate([train_rows, valid_rows])
+    z, p = embed_features(net, features[rows, 0])
+    queries = np.arange(len(train_rows), len(rows))
+    metrics = rank_metrics(z, list(labels[rows]), list(groups[rows]), queries, VALID_K)
+    return {
+        "valid_precision_at_10": metrics["precision_at_k"]["all"],
+        "valid_map": metrics["map"]["all"],
+        "head_accuracy": float((p[queries].argmax(axis=1) == labels[valid_rows]).mean()),
+        "embeddings": z,
+        "probabilities": p[queries],
+    }
+
+
 def _log(run: Path, record: dict) -> None:
     with open(run / "metrics.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -261,9 +286,11 @@ def train_model(
     workers: int = 2,
     threads: int = 1,
     regularise: bool = True,
+    channels: tuple[int, ...] = CHANNELS,
 ) -> dict:
     """Train (or resume) into ``run``: ``checkpoint.pt`` (last), ``best.pt`` (best validation
-    precision@10, the query's recording left out), ``metrics.jsonl``, ``views.npy`` (the features).
+    precision@10 against the training and validation clips, the query's recording left out,
+    :func:`validation_metrics`), ``metrics.jsonl``, ``views.npy`` (the features).
     Checkpoints hold the validated weights as ``model`` (with ``regularise``: the moving average,
     decay ``EMA_DECAY``) and the optimised ones as ``online``.
 
@@ -272,6 +299,7 @@ def train_model(
         workers: processes that make the views; threads: torch threads of the training.
         regularise: :func:`augment_features`, dropout ``DROPOUT`` and the weight average (issue 14's
             second run); without it, the first run's recipe.
+        channels: of the four conv blocks (:class:`SimilarityNet`), saved in the checkpoints.
     Returns:
         the last validation record (``step``, ``valid_precision_at_10``, ``valid_accuracy``, ``best``,
         ``elapsed_s``); ``{}`` when the run had already reached ``max_steps``.
@@ -289,14 +317,16 @@ def train_model(
     train_rows = np.array([i for i, c in enumerate(clips) if c.split == "train"])
     valid_rows = np.array([i for i, c in enumerate(clips) if c.split == "valid"])
     torch.manual_seed(seed)
-    net = SimilarityNet(dropout=DROPOUT if regularise else 0.0)
-    average = SimilarityNet()
+    net = SimilarityNet(channels, dropout=DROPOUT if regularise else 0.0)
+    average = SimilarityNet(channels)
     average.load_state_dict(net.state_dict())
     decay = EMA_DECAY if regularise else 0.0
     optimiser = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     step, best, elapsed = 0, -1.0, 0.0
     if (run / "checkpoint.pt").is_file():
         state = torch.load(run / "checkpoint.pt", weights_only=False)
+        if tuple(state.get("channels", CHANNELS)) != tuple(channels):
+            raise ValueError(f"{run} was trained with channels {state.get('channels', CHANNELS)}, not {channels}")
         net.load_state_dict(state.get("online", state["model"]))
         average.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -329,11 +359,8 @@ def train_model(
                 run, {"step": step, "loss": loss.item(), **parts, "lr": lr, "elapsed_s": time.perf_counter() - started}
             )
         if step % eval_every == 0 or step == max_steps:
-            z, p = embed_features(average, features[valid_rows, 0])
-            valid = rank_metrics(
-                z, list(labels[valid_rows]), list(groups[valid_rows]), np.arange(len(valid_rows)), VALID_K
-            )["precision_at_k"]["all"]
-            accuracy = float((p.argmax(axis=1) == labels[valid_rows]).mean())
+            metrics = validation_metrics(average, features, labels, groups, train_rows, valid_rows)
+            valid, accuracy = metrics["valid_precision_at_10"], metrics["head_accuracy"]
             state = {
                 "model": average.state_dict(),
                 "online": net.state_dict(),
@@ -341,6 +368,7 @@ def train_model(
                 "step": step,
                 "best": max(best, valid),
                 "elapsed_s": time.perf_counter() - started,
+                "channels": list(channels),
             }
             if valid > best:
                 best = valid
@@ -369,6 +397,7 @@ def train(
     workers: int = typer.Option(2),
     threads: int = typer.Option(1),
     regularise: bool = typer.Option(True, help="feature augmentation, dropout, weight average"),
+    channels: str = typer.Option(",".join(map(str, CHANNELS)), help="channels of the four conv blocks"),
 ) -> None:
     """Train (or resume) into RUN (:func:`train_model`)."""
     train_model(
@@ -381,6 +410,7 @@ def train(
         workers=workers,
         threads=threads,
         regularise=regularise,
+        channels=tuple(int(c) for c in channels.split(",")),
     )
 
 

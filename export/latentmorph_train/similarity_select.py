@@ -2,8 +2,9 @@
 
 ``python -m latentmorph_train.similarity_select score CKPT... --data .data --views runs/similarity/views.npy``
 prints, for each checkpoint and for the ensemble of all of them (:class:`.similarity.Ensemble`):
-validation precision@10 and mAP (validation clips against each other, the query's recording
-left out, as in training), and three tag classifiers' validation accuracy — the trained head, a
+validation precision@10 and mAP (validation clips against the training and validation clips, the
+query's recording left out, as in training and as ``latentmorph library-eval`` scores the held-out
+sources), and three tag classifiers' validation accuracy — the trained head, a
 prototype classifier (nearest normalised class mean of the training clips' embeddings,
 :func:`class_prototypes`) and a 10-nearest-neighbour vote over the training clips. The held-out
 sources are never read here: ``latentmorph library-eval`` scores the exported candidate on them.
@@ -18,9 +19,7 @@ import numpy as np
 import torch
 import typer
 
-from latentmorph.library.retrieval import rank_metrics
-
-from .similarity import VALID_K, embed_features, load_nets
+from .similarity import load_nets, validation_metrics
 from .similarity_data import CATEGORIES, read_clips
 
 #: Neighbours that vote in the k-NN tag classifier.
@@ -55,14 +54,13 @@ def knn_vote(train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, k
 
 def score(nets: torch.nn.Module, features: np.ndarray, labels: np.ndarray, groups: np.ndarray, train, valid) -> dict:
     """Validation scores of ``nets`` (module docstring) from view-0 ``features [clips, views, mels, frames]``."""
-    z_train, _ = embed_features(nets, features[train, 0])
-    z, p = embed_features(nets, features[valid, 0])
-    metrics = rank_metrics(z, list(labels[valid]), list(groups[valid]), np.arange(len(valid)), VALID_K)
+    metrics = validation_metrics(nets, features, labels, groups, train, valid)
+    z_train, z = metrics["embeddings"][: len(train)], metrics["embeddings"][len(train) :]
     prototypes = class_prototypes(z_train, labels[train])
     return {
-        "valid_precision_at_10": metrics["precision_at_k"]["all"],
-        "valid_map": metrics["map"]["all"],
-        "head_accuracy": float((p.argmax(axis=1) == labels[valid]).mean()),
+        "valid_precision_at_10": metrics["valid_precision_at_10"],
+        "valid_map": metrics["valid_map"],
+        "head_accuracy": metrics["head_accuracy"],
         "prototype_accuracy": float(((z @ prototypes.T).argmax(axis=1) == labels[valid]).mean()),
         "knn_accuracy": float((knn_vote(z_train, labels[train], z) == labels[valid]).mean()),
     }
