@@ -29,17 +29,16 @@ from latentmorph.library.similarity_model import (
 from latentmorph.library.store import Library
 from latentmorph_train.similarity import (
     N_MELS,
-    SHIFT_BANDS,
     WINDOW_SAMPLES,
     Ensemble,
     SimilarityNet,
-    augment_features,
     export_onnx,
     frontend,
     load_nets,
     train_model,
     validation_metrics,
 )
+from latentmorph_train.similarity_data import SHIFT_BANDS, augment_features
 from latentmorph_train.similarity_select import class_prototypes, knn_vote
 
 from .conftest import SAMPLE_RATE, SAMPLES_DIR

@@ -14,7 +14,7 @@ over frequency, mean and max over time → (dropout in training) → linear → 
 category probabilities used for tags.
 
 Regularisation (``regularise``, the default): each training view is augmented again in feature
-space (:func:`augment_features`: band shift, random EQ, SpecAugment masks), dropout ``DROPOUT``,
+space (:func:`.similarity_data.augment_features`: band shift, random EQ, SpecAugment masks), dropout ``DROPOUT``,
 and the validated and saved weights are an exponential moving average of the optimised ones.
 
 Loss: supervised contrastive (SupCon, Khosla et al. 2020, eq. 2, ``L_out``: positives are the
@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from latentmorph.library.retrieval import rank_metrics
 
-from .similarity_data import CATEGORIES, balanced_weights, precompute_views, read_clips
+from .similarity_data import CATEGORIES, augment_features, balanced_weights, precompute_views, read_clips
 
 SAMPLE_RATE = 44100
 N_FFT = 2048
@@ -68,13 +68,6 @@ DROPOUT = 0.2
 #: Decay per step of the exponential moving average of the weights that is validated and saved
 #: (at step t at most (1 + t) / (10 + t), so that early averages do not hold the initial weights).
 EMA_DECAY = 0.99
-#: Feature-space augmentation of each training view (:func:`augment_features`): shift of the mel
-#: bands (≈ 0.85 band per semitone above 1 kHz), amplitude of the random EQ curve (1 = 80 dB), and
-#: the widest frequency / time mask (bands / frames; SpecAugment, Park et al. 2019).
-SHIFT_BANDS = 3
-EQ_AMPLITUDE = 0.08
-MASK_BANDS = 8
-MASK_FRAMES = 8
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -168,36 +161,6 @@ def load_nets(checkpoints: list[Path]) -> nn.Module:
         net.load_state_dict(state["model"])
         nets.append(net.eval())
     return nets[0] if len(nets) == 1 else Ensemble(nets).eval()
-
-
-def augment_features(features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Cheap augmentations of features ``[n, N_MELS, frames]`` in [0, 1] on top of the precomputed
-    audio views, so that the few recordings of a category are not memorised: a shift of the mel
-    bands by up to ±``SHIFT_BANDS`` (≈ ±3.5 semitones; vacated bands are floor), a random smooth EQ
-    curve (three Gaussian bumps of up to ±``EQ_AMPLITUDE`` over the bands, on non-floor bins), and one
-    frequency and one time mask (set to the floor) of up to ``MASK_BANDS`` / ``MASK_FRAMES``.
-    Returns a new float32 tensor of the same shape, values in [0, 1]."""
-    n, bands, frames = features.shape
-    x = features.clone()
-    shifts = torch.randint(-SHIFT_BANDS, SHIFT_BANDS + 1, (n,), generator=generator)
-    for i, shift in enumerate(shifts.tolist()):
-        if shift > 0:
-            x[i, shift:], x[i, :shift] = features[i, :-shift], 0.0
-        elif shift < 0:
-            x[i, :shift], x[i, shift:] = features[i, -shift:], 0.0
-    grid = torch.arange(bands, dtype=torch.float32)
-    centres = torch.rand(n, 3, 1, generator=generator) * bands
-    widths = 4.0 + torch.rand(n, 3, 1, generator=generator) * 12.0
-    gains = (torch.rand(n, 3, 1, generator=generator) * 2.0 - 1.0) * EQ_AMPLITUDE
-    curve = (gains * torch.exp(-0.5 * ((grid - centres) / widths) ** 2)).sum(dim=1)  # [n, bands]
-    x = torch.where(x > 0, (x + curve[:, :, None]).clamp(0.0, 1.0), x)
-    for size, axis, limit in ((bands, 1, MASK_BANDS), (frames, 2, MASK_FRAMES)):
-        width = torch.randint(0, limit + 1, (n,), generator=generator)
-        start = (torch.rand(n, generator=generator) * (size - width)).long()
-        index = torch.arange(size)
-        mask = (index[None, :] >= start[:, None]) & (index[None, :] < (start + width)[:, None])
-        x = x.masked_fill(mask[:, :, None] if axis == 1 else mask[:, None, :], 0.0)
-    return x
 
 
 def contrastive_loss(z: torch.Tensor, positives: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:

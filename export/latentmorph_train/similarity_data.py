@@ -15,7 +15,8 @@ trained on. ``latentmorph library-eval`` reports on them.
 Views: each clip's audio (the first ``window_samples``) and ``VIEWS`` augmented versions whose
 kind of sound is unchanged (:func:`augment`): gain ±6 dB, transposition ±3 semitones, EQ tilt
 ±6 dB, a short reverb, a time offset of −20…+50 ms and MP3-like band-limiting. They are turned
-into log-mel features once (:func:`precompute_views`) so that training reads arrays only.
+into log-mel features once (:func:`precompute_views`) so that training reads arrays only; in
+training each view is augmented again in feature space (:func:`augment_features`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ TILT_DB = 6.0
 OFFSET_S = (-0.020, 0.050)
 REVERB_PROBABILITY = 0.5
 MP3_PROBABILITY = 0.3
+#: Feature-space augmentation of each training view (:func:`augment_features`): shift of the mel
+#: bands (≈ 0.85 band per semitone above 1 kHz), amplitude of the random EQ curve (1 = 80 dB), and
+#: the widest frequency / time mask (bands / frames; SpecAugment, Park et al. 2019).
+SHIFT_BANDS = 3
+EQ_AMPLITUDE = 0.08
+MASK_BANDS = 8
+MASK_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -168,3 +176,33 @@ def balanced_weights(labels: np.ndarray) -> np.ndarray:
     counts = np.bincount(labels, minlength=len(CATEGORIES)).astype(np.float64)
     w = 1.0 / np.sqrt(np.maximum(counts[labels], 1.0))
     return w / w.sum()
+
+
+def augment_features(features: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Cheap augmentations of features ``[n, N_MELS, frames]`` in [0, 1] on top of the precomputed
+    audio views, so that the few recordings of a category are not memorised: a shift of the mel
+    bands by up to ±``SHIFT_BANDS`` (≈ ±3.5 semitones; vacated bands are floor), a random smooth EQ
+    curve (three Gaussian bumps of up to ±``EQ_AMPLITUDE`` over the bands, on non-floor bins), and one
+    frequency and one time mask (set to the floor) of up to ``MASK_BANDS`` / ``MASK_FRAMES``.
+    Returns a new float32 tensor of the same shape, values in [0, 1]."""
+    n, bands, frames = features.shape
+    x = features.clone()
+    shifts = torch.randint(-SHIFT_BANDS, SHIFT_BANDS + 1, (n,), generator=generator)
+    for i, shift in enumerate(shifts.tolist()):
+        if shift > 0:
+            x[i, shift:], x[i, :shift] = features[i, :-shift], 0.0
+        elif shift < 0:
+            x[i, :shift], x[i, shift:] = features[i, -shift:], 0.0
+    grid = torch.arange(bands, dtype=torch.float32)
+    centres = torch.rand(n, 3, 1, generator=generator) * bands
+    widths = 4.0 + torch.rand(n, 3, 1, generator=generator) * 12.0
+    gains = (torch.rand(n, 3, 1, generator=generator) * 2.0 - 1.0) * EQ_AMPLITUDE
+    curve = (gains * torch.exp(-0.5 * ((grid - centres) / widths) ** 2)).sum(dim=1)  # [n, bands]
+    x = torch.where(x > 0, (x + curve[:, :, None]).clamp(0.0, 1.0), x)
+    for size, axis, limit in ((bands, 1, MASK_BANDS), (frames, 2, MASK_FRAMES)):
+        width = torch.randint(0, limit + 1, (n,), generator=generator)
+        start = (torch.rand(n, generator=generator) * (size - width)).long()
+        index = torch.arange(size)
+        mask = (index[None, :] >= start[:, None]) & (index[None, :] < (start + width)[:, None])
+        x = x.masked_fill(mask[:, :, None] if axis == 1 else mask[:, None, :], 0.0)
+    return x

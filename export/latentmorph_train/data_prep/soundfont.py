@@ -106,7 +106,9 @@ def musescore_grid(zones: dict[tuple[int, int], list[tuple[int, int, int]]],
     ``max_notes`` caps the list as in :func:`fluidr3_grid`.
     """
     programs = sorted((bank, p) for bank, p in zones if bank == 0) + [(bank, p) for _, p, bank in variant_nodes(zones)]
-    grid = [NoteSpec(b, p, n, v, "musescore") for b, p in programs for n in MUSESCORE_NOTES for v in MUSESCORE_VELOCITIES]
+    grid = [
+        NoteSpec(b, p, n, v, "musescore") for b, p in programs for n in MUSESCORE_NOTES for v in MUSESCORE_VELOCITIES
+    ]
     for kit in sorted(p for bank, p in zones if bank == 128):
         notes = sorted({n for lo, hi, _ in zones[(128, kit)] for n in range(lo, min(hi, 127) + 1)})
         grid += [NoteSpec(128, kit, n, DRUM_VELOCITY, "musescore") for n in notes]
