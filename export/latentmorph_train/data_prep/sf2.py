@@ -210,11 +210,9 @@ def _variant_keys(variants: Sequence[Node], samples: dict[Node, set[int]], keys_
     result: dict[Node, str | None] = {}
     for node in variants:
         linked = parent_keys(node) | {key for s in samples[node] for key in keys_by_sample.get(s, ())}
-        usable = None not in linked and not any(is_held_out("fluidr3", key) for key in linked)  # type: ignore[arg-type]
-        if usable and len({split_for_key(key) for key in linked}) == 1:  # type: ignore[arg-type]
-            result[node] = min(linked)  # type: ignore[type-var]
-        else:
-            result[node] = None
+        known = {key for key in linked if key is not None}
+        usable = len(known) == len(linked) and not any(is_held_out("fluidr3", key) for key in known)
+        result[node] = min(known) if usable and len({split_for_key(key) for key in known}) == 1 else None
     return result
 
 
