@@ -198,18 +198,19 @@ def _keys_by_sample(samples: dict[Node, set[int]], keys: dict[Node, str | None])
 
 
 def _variant_keys(variants: Sequence[Node], samples: dict[Node, set[int]], keys_by_sample: dict[int, set[str | None]],
-                  parent_keys: Callable[[Node], set[str | None]]) -> dict[Node, str | None]:  # fmt: skip
+                  linked_keys: Callable[[Node], set[str | None]]) -> dict[Node, str | None]:  # fmt: skip
     """Keys of variation presets that leave every existing key, split and held-out source as it was.
 
-    A variation joins the recordings it may share audio with: its GM program's (``parent_keys``)
-    and every key ``keys_by_sample`` gives for a sample it plays. It takes the least of them, so
+    A variation joins the recordings it may share audio with: those ``linked_keys`` names (its GM
+    program's; in MuseScore also FluidR3 samples of the same name) and every key ``keys_by_sample``
+    gives for a sample it plays. It takes the least of them, so
     its split is theirs; it maps to ``None`` (not rendered) when they span both splits, when one
     of them is ``None`` or belongs to a held-out source (``is_held_out``: a variation of a held-out
     program would otherwise put a near-duplicate of the test set into training, or grow the test set).
     """
     result: dict[Node, str | None] = {}
     for node in variants:
-        linked = parent_keys(node) | {key for s in samples[node] for key in keys_by_sample.get(s, ())}
+        linked = linked_keys(node) | {key for s in samples[node] for key in keys_by_sample.get(s, ())}
         known = {key for key in linked if key is not None}
         usable = len(known) == len(linked) and not any(is_held_out("fluidr3", key) for key in known)
         result[node] = min(known) if usable and len({split_for_key(key) for key in known}) == 1 else None
@@ -278,9 +279,9 @@ def musescore_recording_keys(sf3_path: Path, sf2_path: Path, drum_nodes: Sequenc
     variants = variant_nodes(zones)
     variant_samples = _node_samples(zones, variants, MUSESCORE_NOTES)
 
-    def parents(node: Node) -> set[str | None]:
+    def linked(node: Node) -> set[str | None]:
         same_program = {keys[("prog", node[1], 0)], fluid_keys[("prog", node[1], 0)]}
         return same_program | {key for s in variant_samples[node] for key in keys_by_name.get(names[s], ())}
 
-    keys |= _variant_keys(variants, variant_samples, _keys_by_sample(samples, keys), parents)
+    keys |= _variant_keys(variants, variant_samples, _keys_by_sample(samples, keys), linked)
     return keys
